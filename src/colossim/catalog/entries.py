@@ -1,0 +1,91 @@
+"""Typed catalog entries. Every entry carries ``source``, ``date`` and ``verified``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    aliases: list[str] = []
+    source: list[str]
+    date: str
+    verified: bool | str
+    notes: str | None = None
+
+
+class GPUEntry(_Entry):
+    vendor: str
+    arch: str
+    profile: str = Field(description="efficiency profile (efficiency.yaml)")
+    peak_tflops: dict[str, float] = Field(description="dense peak TFLOP/s by dtype")
+    hbm_gb: float
+    hbm_bw_tbps: float
+    scaleup: str
+    scaleup_unidir_gbps: float = Field(description="NVLink/xGMI GB/s per GPU, one direction")
+    scaleup_domain: int
+    nic_gbps: float = Field(description="default scale-out NIC per GPU, Gb/s")
+    tdp_w: float
+    price_usd: dict[str, Any] | None = None
+    launch: str
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s for a dtype; fp8 falls back to bf16 on GPUs without it."""
+        if dtype in self.peak_tflops:
+            return self.peak_tflops[dtype] * 1e12
+        if dtype == "fp8":
+            return self.peak_tflops["bf16"] * 1e12
+        raise KeyError(dtype)
+
+    @property
+    def hbm_bytes(self) -> float:
+        return self.hbm_gb * 1e9
+
+
+class SwitchEntry(_Entry):
+    vendor: str
+    asic: str
+    technology: str
+    radix_by_port_gbps: dict[int, int]
+    switching_tbps: float
+
+    def radix_at(self, port_gbps: float) -> int | None:
+        """Ports at this speed, or None if the switch has no such port speed."""
+        return self.radix_by_port_gbps.get(int(port_gbps))
+
+
+class Curve(BaseModel):
+    """A piecewise-linear curve in log2(x): efficiency against size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    x: list[float]
+    y: list[float]
+
+
+class EfficiencyProfile(BaseModel):
+    """Achievable fractions of peak for one GPU family, each with its source.
+
+    Fields are physical: a kernel class's sustained fraction of peak, a link's protocol
+    efficiency and latency. No field is tuned per validation case.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    gemm_max_fraction: dict[str, float]
+    gemm_half_output: float
+    gemm_half_k: float
+    attention_fwd_fraction: float
+    attention_bwd_fraction: float
+    hbm_fraction: float
+    scaleup_busbw_fraction: float
+    scaleup_latency_s: float
+    scaleout_busbw_fraction: float
+    scaleout_latency_s: float
+    all_to_all_fraction: float
+    kernel_overhead_s: float
+    sources: dict[str, str]

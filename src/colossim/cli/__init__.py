@@ -1,0 +1,40 @@
+"""The `colossim` command line: a thin layer over the library.
+
+Each command lives in its own module with a ``register(app)`` function; heavy imports
+(rich, matplotlib, ray, the web server) happen inside the command bodies. Every user
+mistake is a ColossimError: printed as one line on stderr, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from colossim.errors import ColossimError
+
+COMMAND_MODULES = ("estimate", "validate", "catalog")
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="colossim",
+        help="A digital twin of Colossus-class AI supercomputers: how fast, how big, how costly, how reliable.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"colossim.cli.{name}").register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    app = build_app()
+    try:
+        app(args=argv, prog_name="colossim", standalone_mode=True)
+    except ColossimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,54 @@
+"""Shared pieces of the command modules: options, JSON printing, error exits."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from colossim.errors import ColossimError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JSON_OPTION = typer.Option(False, "--json", help="print one JSON object instead of the report")
+
+
+def user_errors(func: F) -> F:
+    """Turn ColossimErrors raised inside a command into one line on stderr and exit 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ColossimError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(_clean(obj), indent=2) + "\n")
+
+
+def scenario_path(path: Path) -> Path:
+    if not path.is_file():
+        raise ColossimError(f"scenario file not found: {path}", field="scenario", value=str(path))
+    return path

@@ -1,0 +1,130 @@
+"""One scenario's estimate as a plain record (the `estimate --json` object)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from colossim.perf.step import MEMORY_FIELDS, TIME_FIELDS, StepArrays, evaluate
+from colossim.scenario import Scenario
+
+GB = 1e9
+SECONDS_PER_DAY = 86400.0
+
+# JSON names of the breakdown terms (issue #2's vocabulary)
+BREAKDOWN_NAMES = {
+    "compute_forward_s": "compute_forward",
+    "compute_backward_s": "compute_backward",
+    "compute_recompute_s": "compute_recompute",
+    "tp_exposed_s": "tp_exposed",
+    "pp_bubble_s": "pp_bubble",
+    "pp_p2p_s": "pp_p2p",
+    "dp_exposed_s": "dp_exposed",
+    "ep_all_to_all_s": "ep_all_to_all",
+    "cp_exposed_s": "cp_exposed",
+    "optimizer_s": "optimizer",
+}
+MEMORY_NAMES = {
+    "weights_bytes": "weights",
+    "gradients_bytes": "gradients",
+    "optimizer_bytes": "optimizer_states",
+    "activations_bytes": "activations",
+    "buffers_bytes": "buffers",
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Everything `colossim estimate` reports for one plan."""
+
+    scenario: str
+    step_time_s: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    model_tflops_per_gpu: float
+    memory_per_gpu_gb: float
+    hbm_per_gpu_gb: float
+    fits_in_memory: bool
+    time_to_train_days: float | None
+    breakdown_s: dict[str, float]
+    memory_breakdown_gb: dict[str, float]
+    gpus_used: int
+    gpus_idle: int
+    num_micro_batches: int
+    tokens_per_step: int
+    model_flops_per_step: float
+    plan: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dominant_overhead(self) -> str:
+        """The largest term that is not useful forward/backward compute."""
+        overheads = {k: v for k, v in self.breakdown_s.items() if k not in ("compute_forward", "compute_backward")}
+        return max(overheads, key=lambda k: overheads[k])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "step_time_s": self.step_time_s,
+            "tokens_per_s": self.tokens_per_s,
+            "mfu": self.mfu,
+            "hfu": self.hfu,
+            "model_tflops_per_gpu": self.model_tflops_per_gpu,
+            "memory_per_gpu_gb": self.memory_per_gpu_gb,
+            "hbm_per_gpu_gb": self.hbm_per_gpu_gb,
+            "fits_in_memory": self.fits_in_memory,
+            "time_to_train_days": self.time_to_train_days,
+            "breakdown_s": dict(self.breakdown_s),
+            "memory_breakdown_gb": dict(self.memory_breakdown_gb),
+            "gpus_used": self.gpus_used,
+            "gpus_idle": self.gpus_idle,
+            "num_micro_batches": self.num_micro_batches,
+            "tokens_per_step": self.tokens_per_step,
+            "model_flops_per_step": self.model_flops_per_step,
+            "dominant_overhead": self.dominant_overhead,
+            "plan": dict(self.plan),
+            "notes": list(self.notes),
+        }
+
+
+def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, Any], num_gpus: int,
+           total_tokens: float | None, notes: list[str] | None = None) -> Estimate:
+    """Row ``i`` of a batch evaluation as an Estimate (used by estimate and search alike)."""
+    step = float(arrays.step_time_s[i])
+    tokens_s = float(arrays.tokens_per_s[i])
+    used = int(arrays.gpus_used[i])
+    return Estimate(
+        scenario=scenario_name,
+        step_time_s=step,
+        tokens_per_s=tokens_s,
+        mfu=float(arrays.mfu[i]),
+        hfu=float(arrays.hfu[i]),
+        model_tflops_per_gpu=float(arrays.model_tflops_per_gpu[i]),
+        memory_per_gpu_gb=float(arrays.memory_bytes[i]) / GB,
+        hbm_per_gpu_gb=arrays.hbm_bytes / GB,
+        fits_in_memory=bool(arrays.fits[i]),
+        time_to_train_days=None if total_tokens is None else total_tokens / tokens_s / SECONDS_PER_DAY,
+        breakdown_s={BREAKDOWN_NAMES[k]: float(getattr(arrays, k)[i]) for k in TIME_FIELDS},
+        memory_breakdown_gb={MEMORY_NAMES[k]: float(getattr(arrays, k)[i]) / GB for k in MEMORY_FIELDS},
+        gpus_used=used,
+        gpus_idle=num_gpus - used,
+        num_micro_batches=int(arrays.n_micro[i]),
+        tokens_per_step=arrays.tokens_per_step,
+        model_flops_per_step=arrays.model_flops_per_step,
+        plan=plan,
+        notes=list(notes or []),
+    )
+
+
+def estimate(scenario: Scenario) -> Estimate:
+    """Predict one training step of a scenario."""
+    batch = scenario.plan_batch()
+    arrays = evaluate(scenario.model, scenario.cluster, scenario.training, batch)
+    notes = []
+    if scenario.dp_was_inferred:
+        notes.append(f"dp was not given: {scenario.parallel.dp} is the largest that fits")
+    if scenario.num_gpus_idle:
+        notes.append(f"{scenario.num_gpus_idle} of {scenario.cluster.num_gpus} GPUs stay idle (spares)")
+    return record(arrays, 0, scenario_name=scenario.name, plan=batch.row(0), num_gpus=scenario.cluster.num_gpus,
+                  total_tokens=scenario.training.total_tokens, notes=notes)

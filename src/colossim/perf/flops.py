@@ -1,0 +1,62 @@
+"""Model FLOPs: the MFU numerator.
+
+Per token and layer, forward: 2 FLOPs per weight of every matmul the token passes through
+(attention projections, the dense FFN or the router plus top-k and shared experts), plus
+the attention scores, 2*s*a*d_qk for QK^T and 2*s*a*d_v for AV, counted over the full
+s x s matrix (the convention of Megatron-LM, PaLM Appendix B and Korthikanti 2022, so that
+published MFU figures compare directly; causal kernels execute about half of it, which
+the time model accounts for). Output logits add 2*h*V. Backward is twice the forward
+(Kaplan et al. 2020; Narayanan et al. 2021 Eq. 3), so a step is 3x forward.
+
+For a GPT with a 4h FFN this is Megatron's 72*B*s*L*h^2*(1 + s/(6h) + V/(12*h*L)).
+Left out: norms, activations, softmax and the optimizer (memory-bound, counted in time
+but not in FLOPs, as every peer does).
+"""
+
+from __future__ import annotations
+
+from colossim.scenario.model import ModelSpec
+
+
+def attention_score_flops_per_token(model: ModelSpec, seq_len: int) -> float:
+    """QK^T and AV FLOPs per token per layer, forward, full (non-causal) matrix."""
+    if model.mla is not None:
+        d_qk = model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim
+        d_v = model.mla.v_head_dim
+    else:
+        d_qk = d_v = model.dim_head
+    return 2.0 * seq_len * model.num_heads * (d_qk + d_v)
+
+
+def layer_matmul_params(model: ModelSpec, *, moe_layer: bool) -> float:
+    """Weights one token multiplies by in one layer (active experts only)."""
+    if moe_layer:
+        ffn = model.moe_ffn_params(active=True)
+    else:
+        ffn = model.ffn_params(model.ffn_hidden_size)
+    return float(model.attention_params() + ffn)
+
+
+def forward_flops_per_token(model: ModelSpec, seq_len: int) -> float:
+    """Model FLOPs of one token's forward pass through the whole network."""
+    attn = attention_score_flops_per_token(model, seq_len)
+    dense = model.num_dense_layers * (2.0 * layer_matmul_params(model, moe_layer=False) + attn)
+    moe = model.num_moe_layers * (2.0 * layer_matmul_params(model, moe_layer=True) + attn) if model.moe else 0.0
+    logits = 2.0 * model.hidden_size * model.vocab_size
+    return dense + moe + logits
+
+
+def model_flops_per_step(model: ModelSpec, seq_len: int, global_batch_size: int) -> float:
+    """Forward + backward model FLOPs of one optimizer step (no recomputation)."""
+    return 3.0 * forward_flops_per_token(model, seq_len) * seq_len * global_batch_size
+
+
+def recompute_flops_per_step(model: ModelSpec, seq_len: int, global_batch_size: int, recompute: int) -> float:
+    """Extra FLOPs of activation recomputation: full re-runs every layer's forward,
+    selective re-runs the attention core only (Korthikanti et al. 2022, section 5)."""
+    tokens = seq_len * global_batch_size
+    if recompute == 2:
+        return (forward_flops_per_token(model, seq_len) - 2.0 * model.hidden_size * model.vocab_size) * tokens
+    if recompute == 1:
+        return model.num_layers * attention_score_flops_per_token(model, seq_len) * tokens
+    return 0.0

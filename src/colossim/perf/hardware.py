@@ -1,0 +1,84 @@
+"""Scalar hardware rates for one scenario: peaks, achievable fractions, link speeds.
+
+Resolved once per scenario from the catalog (GPU entry + efficiency profile + cluster),
+so the vectorized step model reads plain floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from colossim import catalog
+from colossim.scenario.cluster import ClusterSpec
+from colossim.scenario.training import TrainingSpec
+
+# Fraction of a multi-tier fabric's bandwidth that per-flow ECMP hashing delivers when
+# every leaf hashes as many flows as it has uplinks: the expected share of uplinks that
+# carry at least one flow, 1 - (1 - 1/n)^n -> 1 - 1/e = 0.632 (balls into bins). NVIDIA
+# quotes ~60% for standard Ethernet at Colossus scale (hardware.md 5.3). The network twin
+# (colossim.network) simulates this instead of assuming it.
+ECMP_FABRIC_FRACTION = 0.632
+
+# Host time to issue one kernel when the GPU cannot run ahead of the CPU
+# (CUDA_LAUNCH_BLOCKING=1): PyTorch eager dispatch ~10 us plus cudaLaunchKernel ~5 us and
+# the synchronisation round trip (PyTorch profiler traces of eager-mode training).
+HOST_LAUNCH_S = 20e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Hardware:
+    gemm_flops: float  # achievable GEMM FLOP/s in the training precision (peak x sustained fraction)
+    gemm_flops_bf16: float  # for GEMMs that stay in bf16 under fp8 training (attention, logits)
+    peak_flops: float  # dense peak in the training precision (the MFU denominator)
+    attn_fwd_flops: float
+    attn_bwd_flops: float
+    hbm_bytes_s: float  # achievable HBM bandwidth
+    hbm_capacity: float
+    kernel_overhead_s: float
+    gemm_half_output: float  # output elements (m*n) at which a GEMM runs at half its peak rate
+    gemm_half_k: float  # reduction length at which a GEMM runs at half its peak rate
+    scaleup_bytes_s: float  # NVLink busbw per GPU (ring collectives)
+    scaleup_latency_s: float
+    scaleout_bytes_s: float  # NIC busbw per GPU
+    scaleout_latency_s: float
+    all_to_all_fraction: float
+    gpus_per_node: int
+    leaf_span_gpus: int  # GPUs reachable without leaving a leaf switch (rail-aware)
+    pod_gpus: int
+    pod_oversubscription: float
+    ecmp_fraction: float  # 1.0 under adaptive routing
+
+
+def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec) -> Hardware:
+    gpu = catalog.gpu(cluster.gpu)
+    prof = catalog.efficiency_profile(gpu.profile)
+    dtype = "fp16" if training.precision == "fp16" else training.precision
+    half = "fp16" if training.precision == "fp16" else "bf16"
+    gemm_frac = prof.gemm_max_fraction.get(dtype, prof.gemm_max_fraction["bf16"])
+    sw = catalog.switch(cluster.fabric.switch)
+    port = cluster.fabric.port_gbps or cluster.nic_gbps_per_gpu
+    radix = cluster.fabric.switch_radix or sw.radix_at(port) or max(sw.radix_by_port_gbps.values())
+    down_ports = radix // 2 if cluster.fabric.tiers > 1 else radix
+    leaf_span = down_ports * cluster.gpus_per_node if cluster.fabric.rail_optimized else down_ports
+    return Hardware(
+        gemm_flops=gpu.peak_flops(dtype) * gemm_frac,
+        gemm_flops_bf16=gpu.peak_flops(half) * prof.gemm_max_fraction.get(half, prof.gemm_max_fraction["bf16"]),
+        peak_flops=gpu.peak_flops(dtype),
+        attn_fwd_flops=gpu.peak_flops(half) * prof.attention_fwd_fraction,
+        attn_bwd_flops=gpu.peak_flops(half) * prof.attention_bwd_fraction,
+        hbm_bytes_s=gpu.hbm_bw_tbps * 1e12 * prof.hbm_fraction,
+        hbm_capacity=gpu.hbm_bytes,
+        kernel_overhead_s=prof.kernel_overhead_s + (HOST_LAUNCH_S if training.launch_blocking else 0.0),
+        gemm_half_output=prof.gemm_half_output,
+        gemm_half_k=prof.gemm_half_k,
+        scaleup_bytes_s=cluster.scaleup_gbps_per_gpu * 1e9 * prof.scaleup_busbw_fraction,
+        scaleup_latency_s=prof.scaleup_latency_s,
+        scaleout_bytes_s=cluster.nic_gbps_per_gpu / 8 * 1e9 * prof.scaleout_busbw_fraction,
+        scaleout_latency_s=prof.scaleout_latency_s,
+        all_to_all_fraction=prof.all_to_all_fraction,
+        gpus_per_node=cluster.gpus_per_node,
+        leaf_span_gpus=leaf_span,
+        pod_gpus=cluster.fabric.pod_gpus or cluster.num_gpus,
+        pod_oversubscription=cluster.fabric.top_oversubscription,
+        ecmp_fraction=ECMP_FABRIC_FRACTION if cluster.fabric.routing == "ecmp" and cluster.fabric.tiers > 1 else 1.0,
+    )

@@ -1,0 +1,208 @@
+"""Time of one transformer layer for one micro-batch on one GPU, vectorized over plans.
+
+Every operation is costed on a roofline: time = max(FLOPs / achievable FLOP/s,
+bytes / achievable HBM bandwidth) + a fixed per-kernel cost (launch, ramp and tail
+waves), so small GEMMs and thin attention batches lose efficiency by themselves.
+
+- GEMMs (Megatron tensor parallelism, Shoeybi et al. 2019): QKV and FC1 are split by
+  columns, the output projection and FC2 by rows; each rank multiplies all the micro-
+  batch's tokens. Backward runs two GEMMs of the forward's size (data and weight gradient).
+- Attention core: FlashAttention (fused, causal half of the matrix, backward 2.5x the
+  forward's FLOPs: Dao 2023) or the unfused Megatron kernels (QK^T and AV as batched GEMMs
+  over the full matrix, plus scale-mask-softmax and dropout over the a*s^2 scores).
+- Memory-bound work: norms, residual adds, dropout, activation function, RoPE, MoE token
+  permutation; bytes counted per token from the tensors each kernel reads and writes;
+  backward moves about twice the forward's bytes. With sequence parallelism norms,
+  residuals and dropout touch only 1/tp of the tokens (Korthikanti et al. 2022).
+- MoE (Megatron-Core, experts keep the dense TP split): each GPU runs its E/ep experts
+  over top_k * tokens routed tokens as one grouped GEMM, M = tokens*top_k*ep/E per expert.
+
+Left out: kernel fusion beyond what is listed, GEMM wave quantization, clock throttling
+(folded into the sustained GEMM fraction), imbalance between experts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from colossim.perf.hardware import Hardware
+from colossim.scenario.model import ModelSpec
+from colossim.scenario.training import TrainingSpec
+
+ACT_BYTES = 2.0  # bf16/fp16 activations (fp8 GEMMs still read and write bf16 tensors)
+ELEMENTWISE_KERNELS_FWD = 8  # norms, residual adds, activation, RoPE, bias-dropout-add
+
+
+def gemm_s(m: np.ndarray, n: np.ndarray | float, k: np.ndarray | float, hw: Hardware,
+           flops_s: float, count: np.ndarray | float = 1.0) -> np.ndarray:
+    """``count`` GEMMs of (m x k) @ (k x n) in one kernel (batched or grouped).
+
+    Efficiency falls for small shapes: the output must cover the GPU's SMs with tiles,
+    m*n/(m*n + half_output), and each tile's reduction must be long enough to amortise
+    its prologue and epilogue, k/(k + half_k). Both halves come from the GPU's profile.
+    """
+    flops = 2.0 * m * n * k * count
+    traffic = ACT_BYTES * (m * k + k * n + m * n) * count
+    mn = m * n * count
+    shape = mn / (mn + hw.gemm_half_output) * k / (k + hw.gemm_half_k)
+    return np.maximum(flops / (flops_s * shape), traffic / hw.hbm_bytes_s) + hw.kernel_overhead_s
+
+
+@dataclass(frozen=True, slots=True)
+class LayerTimes:
+    """Per layer, per micro-batch, per GPU (seconds)."""
+
+    fwd: np.ndarray  # forward compute
+    bwd: np.ndarray  # backward compute
+    attn_core_fwd: np.ndarray  # what selective recompute re-runs
+    attn_core_bwd: np.ndarray
+    gemm_fwd: np.ndarray  # GEMM share of fwd (TP overlap hides comm behind it)
+
+
+@dataclass(frozen=True, slots=True)
+class Shapes:
+    """Per-plan shapes shared by the time and memory models."""
+
+    tokens: np.ndarray  # tokens per micro-batch per GPU before the sequence-parallel split
+    seq_q: np.ndarray  # query length per GPU (seq_len / cp)
+    heads: np.ndarray  # attention heads per GPU
+    kv_heads: np.ndarray
+    sp_div: np.ndarray  # tp where sequence parallelism shards norms/dropout, else 1
+
+
+def shapes(model: ModelSpec, training: TrainingSpec, tp: np.ndarray, cp: np.ndarray,
+           mbs: np.ndarray, sp: np.ndarray) -> Shapes:
+    seq_q = training.seq_len / cp
+    return Shapes(
+        tokens=mbs * seq_q,
+        seq_q=seq_q,
+        heads=model.num_heads / tp,
+        kv_heads=np.maximum(model.kv_heads / tp, 1.0),
+        sp_div=np.where(sp, tp, 1).astype(float),
+    )
+
+
+def head_dims(model: ModelSpec) -> tuple[int, int]:
+    if model.mla is not None:
+        return model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim, model.mla.v_head_dim
+    return model.dim_head, model.dim_head
+
+
+def attention_projection_s(model: ModelSpec, sh: Shapes, hw: Hardware) -> np.ndarray:
+    h, t = model.hidden_size, sh.tokens
+    d_qk, d_v = head_dims(model)
+    if model.mla is not None:
+        m = model.mla
+        q = (gemm_s(t, m.q_lora_rank, h, hw, hw.gemm_flops) + gemm_s(t, sh.heads * d_qk, m.q_lora_rank, hw, hw.gemm_flops)
+             if m.q_lora_rank else gemm_s(t, sh.heads * d_qk, h, hw, hw.gemm_flops))
+        kv = gemm_s(t, m.kv_lora_rank + m.qk_rope_head_dim, h, hw, hw.gemm_flops)
+        kv = kv + gemm_s(t, sh.heads * (m.qk_nope_head_dim + d_v), m.kv_lora_rank, hw, hw.gemm_flops)
+        return q + kv + gemm_s(t, h, sh.heads * d_v, hw, hw.gemm_flops)
+    qkv = gemm_s(t, (sh.heads + 2 * sh.kv_heads) * d_qk, h, hw, hw.gemm_flops)
+    return qkv + gemm_s(t, h, sh.heads * d_v, hw, hw.gemm_flops)
+
+
+def attention_core_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, mbs: np.ndarray,
+                     hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward time of QK^T, softmax and AV."""
+    d_qk, d_v = head_dims(model)
+    s_k = float(training.seq_len)
+    batch = mbs * sh.heads
+    if training.attention_kernel == "flash":
+        flops = 2.0 * batch * sh.seq_q * s_k * (d_qk + d_v) * 0.5  # causal: half the matrix
+        fwd = flops / hw.attn_fwd_flops + hw.kernel_overhead_s
+        bwd = 2.5 * flops / hw.attn_bwd_flops + 2 * hw.kernel_overhead_s
+        return fwd, bwd
+    scores = batch * sh.seq_q * s_k
+    gemms = (gemm_s(sh.seq_q, s_k, d_qk, hw, hw.gemm_flops_bf16, batch)
+             + gemm_s(sh.seq_q, d_v, s_k, hw, hw.gemm_flops_bf16, batch))
+    softmax_bytes = scores * (4.0 + (5.0 if training.dropout else 0.0))
+    fwd = gemms + softmax_bytes / hw.hbm_bytes_s + 2 * hw.kernel_overhead_s
+    bwd_bytes = scores * (6.0 + (5.0 if training.dropout else 0.0))
+    bwd = 2.0 * gemms + bwd_bytes / hw.hbm_bytes_s + 2 * hw.kernel_overhead_s
+    return fwd, bwd
+
+
+def elementwise_bytes(model: ModelSpec, training: TrainingSpec, sh: Shapes, ffn_width: float,
+                      ffn_tokens: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    """Forward HBM traffic of the memory-bound kernels of one layer."""
+    h = model.hidden_size
+    per_token = 8.0 * h + 12.0 * h + (2.0 * h if training.dropout else 0.0)  # 2 norms, 2 residuals, masks
+    residual = per_token * sh.tokens / sh.sp_div
+    act = activation_bytes(model, ffn_width, ffn_tokens, tp)
+    d_qk, _ = head_dims(model)
+    rope = 4.0 * sh.tokens * (sh.heads + sh.kv_heads) * d_qk if model.position_embedding == "rope" else 0.0
+    return residual + act + rope
+
+
+def activation_bytes(model: ModelSpec, width: float, tokens: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    """The FFN activation function: gated reads 2 inputs and writes 1, else 1 and 1."""
+    return (6.0 if model.is_gated else 4.0) * tokens * width / tp
+
+
+def dense_ffn_s(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware) -> np.ndarray:
+    h, f, t = model.hidden_size, model.ffn_hidden_size, sh.tokens
+    up = (2 if model.is_gated else 1) * f / tp
+    return gemm_s(t, up, h, hw, hw.gemm_flops) + gemm_s(t, h, f / tp, hw, hw.gemm_flops)
+
+
+def moe_ffn_s(model: ModelSpec, sh: Shapes, tp: np.ndarray, ep: np.ndarray,
+              hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
+    """Grouped expert GEMMs + shared experts + router; and permutation bytes."""
+    assert model.moe is not None
+    moe, h, t = model.moe, model.hidden_size, sh.tokens
+    gate = 2 if model.is_gated else 1
+    local = moe.num_experts / ep
+    per_expert = t * moe.top_k * ep / moe.num_experts * (moe.capacity_factor or 1.0)
+    fe = model.expert_ffn / tp
+    experts = gemm_s(per_expert, gate * fe, h, hw, hw.gemm_flops, local)
+    experts = experts + gemm_s(per_expert, h, fe, hw, hw.gemm_flops, local)
+    router = gemm_s(t, moe.num_experts, h, hw, hw.gemm_flops_bf16)
+    shared = 0.0
+    if moe.num_shared_experts:
+        fs = moe.num_shared_experts * model.shared_expert_ffn / tp
+        shared = gemm_s(t, gate * fs, h, hw, hw.gemm_flops) + gemm_s(t, h, fs, hw, hw.gemm_flops)
+    permute_bytes = 4.0 * ACT_BYTES * t * moe.top_k * h  # scatter and gather, read + write
+    return experts + router + shared, permute_bytes
+
+
+def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.ndarray, ep: np.ndarray,
+                mbs: np.ndarray, hw: Hardware, *, moe_layer: bool) -> LayerTimes:
+    proj = attention_projection_s(model, sh, hw)
+    core_f, core_b = attention_core_s(model, training, sh, mbs, hw)
+    if moe_layer:
+        assert model.moe is not None
+        ffn, permute = moe_ffn_s(model, sh, tp, ep, hw)
+        moe = model.moe
+        ffn_tokens = sh.tokens * moe.top_k
+        elem = elementwise_bytes(model, training, sh, model.expert_ffn, ffn_tokens, tp) + permute
+        if moe.num_shared_experts:
+            elem = elem + activation_bytes(model, moe.num_shared_experts * model.shared_expert_ffn, sh.tokens, tp)
+    else:
+        ffn = dense_ffn_s(model, sh, tp, hw)
+        elem = elementwise_bytes(model, training, sh, model.ffn_hidden_size, sh.tokens, tp)
+    elem_s = elem / hw.hbm_bytes_s + ELEMENTWISE_KERNELS_FWD * hw.kernel_overhead_s
+    gemm = proj + ffn
+    fwd = gemm + core_f + elem_s
+    bwd = 2.0 * gemm + core_b + 2.0 * elem_s
+    return LayerTimes(fwd=fwd, bwd=bwd, attn_core_fwd=core_f, attn_core_bwd=core_b, gemm_fwd=gemm)
+
+
+# Vocabulary-parallel cross-entropy in fp32 (Megatron-LM's _VocabParallelCrossEntropy):
+# forward casts the bf16 logits to fp32 (read 2, write 4), takes the max (read 4), subtracts
+# it (read 4, write 4), exponentiates (4 + 4), sums (4) and normalises (4 + 4), keeping the
+# softmax for the backward pass; backward scales it in place (4 + 4) and casts back (4 + 2).
+LOSS_BYTES_FWD = 38.0
+LOSS_BYTES_BWD = 14.0
+
+
+def logits_s(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
+    """Output layer and vocabulary-parallel cross-entropy: forward and backward."""
+    v_loc = model.vocab_size / tp
+    gemm = gemm_s(sh.tokens, v_loc, model.hidden_size, hw, hw.gemm_flops_bf16)
+    logits = sh.tokens * v_loc
+    fwd = gemm + LOSS_BYTES_FWD * logits / hw.hbm_bytes_s + 6 * hw.kernel_overhead_s
+    bwd = 2.0 * gemm + LOSS_BYTES_BWD * logits / hw.hbm_bytes_s + 2 * hw.kernel_overhead_s
+    return fwd, bwd

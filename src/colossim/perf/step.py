@@ -1,0 +1,328 @@
+"""The training-step model: one code path for one plan or millions.
+
+``evaluate(model, cluster, training, plans)`` returns a :class:`StepArrays` with the time
+breakdown, memory breakdown and throughput of every plan in the batch.
+
+Schedule (Narayanan et al. 2021, section 2.2): with m = global_batch / (dp * micro_batch)
+micro-batches, a stage spends m * t_mb on forward+backward work, and the pipeline adds a
+bubble of (pp - 1) / vpp * t_mb (1F1B: (pp-1)/m of the ideal time; interleaved: divided by
+vpp), where t_mb is the slowest stage's per-micro-batch time including its exposed TP,
+EP and CP communication. Pipeline sends cost 2 messages per micro-batch and virtual stage
+when blocking, only the fill and drain when asynchronous. Data-parallel gradient
+reduction (and ZeRO's parameter gathering) overlaps the last micro-batch's backward
+(forward) pass when ``overlap_dp_comm``; what does not fit is exposed. The optimizer is a
+memory-bound pass over the GPU's shard of the parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from colossim.perf import comm
+from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
+from colossim.perf.hardware import Hardware, resolve_hardware
+from colossim.perf.layer import ACT_BYTES, LayerTimes, layer_times, logits_s, shapes
+from colossim.perf.memory import FIXED_BUFFER_BYTES, in_flight, layer_activation, state_bytes
+from colossim.perf.stages import dense_count, layer_params, stage_layers
+from colossim.scenario.batch import PlanBatch
+from colossim.scenario.cluster import ClusterSpec
+from colossim.scenario.model import ModelSpec
+from colossim.scenario.training import TrainingSpec
+
+# Optimizer step per parameter of the GPU's shard (Megatron's fp32 optimizer path): the
+# gradient norm reads the fp32 gradient (4), clipping scales it (4 + 4), fused Adam reads
+# master, gradient, m, v and writes master, m, v (16 + 12), and the bf16 copy of the
+# weights is refreshed (4 + 2).
+ADAM_BYTES_PER_PARAM = 46.0
+
+TIME_FIELDS = ("compute_forward_s", "compute_backward_s", "compute_recompute_s", "tp_exposed_s",
+               "pp_bubble_s", "pp_p2p_s", "dp_exposed_s", "ep_all_to_all_s", "cp_exposed_s", "optimizer_s")
+MEMORY_FIELDS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class StepArrays:
+    compute_forward_s: np.ndarray
+    compute_backward_s: np.ndarray
+    compute_recompute_s: np.ndarray
+    tp_exposed_s: np.ndarray
+    pp_bubble_s: np.ndarray
+    pp_p2p_s: np.ndarray
+    dp_exposed_s: np.ndarray
+    ep_all_to_all_s: np.ndarray
+    cp_exposed_s: np.ndarray
+    optimizer_s: np.ndarray
+    step_time_s: np.ndarray
+    weights_bytes: np.ndarray
+    gradients_bytes: np.ndarray
+    optimizer_bytes: np.ndarray
+    activations_bytes: np.ndarray
+    buffers_bytes: np.ndarray
+    memory_bytes: np.ndarray
+    hbm_bytes: float
+    n_micro: np.ndarray
+    gpus_used: np.ndarray
+    model_flops_per_step: float
+    hardware_flops_per_step: np.ndarray
+    tokens_per_step: int
+    peak_flops: float
+
+    def __len__(self) -> int:
+        return int(self.step_time_s.shape[0])
+
+    @property
+    def fits(self) -> np.ndarray:
+        return self.memory_bytes <= self.hbm_bytes
+
+    @property
+    def tokens_per_s(self) -> np.ndarray:
+        return self.tokens_per_step / self.step_time_s
+
+    @property
+    def mfu(self) -> np.ndarray:
+        return self.model_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+
+    @property
+    def hfu(self) -> np.ndarray:
+        return self.hardware_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+
+    @property
+    def model_tflops_per_gpu(self) -> np.ndarray:
+        return self.model_flops_per_step / (self.step_time_s * self.gpus_used) / 1e12
+
+    def take(self, index: np.ndarray) -> StepArrays:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v[index] if isinstance(v, np.ndarray) else v
+        return StepArrays(**out)
+
+
+@dataclass(frozen=True, slots=True)
+class _StageWork:
+    """Per-micro-batch time of one stage, split by kind."""
+
+    fwd: np.ndarray
+    bwd: np.ndarray
+    rec: np.ndarray
+    tp: np.ndarray
+    ep: np.ndarray
+    cp: np.ndarray
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.fwd + self.bwd + self.rec + self.tp + self.ep + self.cp
+
+
+def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, plans: PlanBatch,
+             hw: Hardware | None = None) -> StepArrays:
+    """Step time, memory and throughput of every plan (assumed valid: see scenario.rules)."""
+    hw = hw or resolve_hardware(cluster, training)
+    tp, pp, dp, cp, ep, vpp, mbs = (plans.tp, plans.pp, plans.dp, plans.cp, plans.ep, plans.vpp, plans.mbs)
+    recompute, zero = plans.recompute, plans.zero
+    n_micro = training.global_batch_size // (dp * mbs)
+    sh = shapes(model, training, tp, cp, mbs, plans.sp)
+    layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
+
+    dense_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
+    moe_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense_t
+    comm_t = _layer_comm(model, sh, tp, cp, ep, dense_t, hw)
+    log_f, log_b = logits_s(model, sh, tp, hw)
+    tp_ar = comm.all_reduce_s(ACT_BYTES * sh.tokens * model.hidden_size, tp, np.ones_like(tp), hw)
+
+    def work(n_layers: np.ndarray, before: np.ndarray, first: bool, last: bool) -> _StageWork:
+        n_dense = dense_count(model, before, n_layers)
+        n_moe = n_layers - n_dense
+        fwd = n_dense * dense_t.fwd + n_moe * moe_t.fwd
+        bwd = n_dense * dense_t.bwd + n_moe * moe_t.bwd
+        rec = np.where(recompute == 2, fwd, np.where(recompute == 1, n_layers * dense_t.attn_core_fwd, 0.0))
+        tp_layer = _tp_exposed(dense_t, tp_ar, recompute, training) * n_dense + _tp_exposed(moe_t, tp_ar, recompute, training) * n_moe
+        if first:
+            tp_layer = tp_layer + tp_ar
+        if last:
+            fwd, bwd = fwd + log_f, bwd + log_b
+            tp_layer = tp_layer + tp_ar
+        ep_s = n_moe * comm_t["ep"] * np.where(recompute == 2, 1.5, 1.0)
+        cp_s = n_layers * comm_t["cp"]
+        return _StageWork(fwd, bwd, rec, tp_layer, ep_s, cp_s)
+
+    zero_i = np.zeros_like(pp)
+    first_w = work(layers.first, zero_i, True, pp == 1)
+    mid_w = work(layers.middle, layers.first, False, False)
+    last_w = work(layers.last, model.num_layers - layers.last, pp == 1, True)
+    t_mb = np.maximum(np.maximum(first_w.total, np.where(layers.has_middle, mid_w.total, 0.0)), last_w.total)
+    slow = _slowest(first_w, mid_w, last_w, layers.has_middle)
+
+    bubble = (pp - 1) / vpp * t_mb
+    p2p = _pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, n_micro, hw)
+
+    params = layer_params(model, tp, ep, pp, training.seq_len)
+    dense_p, expert_p = _stage_params(model, params, layers, pp)
+    dp_exposed = _dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow, hw)
+    opt = _optimizer_s(dense_p, expert_p, dp * cp, ep, zero, hw)
+
+    step = n_micro * (slow.fwd + slow.bwd + slow.rec + slow.tp + slow.ep + slow.cp) + bubble + p2p + dp_exposed + opt
+    mem = _memory(model, training, sh, tp, pp, vpp, dp * cp, ep, zero, mbs, recompute, n_micro, layers, params)
+    mflops = model_flops_per_step(model, training.seq_len, training.global_batch_size)
+    rec_flops = np.array([recompute_flops_per_step(model, training.seq_len, training.global_batch_size, r) for r in range(3)])
+    return StepArrays(
+        compute_forward_s=n_micro * slow.fwd, compute_backward_s=n_micro * slow.bwd,
+        compute_recompute_s=n_micro * slow.rec, tp_exposed_s=n_micro * slow.tp, pp_bubble_s=bubble,
+        pp_p2p_s=p2p, dp_exposed_s=dp_exposed, ep_all_to_all_s=n_micro * slow.ep,
+        cp_exposed_s=n_micro * slow.cp, optimizer_s=opt, step_time_s=step, **mem,
+        hbm_bytes=hw.hbm_capacity, n_micro=n_micro, gpus_used=tp * pp * cp * dp,
+        model_flops_per_step=mflops, hardware_flops_per_step=mflops + rec_flops[recompute],
+        tokens_per_step=training.tokens_per_step, peak_flops=hw.peak_flops,
+    )
+
+
+def _slowest(first: _StageWork, mid: _StageWork, last: _StageWork, has_mid: np.ndarray) -> _StageWork:
+    """Per plan, the stage with the largest per-micro-batch time (its split by kind)."""
+    f, m, la = first.total, np.where(has_mid, mid.total, -1.0), last.total
+    pick_mid = (m >= f) & (m >= la)
+    pick_last = ~pick_mid & (la > f)
+    out = {}
+    for name in ("fwd", "bwd", "rec", "tp", "ep", "cp"):
+        out[name] = np.where(pick_mid, getattr(mid, name), np.where(pick_last, getattr(last, name), getattr(first, name)))
+    return _StageWork(**out)
+
+
+def _tp_exposed(t: LayerTimes, ar_s: np.ndarray, recompute: np.ndarray, training: TrainingSpec) -> np.ndarray:
+    """Exposed tensor-parallel communication of one layer and micro-batch.
+
+    Two all-reduce-sized collectives in the forward pass (after the row-parallel attention
+    projection and FC2), two in the backward pass (input gradients of the column-parallel
+    QKV and FC1), two more when the forward is recomputed; sequence parallelism swaps each
+    for an all-gather + reduce-scatter pair of the same cost (Korthikanti et al. 2022).
+    ``backward`` overlap hides the backward pair behind the weight-gradient GEMMs of QKV
+    and FC1 (about half the layer's GEMM time); ``full`` overlap pipelines every collective
+    with its GEMM in chunks, leaving about a quarter exposed at best.
+    """
+    fwd = (2.0 + np.where(recompute == 2, 2.0, 0.0)) * ar_s
+    bwd = 2.0 * ar_s
+    if training.tp_overlap == "none":
+        return fwd + bwd
+    if training.tp_overlap == "backward":
+        return fwd + np.maximum(bwd - 0.5 * t.gemm_fwd, 0.0)
+    total = fwd + bwd
+    return np.maximum(total / 4.0, total - 3.0 * t.gemm_fwd)
+
+
+def _layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, hw: Hardware) -> dict[str, np.ndarray]:
+    """Expert all-to-all and context-parallel KV exchange per layer per micro-batch.
+
+    EP: dispatch and combine, forward and backward, of top_k copies of each token
+    (Megatron-Core all-to-all dispatcher; tokens are split over the TP ranks first).
+    CP: all-gather of K and V before attention (Llama 3's variant), again in the backward
+    pass with a reduce-scatter of their gradients; the exchange overlaps the attention of
+    the local chunk, so only what exceeds it is exposed.
+    """
+    h = model.hidden_size
+    out: dict[str, np.ndarray] = {}
+    if model.moe is not None:
+        size = ACT_BYTES * sh.tokens / tp * model.moe.top_k * h
+        out["ep"] = 4.0 * comm.all_to_all_s(size, ep, tp * cp, hw)
+    else:
+        out["ep"] = np.zeros_like(tp, dtype=float)
+    d_qk = model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.dim_head
+    kv_bytes = ACT_BYTES * sh.tokens * 2 * sh.kv_heads * d_qk * cp  # K and V of the whole sequence
+    gather = comm.reduce_scatter_s(kv_bytes, cp, tp, hw)
+    exposed = np.maximum(gather - t.attn_core_fwd, 0.0) + np.maximum(2.0 * gather - t.attn_core_bwd, 0.0)
+    out["cp"] = np.where(cp > 1, exposed, 0.0)
+    return out
+
+
+def _pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, n_micro, hw: Hardware) -> np.ndarray:
+    size = ACT_BYTES * sh.tokens * model.hidden_size / tp  # scatter-gather: each TP rank sends its slice
+    one = comm.p2p_s(size, tp * cp * dp, hw)
+    messages = np.where(training.overlap_pp_comm, 2.0 * (pp - 1), 2.0 * (n_micro * vpp + pp - 1))
+    tied = np.zeros_like(one)
+    if model.tied_embeddings:
+        grad = ACT_BYTES * model.vocab_size * model.hidden_size / tp
+        tied = comm.all_reduce_s(grad, np.full_like(pp, 2), tp * cp * dp * np.maximum(pp - 1, 1), hw)
+    return np.where(pp > 1, messages * one + tied, 0.0)
+
+
+def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.ndarray]:
+    """Dense and expert parameters of the stage holding the most (for DP traffic and the optimizer)."""
+    def stage(n_layers, before, first, last):
+        n_dense = dense_count(model, before, n_layers)
+        n_moe = n_layers - n_dense
+        dense = n_dense * params.dense_layer + n_moe * params.moe_shared
+        dense = dense + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
+        return dense, n_moe * params.moe_experts
+
+    zero_i = np.zeros_like(pp)
+    fd, fe = stage(layers.first, zero_i, True, pp == 1)
+    md, me = stage(layers.middle, layers.first, False, False)
+    ld, le = stage(layers.last, model.num_layers - layers.last, False, True)
+    total_f, total_m, total_l = fd + fe, np.where(layers.has_middle, md + me, 0.0), ld + le
+    pick_m = (total_m >= total_f) & (total_m >= total_l)
+    pick_l = ~pick_m & (total_l > total_f)
+    dense = np.where(pick_m, md, np.where(pick_l, ld, fd))
+    experts = np.where(pick_m, me, np.where(pick_l, le, fe))
+    return dense, experts
+
+
+def _dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow: _StageWork,
+                hw: Hardware) -> np.ndarray:
+    grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
+    dp_cp = dp * cp
+    edp = np.maximum(dp_cp // ep, 1)
+    groups = ((dense_p, dp_cp, tp), (expert_p, edp, tp * cp * ep))
+    reduce = sum(np.where(zero == 0, comm.all_reduce_s(p * grad_b, n, s, hw), comm.reduce_scatter_s(p * grad_b, n, s, hw))
+                 for p, n, s in groups)
+    gather = sum(np.where(zero >= 1, comm.reduce_scatter_s(p * ACT_BYTES, n, s, hw), 0.0) for p, n, s in groups)
+    bwd_mb, fwd_mb = slow.bwd + slow.rec, slow.fwd
+    if training.overlap_dp_comm:
+        staged = np.maximum(reduce - bwd_mb, 0.0) + np.maximum(gather - fwd_mb, 0.0)
+        fsdp = n_micro * np.maximum(2.0 * gather + reduce - (fwd_mb + bwd_mb), 0.0)
+    else:
+        staged = reduce + gather
+        fsdp = n_micro * (2.0 * gather + reduce)
+    return np.where(zero == 3, fsdp, staged)
+
+
+def _optimizer_s(dense_p, expert_p, dp_cp, ep, zero, hw: Hardware) -> np.ndarray:
+    edp = np.maximum(dp_cp // ep, 1)
+    shard = np.where(zero >= 1, dense_p / dp_cp + expert_p / edp, dense_p + expert_p)
+    return shard * ADAM_BYTES_PER_PARAM / hw.hbm_bytes_s + 20 * hw.kernel_overhead_s
+
+
+def _memory(model, training, sh, tp, pp, vpp, dp_cp, ep, zero, mbs, recompute, n_micro, layers, params) -> dict[str, np.ndarray]:
+    dense_act = layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=False)
+    moe_act = layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=True) if model.moe else dense_act
+    h = model.hidden_size
+    emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * h / sh.sp_div
+    logit_act = 6.0 * sh.tokens * model.vocab_size / tp  # bf16 logits + fp32 softmax for the loss
+
+    def stage(n_layers, before, stage_idx, first, last):
+        n_dense = dense_count(model, before, n_layers)
+        n_moe = n_layers - n_dense
+        act_layer = (n_dense * dense_act.stored + n_moe * moe_act.stored)
+        flight = in_flight(pp, vpp, n_micro, stage_idx)
+        act = act_layer * flight + np.where(first, emb_act * flight, 0.0) + np.where(last, logit_act, 0.0)
+        act = act + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0)
+        dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
+        dense_p = dense_p + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
+        st = state_bytes(dense_p, n_moe * params.moe_experts, dp_cp, ep, zero, training)
+        layer_w = np.maximum(params.dense_layer, params.moe_shared + params.moe_experts) * ACT_BYTES
+        buffers = FIXED_BUFFER_BYTES + np.where(zero == 3, 2.0 * layer_w, 0.0)
+        return st.weights, st.grads, st.optimizer, act, buffers
+
+    zero_i = np.zeros_like(pp)
+    candidates = [
+        stage(layers.first, zero_i, 0, True, pp == 1),
+        stage(layers.middle, layers.first, 1, False, False),
+        stage(layers.last, model.num_layers - layers.last, np.maximum(pp - 1, 0), pp == 1, True),
+    ]
+    totals = [sum(c) for c in candidates]
+    totals[1] = np.where(layers.has_middle, totals[1], -1.0)
+    best = np.argmax(np.stack(totals), axis=0)
+    out = {}
+    for j, name in enumerate(MEMORY_FIELDS):
+        out[name] = np.choose(best, [c[j] for c in candidates])
+    out["memory_bytes"] = sum(out[n] for n in MEMORY_FIELDS)
+    return out

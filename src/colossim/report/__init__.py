@@ -1,0 +1,1 @@
+"""Human-readable reports (terminal tables, later HTML/Markdown). Only interfaces import this."""

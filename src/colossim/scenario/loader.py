@@ -1,0 +1,216 @@
+"""Reading scenario files: presets, overrides, defaults and clear errors.
+
+Each section is a preset name or a mapping; a mapping may start from a preset
+(``{preset: llama3-405b, num_layers: 32}``) and override fields, nested mappings
+(``fabric``, ``moe``) merged key by key. Every mistake becomes a ColossimError that
+names the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from colossim import catalog
+from colossim.errors import ColossimError, did_you_mean, field_error
+from colossim.scenario.batch import PlanBatch
+from colossim.scenario.cluster import ClusterSpec
+from colossim.scenario.model import ModelSpec
+from colossim.scenario.parallel import ParallelPlan
+from colossim.scenario.rules import check_plans, describe
+from colossim.scenario.scenario import Scenario
+from colossim.scenario.training import TrainingSpec
+
+_T = TypeVar("_T", bound=BaseModel)
+
+REQUIRED_SECTIONS = ("model", "cluster", "training")
+EXTRA_SECTIONS = ("network", "power", "cost", "reliability", "search")
+TOP_LEVEL = ("name", "description", *REQUIRED_SECTIONS, "parallel", *EXTRA_SECTIONS)
+
+
+def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
+    """Load a scenario from a YAML path, YAML text, or a mapping."""
+    data = _read(source)
+    if not isinstance(data, dict):
+        raise ColossimError(f"a scenario must be a mapping with sections {', '.join(REQUIRED_SECTIONS)}; "
+                            f"got {type(data).__name__}", field="scenario", value=data)
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise field_error("scenario", key, f"unknown section; allowed: {', '.join(TOP_LEVEL)}", choices=TOP_LEVEL)
+    for key in REQUIRED_SECTIONS:
+        if key not in data or data[key] is None:
+            raise ColossimError(f"{key}: missing; a scenario needs sections {', '.join(REQUIRED_SECTIONS)}",
+                                field=key, allowed="a preset name or a mapping")
+    model = build_model(data["model"])
+    cluster = build_cluster(data["cluster"])
+    training = build_training(data["training"])
+    plan, inferred = build_plan(data.get("parallel") or {}, model, cluster, training)
+    sections = {k: data[k] for k in EXTRA_SECTIONS if data.get(k) is not None}
+    name = str(data.get("name") or f"{model.name} on {cluster.name}")
+    return Scenario(name=name, model=model, cluster=cluster, training=training, parallel=plan,
+                    dp_was_inferred=inferred, sections=sections)
+
+
+def _read(source: str | Path | dict[str, Any]) -> Any:
+    if isinstance(source, dict):
+        return source
+    text = str(source)
+    path = Path(text)
+    if isinstance(source, Path) or (len(text) < 4096 and "\n" not in text and text.endswith((".yaml", ".yml"))):
+        if not path.is_file():
+            raise ColossimError(f"scenario file not found: {text}", field="scenario", value=text)
+        text = path.read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ColossimError(f"invalid YAML{where}: {problem}", field="scenario") from None
+
+
+# ---- sections --------------------------------------------------------------------------
+
+
+def _resolve_preset(section: str, value: Any, lookup: Any) -> dict[str, Any]:
+    """A preset name or mapping (optionally with ``preset:``) as one merged mapping."""
+    if isinstance(value, str):
+        return _strip_meta(lookup(value, section))
+    if not isinstance(value, dict):
+        raise ColossimError(f"{section}: expected a preset name or a mapping, got {value!r}",
+                            field=section, value=value, allowed="a preset name or a mapping")
+    body = dict(value)
+    preset = body.pop("preset", None)
+    if preset is None:
+        return _strip_meta(body)
+    if not isinstance(preset, str):
+        raise field_error(f"{section}.preset", preset, "must be a preset name")
+    return _deep_merge(_strip_meta(lookup(preset, f"{section}.preset")), body)
+
+
+def _strip_meta(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in catalog.store.META_KEYS}
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def build_model(value: Any) -> ModelSpec:
+    return _validate(ModelSpec, _resolve_preset("model", value, catalog.model_preset), "model")
+
+
+def build_cluster(value: Any) -> ClusterSpec:
+    body = _resolve_preset("cluster", value, catalog.cluster_preset)
+    if "gpu" not in body:
+        raise ColossimError("cluster.gpu: missing; name a GPU from the catalog (see `colossim catalog gpus`)",
+                            field="cluster.gpu", allowed=", ".join(catalog.gpu_names()))
+    if not isinstance(body["gpu"], str):
+        raise field_error("cluster.gpu", body["gpu"], "must be a GPU catalog name")
+    gpu = catalog.gpu(body["gpu"])
+    body["gpu"] = gpu.name
+    body.setdefault("gpus_per_node", gpu.scaleup_domain)
+    gpn = body["gpus_per_node"]
+    body.setdefault("gpus_per_server", min(8, gpn) if isinstance(gpn, int) and gpn > 0 else 8)
+    body.setdefault("scaleup_gbps_per_gpu", gpu.scaleup_unidir_gbps)
+    body.setdefault("nic_gbps_per_gpu", gpu.nic_gbps)
+    body.setdefault("name", f"{body.get('num_gpus', '?')} x {gpu.name}")
+    cluster = _validate(ClusterSpec, body, "cluster")
+    catalog.switch(cluster.fabric.switch)  # unknown switch: a clear error now, not later
+    return cluster
+
+
+def build_training(value: Any) -> TrainingSpec:
+    if not isinstance(value, dict):
+        raise ColossimError(f"training: expected a mapping, got {value!r}", field="training", value=value,
+                            allowed="a mapping with seq_len, global_batch_size, ...")
+    return _validate(TrainingSpec, value, "training")
+
+
+def build_plan(value: Any, model: ModelSpec, cluster: ClusterSpec,
+               training: TrainingSpec) -> tuple[ParallelPlan, bool]:
+    if not isinstance(value, dict):
+        raise ColossimError(f"parallel: expected a mapping, got {value!r}", field="parallel", value=value,
+                            allowed="a mapping with tp, pp, dp, cp, ep, vpp")
+    plan = _validate(ParallelPlan, value, "parallel")
+    inferred = plan.dp is None
+    if inferred:
+        plan = plan.model_copy(update={"dp": _largest_dp(plan, cluster, training)})
+    batch = PlanBatch.from_plan(plan, training)
+    code = int(check_plans(model, cluster, training, batch)[0])
+    if code:
+        rule, message = describe(code, model, cluster, training, batch)
+        raise ColossimError(message, field=rule.field)
+    return plan, inferred
+
+
+def _largest_dp(plan: ParallelPlan, cluster: ClusterSpec, training: TrainingSpec) -> int:
+    most = cluster.num_gpus // plan.model_parallel_size
+    for dp in range(most, 0, -1):
+        if training.global_batch_size % (dp * training.micro_batch_size) == 0 and (dp * plan.cp) % plan.ep == 0:
+            return dp
+    raise ColossimError(
+        f"parallel.dp: no data-parallel size fits: tp*pp*cp = {plan.model_parallel_size} leaves at most "
+        f"{most} ranks on {cluster.num_gpus} GPUs, and none divides global_batch_size/micro_batch_size "
+        f"({training.global_batch_size}/{training.micro_batch_size}) with ep={plan.ep}",
+        field="parallel.dp",
+    )
+
+
+# ---- pydantic errors as ColossimErrors -----------------------------------------------
+
+
+def _validate(cls: type[_T], body: dict[str, Any], section: str) -> _T:
+    try:
+        return cls(**body)
+    except ValidationError as exc:
+        raise _convert(exc, cls, section) from None
+    except TypeError as exc:  # non-string keys
+        raise ColossimError(f"{section}: {exc}", field=section) from None
+
+
+def _convert(exc: ValidationError, cls: type[BaseModel], section: str) -> ColossimError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    path = ".".join([section, *loc]) if loc else section
+    value = err.get("input")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        owner = _owner_fields(cls, loc[:-1])
+        allowed = f"unknown field; allowed: {', '.join(owner)}"
+        return field_error(path, loc[-1], allowed, choices=owner)
+    if kind == "missing":
+        return ColossimError(f"{path}: missing (required)", field=path, allowed="a value")
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [c.strip().strip("'") for c in str(expected).replace(" or ", ",").split(",") if c.strip()]
+        return field_error(path, value, f"allowed: {expected}", choices=choices)
+    message = err["msg"].removeprefix("Value error, ")
+    if loc and kind != "value_error":
+        return ColossimError(f"{path}: {value!r} is not allowed; {message.lower()}", field=path, value=value,
+                             allowed=message)
+    return ColossimError(f"{path}: {message}", field=path, value=value, allowed=message)
+
+
+def _owner_fields(cls: type[BaseModel], loc: list[str]) -> list[str]:
+    """Field names of the (nested) model that holds the unknown key."""
+    model: Any = cls
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            break
+        model = inner[0]
+    return list(model.model_fields)
+
+
+__all__ = ["did_you_mean", "load_scenario"]
