@@ -70,3 +70,32 @@ def p2p_s(size: np.ndarray, stride: np.ndarray, hw: Hardware) -> np.ndarray:
     bw = np.where(inter, hw.scaleout_bytes_s, hw.scaleup_bytes_s)
     lat = np.where(inter, hw.scaleout_latency_s, hw.scaleup_latency_s)
     return size / bw + lat
+
+
+class AnalyticCollectives:
+    """The default collective cost model: the alpha-beta formulas above.
+
+    The step model calls collectives through an object of this shape, naming the parallel
+    group ("tp", "cp", "ep", "dp", "edp", "pp", "embedding"), so that another model (the
+    network twin's flow simulation, ``estimate --network flow``) can replace the cost of
+    some groups and leave the rest to this one. ``size`` is the buffer each rank holds.
+    """
+
+    def __init__(self, hw: Hardware) -> None:
+        self.hw = hw
+
+    def all_reduce(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
+        return all_reduce_s(size, n, stride, self.hw)
+
+    def reduce_scatter(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
+        return reduce_scatter_s(size, n, stride, self.hw)
+
+    def all_gather(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
+        """``size``: the gathered (full) buffer."""
+        return reduce_scatter_s(size, n, stride, self.hw)
+
+    def all_to_all(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
+        return all_to_all_s(size, n, stride, self.hw)
+
+    def p2p(self, size: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
+        return p2p_s(size, stride, self.hw)

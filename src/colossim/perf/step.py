@@ -117,9 +117,13 @@ class _StageWork:
 
 
 def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, plans: PlanBatch,
-             hw: Hardware | None = None) -> StepArrays:
-    """Step time, memory and throughput of every plan (assumed valid: see scenario.rules)."""
+             hw: Hardware | None = None, collectives: comm.AnalyticCollectives | None = None) -> StepArrays:
+    """Step time, memory and throughput of every plan (assumed valid: see scenario.rules).
+
+    ``collectives`` replaces the analytic collective costs (the network twin's flow model).
+    """
     hw = hw or resolve_hardware(cluster, training)
+    coll = collectives or comm.AnalyticCollectives(hw)
     tp, pp, dp, cp, ep, vpp, mbs = (plans.tp, plans.pp, plans.dp, plans.cp, plans.ep, plans.vpp, plans.mbs)
     recompute, zero = plans.recompute, plans.zero
     n_micro = training.global_batch_size // (dp * mbs)
@@ -128,9 +132,9 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
 
     dense_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
     moe_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense_t
-    comm_t = _layer_comm(model, sh, tp, cp, ep, dense_t, hw)
+    comm_t = _layer_comm(model, sh, tp, cp, ep, dense_t, coll)
     log_f, log_b = logits_s(model, sh, tp, hw)
-    tp_ar = comm.all_reduce_s(ACT_BYTES * sh.tokens * model.hidden_size, tp, np.ones_like(tp), hw)
+    tp_ar = coll.all_reduce(ACT_BYTES * sh.tokens * model.hidden_size, tp, np.ones_like(tp), "tp")
 
     def work(n_layers: np.ndarray, before: np.ndarray, first: bool, last: bool) -> _StageWork:
         n_dense = dense_count(model, before, n_layers)
@@ -156,11 +160,11 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     slow = _slowest(first_w, mid_w, last_w, layers.has_middle)
 
     bubble = (pp - 1) / vpp * t_mb
-    p2p = _pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, n_micro, hw)
+    p2p = _pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, n_micro, coll)
 
     params = layer_params(model, tp, ep, pp, training.seq_len)
     dense_p, expert_p = _stage_params(model, params, layers, pp)
-    dp_exposed = _dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow, hw)
+    dp_exposed = _dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow, coll)
     opt = _optimizer_s(dense_p, expert_p, dp * cp, ep, zero, hw)
 
     step = n_micro * (slow.fwd + slow.bwd + slow.rec + slow.tp + slow.ep + slow.cp) + bubble + p2p + dp_exposed + opt
@@ -210,7 +214,7 @@ def _tp_exposed(t: LayerTimes, ar_s: np.ndarray, recompute: np.ndarray, training
     return np.maximum(total / 4.0, total - 3.0 * t.gemm_fwd)
 
 
-def _layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, hw: Hardware) -> dict[str, np.ndarray]:
+def _layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, coll: comm.AnalyticCollectives) -> dict[str, np.ndarray]:
     """Expert all-to-all and context-parallel KV exchange per layer per micro-batch.
 
     EP: dispatch and combine, forward and backward, of top_k copies of each token
@@ -223,25 +227,25 @@ def _layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, hw: Hardware) -
     out: dict[str, np.ndarray] = {}
     if model.moe is not None:
         size = ACT_BYTES * sh.tokens / tp * model.moe.top_k * h
-        out["ep"] = 4.0 * comm.all_to_all_s(size, ep, tp * cp, hw)
+        out["ep"] = 4.0 * coll.all_to_all(size, ep, tp * cp, "ep")
     else:
         out["ep"] = np.zeros_like(tp, dtype=float)
     d_qk = model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.dim_head
     kv_bytes = ACT_BYTES * sh.tokens * 2 * sh.kv_heads * d_qk * cp  # K and V of the whole sequence
-    gather = comm.reduce_scatter_s(kv_bytes, cp, tp, hw)
+    gather = coll.all_gather(kv_bytes, cp, tp, "cp")
     exposed = np.maximum(gather - t.attn_core_fwd, 0.0) + np.maximum(2.0 * gather - t.attn_core_bwd, 0.0)
     out["cp"] = np.where(cp > 1, exposed, 0.0)
     return out
 
 
-def _pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, n_micro, hw: Hardware) -> np.ndarray:
+def _pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, n_micro, coll: comm.AnalyticCollectives) -> np.ndarray:
     size = ACT_BYTES * sh.tokens * model.hidden_size / tp  # scatter-gather: each TP rank sends its slice
-    one = comm.p2p_s(size, tp * cp * dp, hw)
+    one = coll.p2p(size, tp * cp * dp, "pp")
     messages = np.where(training.overlap_pp_comm, 2.0 * (pp - 1), 2.0 * (n_micro * vpp + pp - 1))
     tied = np.zeros_like(one)
     if model.tied_embeddings:
         grad = ACT_BYTES * model.vocab_size * model.hidden_size / tp
-        tied = comm.all_reduce_s(grad, np.full_like(pp, 2), tp * cp * dp * np.maximum(pp - 1, 1), hw)
+        tied = coll.all_reduce(grad, np.full_like(pp, 2), tp * cp * dp * np.maximum(pp - 1, 1), "embedding")
     return np.where(pp > 1, messages * one + tied, 0.0)
 
 
@@ -267,14 +271,14 @@ def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.
 
 
 def _dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow: _StageWork,
-                hw: Hardware) -> np.ndarray:
+                coll: comm.AnalyticCollectives) -> np.ndarray:
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     dp_cp = dp * cp
     edp = np.maximum(dp_cp // ep, 1)
-    groups = ((dense_p, dp_cp, tp), (expert_p, edp, tp * cp * ep))
-    reduce = sum(np.where(zero == 0, comm.all_reduce_s(p * grad_b, n, s, hw), comm.reduce_scatter_s(p * grad_b, n, s, hw))
-                 for p, n, s in groups)
-    gather = sum(np.where(zero >= 1, comm.reduce_scatter_s(p * ACT_BYTES, n, s, hw), 0.0) for p, n, s in groups)
+    groups = ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, tp * cp * ep, "edp"))
+    reduce = sum(np.where(zero == 0, coll.all_reduce(p * grad_b, n, s, g), coll.reduce_scatter(p * grad_b, n, s, g))
+                 for p, n, s, g in groups)
+    gather = sum(np.where(zero >= 1, coll.all_gather(p * ACT_BYTES, n, s, g), 0.0) for p, n, s, g in groups)
     bwd_mb, fwd_mb = slow.bwd + slow.rec, slow.fwd
     if training.overlap_dp_comm:
         staged = np.maximum(reduce - bwd_mb, 0.0) + np.maximum(gather - fwd_mb, 0.0)

@@ -166,6 +166,18 @@ def _largest_dp(plan: ParallelPlan, cluster: ClusterSpec, training: TrainingSpec
 # ---- pydantic errors as ColossimErrors -----------------------------------------------
 
 
+def validate_section(cls: type[_T], body: Any, section: str) -> _T:
+    """Validate an optional scenario section (``reliability``, ``power``, ...) or a set of
+    command options with a subsystem's own pydantic model, raising the same clear
+    ColossimErrors as the core sections (field path, value, allowed, did-you-mean)."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ColossimError(f"{section}: expected a mapping, got {body!r}", field=section, value=body)
+    return _validate(cls, body, section)
+
+
+
 def _validate(cls: type[_T], body: dict[str, Any], section: str) -> _T:
     try:
         return cls(**body)
@@ -213,4 +225,4 @@ def _owner_fields(cls: type[BaseModel], loc: list[str]) -> list[str]:
     return list(model.model_fields)
 
 
-__all__ = ["did_you_mean", "load_scenario"]
+__all__ = ["did_you_mean", "load_scenario", "validate_section"]
