@@ -8,13 +8,16 @@ mistake is a ColossimError: printed as one line on stderr, exit code 2, no trace
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import typer
 
 from colossim.errors import ColossimError
 
-COMMAND_MODULES = ("estimate", "validate", "catalog")
+# Command modules in help order; a module not (yet) present is skipped.
+COMMAND_MODULES = ("estimate", "search", "sweep", "network", "power", "cost", "reliability", "report",
+                   "serve", "validate", "catalog")
 
 
 def build_app() -> typer.Typer:
@@ -27,7 +30,8 @@ def build_app() -> typer.Typer:
         rich_markup_mode=None,
     )
     for name in COMMAND_MODULES:
-        importlib.import_module(f"colossim.cli.{name}").register(app)
+        if importlib.util.find_spec(f"colossim.cli.{name}") is not None:
+            importlib.import_module(f"colossim.cli.{name}").register(app)
     return app
 
 
