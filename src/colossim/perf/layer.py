@@ -32,7 +32,7 @@ from colossim.scenario.model import ModelSpec
 from colossim.scenario.training import TrainingSpec
 
 ACT_BYTES = 2.0  # bf16/fp16 activations (fp8 GEMMs still read and write bf16 tensors)
-ELEMENTWISE_KERNELS_FWD = 8  # norms, residual adds, activation, RoPE, bias-dropout-add
+ELEMENTWISE_KERNELS_FWD = 16  # norms, residual adds, bias-activation, dropouts, RoPE, QKV split/transpose copies, TP collectives
 
 
 def gemm_s(m: np.ndarray, n: np.ndarray | float, k: np.ndarray | float, hw: Hardware,

@@ -159,7 +159,11 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     t_mb = np.maximum(np.maximum(first_w.total, np.where(layers.has_middle, mid_w.total, 0.0)), last_w.total)
     slow = _slowest(first_w, mid_w, last_w, layers.has_middle)
 
-    bubble = (pp - 1) / vpp * t_mb
+    # Fill and drain pass once through every other stage: a pipeline of stage times t_i
+    # takes (m - 1) * max(t) + sum(t) (the bottleneck sets the steady state), so the
+    # bubble is (sum(t) - max(t)) / vpp; with equal stages, (pp - 1) / vpp * t.
+    stage_sum = first_w.total + np.maximum(pp - 2, 0) * mid_w.total + np.where(pp > 1, last_w.total, 0.0)
+    bubble = (stage_sum - t_mb) / vpp
     p2p = _pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, n_micro, coll)
 
     params = layer_params(model, tp, ep, pp, training.seq_len)
