@@ -31,10 +31,10 @@ def attention_score_flops_per_token(model: ModelSpec, seq_len: int) -> float:
 def layer_matmul_params(model: ModelSpec, *, moe_layer: bool) -> float:
     """Weights one token multiplies by in one layer (active experts only)."""
     if moe_layer:
-        ffn = model.moe_ffn_params(active=True)
+        ffn = model.moe_ffn_params(active=True, biases=False)
     else:
-        ffn = model.ffn_params(model.ffn_hidden_size)
-    return float(model.attention_params() + ffn)
+        ffn = model.ffn_params(model.ffn_hidden_size, biases=False)
+    return float(model.attention_params(biases=False) + ffn)
 
 
 def forward_flops_per_token(model: ModelSpec, seq_len: int) -> float:

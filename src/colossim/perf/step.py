@@ -143,11 +143,9 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
         bwd = n_dense * dense_t.bwd + n_moe * moe_t.bwd
         rec = np.where(recompute == 2, fwd, np.where(recompute == 1, n_layers * dense_t.attn_core_fwd, 0.0))
         tp_layer = _tp_exposed(dense_t, tp_ar, recompute, training) * n_dense + _tp_exposed(moe_t, tp_ar, recompute, training) * n_moe
-        if first:
-            tp_layer = tp_layer + tp_ar
-        if last:
-            fwd, bwd = fwd + log_f, bwd + log_b
-            tp_layer = tp_layer + tp_ar
+        tp_layer = tp_layer + np.where(first, tp_ar, 0.0) + np.where(last, tp_ar, 0.0)  # embedding, logits
+        fwd = fwd + np.where(last, log_f, 0.0)
+        bwd = bwd + np.where(last, log_b, 0.0)
         ep_s = n_moe * comm_t["ep"] * np.where(recompute == 2, 1.5, 1.0)
         cp_s = n_layers * comm_t["cp"]
         return _StageWork(fwd, bwd, rec, tp_layer, ep_s, cp_s)

@@ -146,7 +146,7 @@ def build_plan(value: Any, model: ModelSpec, cluster: ClusterSpec,
     code = int(check_plans(model, cluster, training, batch)[0])
     if code:
         rule, message = describe(code, model, cluster, training, batch)
-        raise ColossimError(message, field=rule.field)
+        raise ColossimError(f"{rule.field}: {message}", field=rule.field)
     return plan, inferred
 
 

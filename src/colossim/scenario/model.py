@@ -128,29 +128,31 @@ class ModelSpec(_Strict):
         return self.moe.shared_expert_ffn_hidden_size or self.expert_ffn
 
     # ---- parameter counts -------------------------------------------------------------
-    def attention_params(self) -> int:
-        """Q, K, V and output projections (plus biases and MLA's norms)."""
+    def attention_params(self, *, biases: bool = True) -> int:
+        """Q, K, V and output projections (plus biases and MLA's norms unless ``biases=False``:
+        the matmul weights alone, which is what FLOP counts use)."""
         h = self.hidden_size
         if self.mla is not None:
             m, a = self.mla, self.num_heads
             qk = m.qk_nope_head_dim + m.qk_rope_head_dim
-            q = h * a * qk if m.q_lora_rank is None else h * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * a * qk
-            kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank
+            norm = 1 if biases else 0
+            q = h * a * qk if m.q_lora_rank is None else h * m.q_lora_rank + norm * m.q_lora_rank + m.q_lora_rank * a * qk
+            kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + norm * m.kv_lora_rank
             kv += m.kv_lora_rank * a * (m.qk_nope_head_dim + m.v_head_dim)
             return q + kv + a * m.v_head_dim * h
         q_out = self.num_heads * self.dim_head
         kv_out = 2 * self.kv_heads * self.dim_head
         weights = h * (q_out + kv_out) + q_out * h
-        biases = (q_out + kv_out + h) if self.linear_bias else 0
-        return weights + biases
+        bias = (q_out + kv_out + h) if self.linear_bias and biases else 0
+        return weights + bias
 
-    def ffn_params(self, width: int) -> int:
+    def ffn_params(self, width: int, *, biases: bool = True) -> int:
         """One dense FFN (or one expert) of the given width."""
         h = self.hidden_size
         matrices = 3 if self.is_gated else 2
         up_out = (2 if self.is_gated else 1) * width
-        biases = (up_out + h) if self.linear_bias else 0
-        return matrices * h * width + biases
+        bias = (up_out + h) if self.linear_bias and biases else 0
+        return matrices * h * width + bias
 
     def norm_params_per_layer(self) -> int:
         per_norm = 2 * self.hidden_size if self.norm == "layernorm" else self.hidden_size
@@ -159,12 +161,12 @@ class ModelSpec(_Strict):
     def router_params(self) -> int:
         return 0 if self.moe is None else self.hidden_size * self.moe.num_experts
 
-    def moe_ffn_params(self, *, active: bool) -> int:
+    def moe_ffn_params(self, *, active: bool, biases: bool = True) -> int:
         """FFN parameters of one MoE layer: all experts, or those one token uses."""
         assert self.moe is not None
         routed = self.moe.top_k if active else self.moe.num_experts
-        shared = self.moe.num_shared_experts * self.ffn_params(self.shared_expert_ffn)
-        return routed * self.ffn_params(self.expert_ffn) + shared + self.router_params()
+        shared = self.moe.num_shared_experts * self.ffn_params(self.shared_expert_ffn, biases=biases)
+        return routed * self.ffn_params(self.expert_ffn, biases=biases) + shared + self.router_params()
 
     def layer_params(self, *, moe_layer: bool, active: bool = False) -> int:
         ffn = self.moe_ffn_params(active=active) if moe_layer else self.ffn_params(self.ffn_hidden_size)

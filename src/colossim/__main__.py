@@ -1,0 +1,5 @@
+"""`python -m colossim` runs the command line."""
+
+from colossim.cli import main
+
+main()
