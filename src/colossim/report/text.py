@@ -12,7 +12,7 @@ from colossim.scenario import Scenario
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False, width=110)
+    return Console(highlight=False, soft_wrap=False, width=140)
 
 
 def fmt_time(seconds: float) -> str:

@@ -1,0 +1,116 @@
+"""`colossim search SCENARIO.yaml`: the best parallel plans for a scenario."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.errors import ColossimError
+
+MAX_DIMS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs")
+
+
+def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in pairs:
+        if "=" not in item:
+            raise ColossimError(f"{flag}: {item!r} is not allowed; write KEY=VALUE, e.g. {flag} tp=8", field=flag,
+                                value=item)
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], shortcuts: dict[str, int | None],
+                      parallel: dict | None = None):
+    from colossim.search.space import Constraints, canonical, parse_value
+
+    fixed = {}
+    if parallel:
+        for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel"):
+            if parallel.get(key) is not None:
+                fixed[canonical(key)] = parse_value(canonical(key), parallel[key])
+    for k, v in parse_pairs(fix, "--fix").items():
+        fixed[canonical(k)] = parse_value(canonical(k), v)
+    mx = {canonical(k): parse_value(canonical(k), v) for k, v in parse_pairs(maximum, "--max").items()}
+    for k, v in shortcuts.items():
+        if v is not None:
+            mx[k] = parse_value(k, v)
+    mn = {canonical(k): parse_value(canonical(k), v) for k, v in parse_pairs(minimum, "--min").items()}
+    return Constraints(fixed=fixed, minimum=mn, maximum=mx)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @user_errors
+    def search(
+        scenario: Path = typer.Argument(..., help="scenario YAML (its parallel section is ignored unless --keep-parallel)"),
+        objective: str = typer.Option("throughput", help="throughput | cost | energy | gpus (fewest GPUs for --deadline-days)"),
+        top: int = typer.Option(10, help="how many plans to show"),
+        fix: list[str] = typer.Option([], "--fix", help="fix a dimension, e.g. --fix tp=8 (repeatable)"),
+        max_: list[str] = typer.Option([], "--max", help="upper bound, e.g. --max pp=32 (repeatable)"),
+        min_: list[str] = typer.Option([], "--min", help="lower bound, e.g. --min dp=64 (repeatable)"),
+        max_tp: int = typer.Option(None, "--max-tp"), max_pp: int = typer.Option(None, "--max-pp"),
+        max_dp: int = typer.Option(None, "--max-dp"), max_cp: int = typer.Option(None, "--max-cp"),
+        max_ep: int = typer.Option(None, "--max-ep"), max_vpp: int = typer.Option(None, "--max-vpp"),
+        max_mbs: int = typer.Option(None, "--max-mbs"),
+        keep_parallel: bool = typer.Option(False, "--keep-parallel", help="use the scenario's parallel values as fixed"),
+        deadline_days: float = typer.Option(None, "--deadline-days", help="for --objective gpus"),
+        total_tokens: float = typer.Option(None, "--total-tokens", help="tokens to train (default: the scenario's)"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on a terminal, lines otherwise"),
+        json_out: bool = JSON_OPTION,
+    ) -> None:
+        """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, recompute, ZeRO, sp) and rank them."""
+        from colossim.api import load_scenario
+        from colossim.search import search as run_search
+
+        sc = load_scenario(scenario_path(scenario))
+        shortcuts = dict(zip(MAX_DIMS, (max_tp, max_pp, max_dp, max_cp, max_ep, max_vpp, max_mbs), strict=True))
+        raw_parallel = sc.to_dict()["parallel"] if keep_parallel else None
+        if keep_parallel and sc.dp_was_inferred:
+            raw_parallel = {k: v for k, v in raw_parallel.items() if k != "dp"}
+        constraints = build_constraints(fix, max_, min_, shortcuts, raw_parallel)
+        with _progress(progress and not json_out) as report:
+            result = run_search(sc, objective=objective, constraints=constraints, top=top,
+                                deadline_days=deadline_days, total_tokens=total_tokens, progress=report)
+        if json_out:
+            print_json([{**e.to_dict(), "rank": i + 1} for i, e in enumerate(result.top)])
+            return
+        from colossim.report.search_text import print_search
+
+        print_search(result)
+
+
+class _progress:
+    """A rich progress bar on a terminal; plain lines on stderr every 10% otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.next_line = 0.1
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress("search", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("plans", total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total)
+        elif done / total >= self.next_line or done == total:
+            print(f"search: {done:,}/{total:,} candidates ({done / total:.0%})", file=sys.stderr, flush=True)
+            while self.next_line <= done / total:
+                self.next_line += 0.1
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

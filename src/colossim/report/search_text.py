@@ -1,0 +1,30 @@
+"""Terminal report of a plan search."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from colossim.report.text import _console, fmt_time
+from colossim.search.engine import SearchResult
+from colossim.search.explain import plan_label
+
+
+def print_search(r: SearchResult) -> None:
+    con = _console()
+    con.print(f"[bold]{r.scenario}[/bold]: best plans by {r.objective} (constraints: {r.constraints})")
+    table = Table(title_justify="left")
+    for col, just in (("#", "right"), ("plan", "left"), ("GPUs", "right"), ("step", "right"), ("tokens/s", "right"),
+                      ("MFU", "right"), ("mem/GPU", "right"), ("dominant overhead", "left")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for i, e in enumerate(r.top, start=1):
+        table.add_row(str(i), plan_label(e.plan), f"{e.gpus_used:,}", fmt_time(e.step_time_s), f"{e.tokens_per_s:,.0f}",
+                      f"{e.mfu:.1%}", f"{e.memory_per_gpu_gb:.1f} GB", e.dominant_overhead.replace("_", " "))
+    con.print(table)
+    con.print(f"why: {r.explanation}")
+    if r.top[0].time_to_train_days is not None:
+        con.print(f"time to train with #1: {r.top[0].time_to_train_days:.1f} days")
+    rules = ", ".join(f"{k} {v:,}" for k, v in sorted(r.broken_rules.items(), key=lambda kv: -kv[1]))
+    con.print(f"{r.candidates:,} candidates in {r.elapsed_s:.1f} s ({r.rate_per_s:,.0f}/s): {r.evaluated:,} evaluated, "
+              f"{r.not_fitting:,} do not fit in memory, {r.redundant:,} redundant duplicates"
+              + (f", {r.missed_condition:,} miss the deadline" if r.missed_condition else "")
+              + (f"; broken rules: {rules}" if rules else ""))

@@ -1,0 +1,175 @@
+"""The plan search: every candidate through the one step model, best plans kept.
+
+Candidates are evaluated in vectorized chunks by :func:`colossim.perf.evaluate`, the same
+function behind ``colossim estimate``; the kept plans are re-evaluated and turned into the
+same records (``perf.estimate.record``), so a searched plan re-run through ``estimate``
+gives identical numbers. Nothing is dropped silently: every candidate is counted as
+evaluated, breaking a rule (by rule), redundant (a duplicate of another plan), not fitting
+in memory, or missing the objective's condition (a deadline).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from colossim.errors import ColossimError
+from colossim.perf import evaluate
+from colossim.perf.estimate import Estimate, record
+from colossim.perf.hardware import resolve_hardware
+from colossim.scenario import PlanBatch, Scenario
+from colossim.scenario.rules import RULES, check_plans, describe
+from colossim.search.objectives import ObjectiveOptions, check_objective
+from colossim.search.space import Constraints, build_space
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class SearchResult:
+    scenario: str
+    objective: str
+    constraints: str
+    candidates: int
+    evaluated: int = 0
+    redundant: int = 0
+    broken_rules: dict[str, int] = field(default_factory=dict)
+    not_fitting: int = 0
+    smallest_memory_not_fitting_gb: float | None = None
+    missed_condition: int = 0
+    top: list[Estimate] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    explanation: str = ""
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.candidates / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario, "objective": self.objective, "constraints": self.constraints,
+            "candidates": self.candidates, "evaluated": self.evaluated, "redundant": self.redundant,
+            "broken_rules": dict(self.broken_rules), "not_fitting": self.not_fitting,
+            "smallest_memory_not_fitting_gb": self.smallest_memory_not_fitting_gb,
+            "missed_condition": self.missed_condition, "elapsed_s": self.elapsed_s,
+            "candidates_per_s": self.rate_per_s, "explanation": self.explanation,
+            "plans": [e.to_dict() for e in self.top],
+        }
+
+
+@dataclass
+class _Best:
+    """The k best admissible plans seen so far."""
+
+    k: int
+    score: np.ndarray = field(default_factory=lambda: np.empty(0))
+    memory: np.ndarray = field(default_factory=lambda: np.empty(0))
+    plans: PlanBatch | None = None
+
+    def offer(self, score: np.ndarray, memory: np.ndarray, plans: PlanBatch) -> None:
+        if len(score) == 0:
+            return
+        if self.plans is not None:
+            score = np.concatenate([self.score, score])
+            memory = np.concatenate([self.memory, memory])
+            plans = _concat(self.plans, plans)
+        # equal scores (to 1e-9) rank by memory, then by arrival: deterministic, and the
+        # leaner of two equally fast plans first
+        rounded = np.round(score / np.maximum(np.abs(score).max(), 1e-300), 9)
+        order = np.lexsort((np.arange(len(score)), memory, rounded))[: self.k]
+        self.score, self.memory, self.plans = score[order], memory[order], plans.take(order)
+
+
+def _concat(a: PlanBatch, b: PlanBatch) -> PlanBatch:
+    return PlanBatch(**{f: np.concatenate([getattr(a, f), getattr(b, f)]) for f in a.__dataclass_fields__})
+
+
+def search(scenario: Scenario, *, objective: str = "throughput", constraints: Constraints | None = None,
+           top: int = 10, deadline_days: float | None = None, total_tokens: float | None = None,
+           progress: Progress | None = None, chunk: int = 1 << 18) -> SearchResult:
+    """Search every valid plan of the scenario's model, cluster and training settings."""
+    if top < 1:
+        raise ColossimError(f"--top: {top} is not allowed; must be >= 1", field="--top", value=top)
+    constraints = constraints or Constraints()
+    options = ObjectiveOptions(deadline_days=deadline_days,
+                               total_tokens=total_tokens or scenario.training.total_tokens)
+    score_fn = check_objective(objective, options)
+    model, cluster, training = scenario.model, scenario.cluster, scenario.training
+    space = build_space(model, cluster, training, constraints)
+    hw = resolve_hardware(cluster, training)
+    result = SearchResult(scenario=scenario.name, objective=objective, constraints=constraints.describe(),
+                          candidates=space.size)
+    rule_counts = np.zeros(len(RULES) + 1, dtype=np.int64)
+    best = _Best(k=top)
+    min_over = np.inf
+    start = time.perf_counter()
+    done = 0
+    for batch in space.chunks(chunk):
+        codes = check_plans(model, cluster, training, batch)
+        rule_counts += np.bincount(codes, minlength=len(RULES) + 1)
+        redundant = (codes == 0) & (((batch.tp == 1) & batch.sp) | ((batch.dp * batch.cp == 1) & (batch.zero > 0)))
+        result.redundant += int(redundant.sum())
+        ok = (codes == 0) & ~redundant
+        if ok.any():
+            plans = batch.take(ok)
+            r = evaluate(model, cluster, training, plans, hw)
+            result.evaluated += len(plans)
+            fits = r.fits
+            result.not_fitting += int((~fits).sum())
+            if (~fits).any():
+                min_over = min(min_over, float(r.memory_bytes[~fits].min()))
+            score, admitted = score_fn(r, cluster, training, options)
+            result.missed_condition += int((fits & ~admitted).sum())
+            keep = fits & admitted
+            best.offer(score[keep], r.memory_bytes[keep], plans.take(keep))
+        done += len(batch)
+        if progress is not None:
+            progress(done, space.size)
+    result.broken_rules = {RULES[i - 1].name: int(n) for i, n in enumerate(rule_counts) if i > 0 and n}
+    result.smallest_memory_not_fitting_gb = None if not np.isfinite(min_over) else min_over / 1e9
+    if best.plans is None or len(best.score) == 0:
+        blame = _blame(space, scenario) if result.evaluated == 0 else None
+        raise ColossimError(_empty_message(result, cluster.gpu, blame), field="search")
+    final = evaluate(model, cluster, training, best.plans, hw)
+    result.top = [record(final, i, scenario_name=scenario.name, plan=best.plans.row(i), num_gpus=cluster.num_gpus,
+                         total_tokens=options.total_tokens) for i in range(len(best.plans))]
+    result.elapsed_s = time.perf_counter() - start
+    from colossim.search.explain import why_best
+
+    result.explanation = why_best(result.top, objective)
+    return result
+
+
+def _blame(space, scenario: Scenario) -> str:
+    """The rule every candidate breaks (checked rule by rule, not first-broken), with an example."""
+    m, c, t = scenario.model, scenario.cluster, scenario.training
+    always = np.ones(len(RULES), dtype=bool)
+    example: dict[int, tuple[PlanBatch, int]] = {}
+    for batch in space.chunks():
+        for i, rule in enumerate(RULES):
+            broken = ~np.asarray(rule.check(m, c, t, batch), dtype=bool)
+            always[i] &= bool(broken.all())
+            if i not in example and broken.any():
+                example[i] = (batch, int(np.argmax(broken)))
+    culprits = [i for i in range(len(RULES)) if always[i]]
+    if not culprits:
+        return "no single rule removes every candidate; together they leave none: relax a fixed value or bound"
+    i = culprits[0]
+    batch, row = example[i]
+    return f"every candidate breaks {RULES[i].field}: {describe(i + 1, m, c, t, batch, row)[1]}"
+
+
+def _empty_message(r: SearchResult, gpu: str, blame: str | None) -> str:
+    """Say which constraint removed everything."""
+    head = f"no plan satisfies the search ({r.candidates:,} candidates, constraints: {r.constraints})"
+    if r.evaluated == 0:
+        return f"{head}: {blame}"
+    if r.not_fitting == r.evaluated:
+        return (f"{head}: all {r.evaluated:,} valid plans exceed the {gpu}'s memory (the smallest needs "
+                f"{r.smallest_memory_not_fitting_gb:.1f} GB). Use more GPUs, recompute, ZeRO or a larger-memory GPU.")
+    return (f"{head}: {r.missed_condition:,} plans fit in memory but miss the objective's condition "
+            "(the deadline); allow more GPUs or more days.")

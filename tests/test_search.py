@@ -1,0 +1,128 @@
+"""Plan search: same numbers as estimate, constraints, counts, clear failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from colossim.errors import ColossimError
+from colossim.perf import estimate
+from colossim.scenario import load_scenario
+from colossim.search import Constraints, search
+from colossim.search.space import build_space, canonical, parse_value
+
+SMALL = {"model": "llama3-8b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
+         "training": {"seq_len": 4096, "global_batch_size": 128, "total_tokens": 1e11}}
+
+
+@pytest.fixture(scope="module")
+def small_result():
+    return search(load_scenario(SMALL), top=5)
+
+
+def replay(plan: dict) -> dict:
+    training = {**SMALL["training"], "micro_batch_size": plan["micro_batch_size"], "recompute": plan["recompute"],
+                "zero_stage": plan["zero_stage"]}
+    parallel = {k: plan[k] for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel")}
+    return estimate(load_scenario({**SMALL, "training": training, "parallel": parallel})).to_dict()
+
+
+def test_every_reported_plan_reproduces_through_estimate(small_result) -> None:
+    for e in small_result.top:
+        again = replay(e.plan)
+        got = e.to_dict()
+        for key in ("step_time_s", "tokens_per_s", "mfu", "hfu", "memory_per_gpu_gb", "breakdown_s", "memory_breakdown_gb"):
+            assert again[key] == got[key], key
+
+
+def test_ranked_and_counted(small_result) -> None:
+    r = small_result
+    speeds = [e.tokens_per_s for e in r.top]
+    assert speeds == sorted(speeds, reverse=True)
+    assert r.candidates == r.evaluated + r.redundant + sum(r.broken_rules.values())
+    assert all(e.fits_in_memory for e in r.top)
+    assert r.explanation.startswith("#1")
+
+
+def test_constraints_are_honoured() -> None:
+    sc = load_scenario(SMALL)
+    r = search(sc, top=5, constraints=Constraints(fixed={"tp": 2}, maximum={"pp": 2}))
+    assert all(e.plan["tp"] == 2 and e.plan["pp"] <= 2 for e in r.top)
+    assert "tp=2" in r.constraints and "pp<=2" in r.constraints
+
+
+def test_memory_limits_are_counted_not_dropped() -> None:
+    sc = load_scenario({**SMALL, "model": "llama3-70b", "cluster": {"gpu": "a100-40gb", "num_gpus": 64}})
+    r = search(sc, top=3)
+    assert r.not_fitting > 0 and r.smallest_memory_not_fitting_gb > 40
+
+
+def test_impossible_fixed_value_says_which_rule() -> None:
+    with pytest.raises(ColossimError, match=r"no plan satisfies.*tp=5.*parallel.tp"):
+        search(load_scenario(SMALL), constraints=Constraints(fixed={"tp": 5}))
+
+
+def test_everything_too_big_says_memory() -> None:
+    sc = load_scenario({**SMALL, "model": "llama3-405b", "cluster": {"gpu": "a100-40gb", "num_gpus": 8}})
+    with pytest.raises(ColossimError, match="exceed the a100-40gb's memory"):
+        search(sc)
+
+
+def test_objective_errors() -> None:
+    sc = load_scenario(SMALL)
+    with pytest.raises(ColossimError, match="did you mean 'throughput'"):
+        search(sc, objective="thruput")
+    with pytest.raises(ColossimError, match="needs --deadline-days"):
+        search(sc, objective="gpus")
+
+
+def test_fewest_gpus_for_deadline() -> None:
+    sc = load_scenario(SMALL)
+    fast = search(sc, top=1).top[0]
+    deadline = fast.time_to_train_days * 3
+    r = search(sc, objective="gpus", deadline_days=deadline, top=3)
+    assert r.top[0].gpus_used < fast.gpus_used
+    assert all(e.time_to_train_days <= deadline for e in r.top)
+
+
+def test_dimension_names_and_values() -> None:
+    assert canonical("micro_batch_size") == "mbs"
+    with pytest.raises(ColossimError, match="did you mean 'tp'"):
+        canonical("tq")
+    assert parse_value("recompute", "selective") == 1
+    with pytest.raises(ColossimError):
+        parse_value("tp", "eight")
+    space = build_space(load_scenario(SMALL).model, load_scenario(SMALL).cluster, load_scenario(SMALL).training,
+                        Constraints())
+    assert space.size > 1000
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "colossim", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_json_and_progress_lines(tmp_path) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(json.dumps(SMALL))
+    r = run_cli("search", str(p), "--json", "--top", "3", "--fix", "tp=2", "--max-pp", "2")
+    assert r.returncode == 0, r.stderr
+    plans = json.loads(r.stdout)
+    assert len(plans) == 3 and plans[0]["rank"] == 1 and plans[0]["plan"]["tp"] == 2
+    assert {"step_time_s", "mfu", "memory_per_gpu_gb", "breakdown_s", "plan"} <= set(plans[0])
+    r = run_cli("search", str(p), "--top", "2")
+    assert r.returncode == 0 and "search: " in r.stderr and "100%" in r.stderr  # plain progress lines off a terminal
+    assert "why:" in r.stdout
+
+
+def test_cli_bad_input_exit_2(tmp_path) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(json.dumps(SMALL))
+    for args, needle in ((["--fix", "tp"], "KEY=VALUE"), (["--fix", "tq=2"], "did you mean"),
+                         (["--fix", "tp=5"], "no plan satisfies"), (["--objective", "gpus"], "--deadline-days"),
+                         (["--top", "0"], "--top")):
+        r = run_cli("search", str(p), "--no-progress", *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert needle in r.stderr and "Traceback" not in r.stderr
