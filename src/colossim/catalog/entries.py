@@ -87,5 +87,6 @@ class EfficiencyProfile(BaseModel):
     scaleout_busbw_fraction: float
     scaleout_latency_s: float
     all_to_all_fraction: float
+    comm_sm_fraction: float
     kernel_overhead_s: float
     sources: dict[str, str]

@@ -42,6 +42,8 @@ class Hardware:
     scaleout_bytes_s: float  # NIC busbw per GPU
     scaleout_latency_s: float
     all_to_all_fraction: float
+    comm_sm_fraction: float  # compute lost while an NVLink-speed collective runs hidden beside it
+    comm_sm_fraction_scaleout: float  # the same for a NIC-speed collective (fewer SMs drive fewer bytes/s)
     gpus_per_node: int
     leaf_span_gpus: int  # GPUs reachable without leaving a leaf switch (rail-aware)
     pod_gpus: int
@@ -76,6 +78,12 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec) -> Hardware:
         scaleout_bytes_s=cluster.nic_gbps_per_gpu / 8 * 1e9 * prof.scaleout_busbw_fraction,
         scaleout_latency_s=prof.scaleout_latency_s,
         all_to_all_fraction=prof.all_to_all_fraction,
+        comm_sm_fraction=prof.comm_sm_fraction,
+        # SMs a collective occupies scale with the bytes per second it moves (NCCL: ~one SM
+        # per channel, each channel moving a few tens of GB/s)
+        comm_sm_fraction_scaleout=prof.comm_sm_fraction * min(
+            1.0, cluster.nic_gbps_per_gpu / 8 * prof.scaleout_busbw_fraction
+            / (cluster.scaleup_gbps_per_gpu * prof.scaleup_busbw_fraction)),
         gpus_per_node=cluster.gpus_per_node,
         leaf_span_gpus=leaf_span,
         pod_gpus=cluster.fabric.pod_gpus or cluster.num_gpus,

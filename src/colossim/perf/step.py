@@ -142,7 +142,8 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
         fwd = n_dense * dense_t.fwd + n_moe * moe_t.fwd
         bwd = n_dense * dense_t.bwd + n_moe * moe_t.bwd
         rec = np.where(recompute == 2, fwd, np.where(recompute == 1, n_layers * dense_t.attn_core_fwd, 0.0))
-        tp_layer = _tp_exposed(dense_t, tp_ar, recompute, training) * n_dense + _tp_exposed(moe_t, tp_ar, recompute, training) * n_moe
+        tp_layer = (_tp_exposed(dense_t, tp_ar, recompute, plans.sp, training, hw.comm_sm_fraction) * n_dense
+                    + _tp_exposed(moe_t, tp_ar, recompute, plans.sp, training, hw.comm_sm_fraction) * n_moe)
         tp_layer = tp_layer + np.where(first, tp_ar, 0.0) + np.where(last, tp_ar, 0.0)  # embedding, logits
         fwd = fwd + np.where(last, log_f, 0.0)
         bwd = bwd + np.where(last, log_b, 0.0)
@@ -195,25 +196,37 @@ def _slowest(first: _StageWork, mid: _StageWork, last: _StageWork, has_mid: np.n
     return _StageWork(**out)
 
 
-def _tp_exposed(t: LayerTimes, ar_s: np.ndarray, recompute: np.ndarray, training: TrainingSpec) -> np.ndarray:
+def _overlapped(total: np.ndarray, window: np.ndarray, sm_fraction: float) -> np.ndarray:
+    """Time a collective adds when it runs beside ``window`` seconds of compute: what does
+    not fit in the window, plus the compute slowed by the SMs the collective's kernels
+    occupy while hidden (NCCL runs one SM per channel, 8-32 channels)."""
+    hidden = np.minimum(total, window)
+    return total - hidden + sm_fraction * hidden
+
+
+def _tp_exposed(t: LayerTimes, ar_s: np.ndarray, recompute: np.ndarray, sp: np.ndarray, training: TrainingSpec,
+                sm_fraction: float) -> np.ndarray:
     """Exposed tensor-parallel communication of one layer and micro-batch.
 
     Two all-reduce-sized collectives in the forward pass (after the row-parallel attention
     projection and FC2), two in the backward pass (input gradients of the column-parallel
-    QKV and FC1), two more when the forward is recomputed; sequence parallelism swaps each
-    for an all-gather + reduce-scatter pair of the same cost (Korthikanti et al. 2022).
-    ``backward`` overlap hides the backward pair behind the weight-gradient GEMMs of QKV
-    and FC1 (about half the layer's GEMM time); ``full`` overlap pipelines every collective
-    with its GEMM in chunks, leaving about a quarter exposed at best.
+    QKV and FC1), two more when the forward is recomputed. Sequence parallelism swaps each
+    for an all-gather + reduce-scatter pair of the same cost and, because only the sharded
+    layer input is kept, gathers the inputs of QKV and FC1 again in the backward pass for
+    their weight gradients: one more all-reduce-sized cost (Korthikanti et al. 2022, Sec. 4.2.2).
+    ``backward`` overlap hides the backward collectives behind the data- and weight-gradient
+    GEMMs of QKV and FC1 (half the layer's GEMM time, all of it with the extra gathers);
+    ``full`` overlap pipelines every collective with its GEMM in chunks, leaving at least a
+    quarter exposed. Hidden communication still slows compute by the SMs it occupies.
     """
     fwd = (2.0 + np.where(recompute == 2, 2.0, 0.0)) * ar_s
-    bwd = 2.0 * ar_s
+    bwd = (2.0 + np.where(sp, 1.0, 0.0)) * ar_s
     if training.tp_overlap == "none":
         return fwd + bwd
     if training.tp_overlap == "backward":
-        return fwd + np.maximum(bwd - 0.5 * t.gemm_fwd, 0.0)
+        return fwd + _overlapped(bwd, np.where(sp, 1.0, 0.5) * t.gemm_fwd, sm_fraction)
     total = fwd + bwd
-    return np.maximum(total / 4.0, total - 3.0 * t.gemm_fwd)
+    return _overlapped(total, np.minimum(0.75 * total, 3.0 * t.gemm_fwd), sm_fraction)
 
 
 def _layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, coll: comm.AnalyticCollectives) -> dict[str, np.ndarray]:
@@ -235,7 +248,8 @@ def _layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, coll: comm.Anal
     d_qk = model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.dim_head
     kv_bytes = ACT_BYTES * sh.tokens * 2 * sh.kv_heads * d_qk * cp  # K and V of the whole sequence
     gather = coll.all_gather(kv_bytes, cp, tp, "cp")
-    exposed = np.maximum(gather - t.attn_core_fwd, 0.0) + np.maximum(2.0 * gather - t.attn_core_bwd, 0.0)
+    sm = coll.hw.comm_sm_fraction
+    exposed = _overlapped(gather, t.attn_core_fwd, sm) + _overlapped(2.0 * gather, t.attn_core_bwd, sm)
     out["cp"] = np.where(cp > 1, exposed, 0.0)
     return out
 
@@ -283,8 +297,9 @@ def _dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero,
     gather = sum(np.where(zero >= 1, coll.all_gather(p * ACT_BYTES, n, s, g), 0.0) for p, n, s, g in groups)
     bwd_mb, fwd_mb = slow.bwd + slow.rec, slow.fwd
     if training.overlap_dp_comm:
-        staged = np.maximum(reduce - bwd_mb, 0.0) + np.maximum(gather - fwd_mb, 0.0)
-        fsdp = n_micro * np.maximum(2.0 * gather + reduce - (fwd_mb + bwd_mb), 0.0)
+        sm = coll.hw.comm_sm_fraction_scaleout
+        staged = _overlapped(reduce, bwd_mb, sm) + _overlapped(gather, fwd_mb, sm)
+        fsdp = n_micro * _overlapped(2.0 * gather + reduce, fwd_mb + bwd_mb, sm)
     else:
         staged = reduce + gather
         fsdp = n_micro * (2.0 * gather + reduce)

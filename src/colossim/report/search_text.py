@@ -28,3 +28,21 @@ def print_search(r: SearchResult) -> None:
               f"{r.not_fitting:,} do not fit in memory, {r.redundant:,} redundant duplicates"
               + (f", {r.missed_condition:,} miss the deadline" if r.missed_condition else "")
               + (f"; broken rules: {rules}" if rules else ""))
+
+
+def print_sweep(rows: list[dict], grid_keys: list[str], table_path, plot_path) -> None:
+    con = _console()
+    table = Table(title="sweep: best plan per scenario", title_justify="left")
+    for k in grid_keys:
+        table.add_column(k.split(".")[-1])
+    for col in ("GPUs used", "tokens/s", "MFU", "plan", "status"):
+        table.add_column(col)
+    for r in rows:
+        ok = r.get("status") == "ok"
+        plan = (f"tp{r['plan_tp']} pp{r['plan_pp']} dp{r['plan_dp']} cp{r['plan_cp']} ep{r['plan_ep']} "
+                f"mbs{r['plan_micro_batch_size']} {r['plan_recompute']} zero{r['plan_zero_stage']}") if ok else ""
+        table.add_row(*(str(r[k]) for k in grid_keys), f"{r['gpus_used']:,}" if ok else "",
+                      f"{r['tokens_per_s']:,.0f}" if ok else "", f"{r['mfu']:.1%}" if ok else "", plan,
+                      "ok" if ok else str(r.get("status")))
+    con.print(table)
+    con.print(f"results: {table_path}" + (f"; plot: {plot_path}" if plot_path else ""))
