@@ -67,12 +67,17 @@ def register(app: typer.Typer) -> None:
         from colossim.api import load_scenario
         from colossim.search import search as run_search
 
-        sc = load_scenario(scenario_path(scenario))
+        from colossim.scenario.loader import read_scenario_data
+
+        data = read_scenario_data(scenario_path(scenario))
+        if not isinstance(data, dict):
+            raise ColossimError("a scenario must be a mapping with sections model, cluster, training", field="scenario")
+        raw_parallel = data.pop("parallel", None) or {}  # the search chooses the plan
+        sc = load_scenario(data)
         shortcuts = dict(zip(MAX_DIMS, (max_tp, max_pp, max_dp, max_cp, max_ep, max_vpp, max_mbs), strict=True))
-        raw_parallel = sc.to_dict()["parallel"] if keep_parallel else None
-        if keep_parallel and sc.dp_was_inferred:
-            raw_parallel = {k: v for k, v in raw_parallel.items() if k != "dp"}
-        constraints = build_constraints(fix, max_, min_, shortcuts, raw_parallel)
+        if keep_parallel and not isinstance(raw_parallel, dict):
+            raise ColossimError("parallel: expected a mapping", field="parallel", value=raw_parallel)
+        constraints = build_constraints(fix, max_, min_, shortcuts, raw_parallel if keep_parallel else None)
         with _progress(progress and not json_out) as report:
             result = run_search(sc, objective=objective, constraints=constraints, top=top,
                                 deadline_days=deadline_days, total_tokens=total_tokens, progress=report)

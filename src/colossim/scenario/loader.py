@@ -54,6 +54,11 @@ def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
                     dp_was_inferred=inferred, sections=sections)
 
 
+def read_scenario_data(source: str | Path | dict[str, Any]) -> Any:
+    """The raw scenario mapping (YAML parsed, nothing validated yet)."""
+    return _read(source)
+
+
 def _read(source: str | Path | dict[str, Any]) -> Any:
     if isinstance(source, dict):
         return source
@@ -225,4 +230,4 @@ def _owner_fields(cls: type[BaseModel], loc: list[str]) -> list[str]:
     return list(model.model_fields)
 
 
-__all__ = ["did_you_mean", "load_scenario", "validate_section"]
+__all__ = ["did_you_mean", "load_scenario", "read_scenario_data", "validate_section"]

@@ -1,0 +1,76 @@
+"""Sweeps: tidy rows, same results on local processes and on Ray, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from colossim.errors import ColossimError
+from colossim.search.sweep import load_sweep, points, run_sweep, scenario_for
+
+SWEEP = {
+    "name": "tiny",
+    "base": {"model": "llama3-8b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
+             "training": {"seq_len": 4096, "global_batch_size": 128}},
+    "grid": {"cluster.num_gpus": [32, 64], "cluster.gpu": ["h100-sxm", "a100-80gb"]},
+    "search": {"objective": "throughput", "max": {"pp": 4}},
+    "output": "tiny.csv",
+    "plot": "tiny.png",
+}
+
+
+@pytest.fixture
+def sweep_file(tmp_path):
+    p = tmp_path / "sweep.yaml"
+    p.write_text(yaml.safe_dump(SWEEP))
+    return p
+
+
+def test_points_and_overrides(sweep_file) -> None:
+    spec = load_sweep(sweep_file)
+    pts = points(spec)
+    assert len(pts) == 4 and pts[0] == {"cluster.num_gpus": 32, "cluster.gpu": "h100-sxm"}
+    sc = scenario_for({"model": "grok-1", "cluster": "colossus-100k", "training": {}}, {"cluster.num_gpus": 8192})
+    assert sc["cluster"] == {"preset": "colossus-100k", "num_gpus": 8192}
+
+
+def test_local_and_ray_agree(sweep_file) -> None:
+    pytest.importorskip("ray")
+    spec = load_sweep(sweep_file)
+    local = run_sweep(spec, executor="local", workers=2)
+    remote = run_sweep(spec, executor="ray")
+    assert local == remote
+    assert all(r["status"] == "ok" for r in local)
+    assert local[1]["tokens_per_s"] > local[0]["tokens_per_s"]  # 64 GPUs beat 32
+
+
+def test_cli_writes_csv_and_plot(sweep_file) -> None:
+    r = subprocess.run([sys.executable, "-m", "colossim", "sweep", str(sweep_file), "--workers", "1", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    rows = list(csv.DictReader(open(out["output"])))
+    assert len(rows) == 4 and {"tokens_per_s", "mfu", "plan_tp", "cluster.num_gpus"} <= set(rows[0])
+    assert (sweep_file.parent / "tiny.png").stat().st_size > 1000
+
+
+def test_bad_sweeps(tmp_path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump({**SWEEP, "grid": {"clustr.num_gpus": [8]}}))
+    with pytest.raises(ColossimError, match="must start with model, cluster or training"):
+        load_sweep(p)
+    p.write_text(yaml.safe_dump({**SWEEP, "gird": {}}))
+    with pytest.raises(ColossimError, match="did you mean 'grid'"):
+        load_sweep(p)
+    bad_point = {**SWEEP, "grid": {"model": ["llama3-8b", "no-such-model"]}}
+    p.write_text(yaml.safe_dump(bad_point))
+    rows = run_sweep(load_sweep(p), workers=1)
+    assert rows[0]["status"] == "ok" and rows[1]["status"].startswith("error: model")
+    r = subprocess.run([sys.executable, "-m", "colossim", "sweep", str(p), "--executor", "slurm"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "did you mean" in r.stderr or "allowed: local, ray" in r.stderr
