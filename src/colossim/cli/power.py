@@ -1,0 +1,134 @@
+"""`colossim power SCENARIO.yaml`: what the plan draws, over time, and against a site budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+
+BUDGET_OPTION = typer.Option(None, "--budget-mw", help="site budget, MW of facility power: does the plan fit, "
+                                                       "and how many GPUs would")
+PUE_OPTION = typer.Option(None, "--pue", help="PUE: a number >= 1 or a preset (air, liquid, new-large, hyperscale); "
+                                              "default from cluster.cooling")
+
+
+def load_power(scenario: Path, **flags: tuple[str, Any]) -> tuple[Any, Any]:
+    """The scenario and its power report, with ``power:`` options and command-line flags."""
+    from colossim.api import load_scenario
+    from colossim.energy.options import power_options
+    from colossim.energy.site import power_report
+
+    sc = load_scenario(scenario_path(scenario))
+    flag, pue = flags.pop("pue", ("--pue", None))
+    if pue is not None:
+        from colossim.energy.power import resolve_pue
+
+        resolve_pue(_number_or_name(pue), sc.cluster.cooling, field=flag)  # a clear error naming the flag
+        flags["pue"] = (flag, _number_or_name(pue))
+    opts = power_options(sc.sections, **flags)
+    return sc, power_report(sc, opts)
+
+
+def _number_or_name(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @user_errors
+    def power(
+        scenario: Path = typer.Argument(..., help="scenario YAML file"),
+        budget_mw: float = BUDGET_OPTION,
+        basis: str = typer.Option(None, "--basis", help="what must fit the budget: peak (default), average, nameplate"),
+        pue: str = PUE_OPTION,
+        ramp_mw_per_min: float = typer.Option(None, "--ramp-mw-per-min", help="grid ramp limit for the battery sizing"),
+        checkpoint_stall_s: float = typer.Option(None, "--checkpoint-stall-s", help="blocking checkpoint write, s"),
+        restart_s: float = typer.Option(None, "--restart-s", help="restart after a failure (job down), s"),
+        plot: Path = typer.Option(None, "--plot", help="write the power-over-time figure (.png, .svg, .pdf)"),
+        json_out: bool = JSON_OPTION,
+    ) -> None:
+        """IT and facility power per component, the swing over a step, the battery for a ramp limit,
+        and whether a site budget feeds the plan (and how many GPUs it would feed)."""
+        if plot is not None:
+            from colossim.energy.plot import check_plot_path
+
+            check_plot_path(plot)
+        sc, report = load_power(
+            scenario, budget_mw=("--budget-mw", budget_mw), budget_basis=("--basis", basis), pue=("--pue", pue),
+            ramp_mw_per_min=("--ramp-mw-per-min", ramp_mw_per_min),
+            checkpoint_stall_s=("--checkpoint-stall-s", checkpoint_stall_s), restart_s=("--restart-s", restart_s),
+        )
+        written = None
+        if plot is not None:
+            from colossim.energy.plot import plot_power
+
+            written = plot_power(report, plot)
+        if json_out:
+            out = report.to_dict()
+            out["plot"] = None if written is None else str(written)
+            print_json(out)
+            return
+        print_power(report)
+        if written is not None:
+            print(f"plot: {written}")
+
+
+def print_power(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    d = report.to_dict()
+    con = Console(highlight=False, soft_wrap=False, width=110)
+    srv = d["server_kw"]
+    con.print(f"[bold]{d['scenario']}[/bold]")
+    con.print(f"  cluster  {d['num_gpus']:,} x {d['gpu']} in {srv['design']} servers of {srv['gpus_per_server']}, "
+              f"PUE {d['pue']:g} ({d['pue_preset']}); the plan uses {d['gpus_used']:,} GPUs ({d['gpus_idle']:,} idle)")
+    con.print()
+    head = Table(title="power", title_justify="left")
+    for col in ("", "peak", "average", "nameplate"):
+        head.add_column(col, justify="left" if not col else "right")
+    head.add_row("IT (MW)", *(f"{d[k]:.1f}" for k in ("it_power_mw", "it_power_avg_mw", "it_power_nameplate_mw")))
+    head.add_row("facility (MW)", *(f"{d[k]:.1f}" for k in ("facility_power_mw", "facility_power_avg_mw",
+                                                             "facility_power_nameplate_mw")))
+    head.add_row("per server (kW)", *(f"{srv[k]:.2f}" for k in ("peak", "average", "nameplate")))
+    head.add_row("per GPU, facility (W)", *(f"{d['facility_w_per_gpu'][k]:,.0f}" for k in ("peak", "average", "nameplate")))
+    head.add_row("GPU draw (W)", f"{d['gpu_power_w']['peak']:.0f}", f"{d['gpu_power_w']['average']:.0f}",
+                 f"{report.model.tdp_w:.0f}")
+    con.print(head)
+    comp = Table(title="by component (MW)", title_justify="left")
+    for col in ("component", "peak", "average", "nameplate"):
+        comp.add_column(col, justify="left" if col == "component" else "right")
+    labels = {"gpus": "GPUs", "servers": "servers (CPU, memory, NVSwitch, fans, PSU)", "nics": "NICs + their optics",
+              "switches": f"switches ({d['network']['switches']:,})", "switch_optics": "switch optics", "storage": "storage"}
+    cm = d["components_mw"]
+    for key, label in labels.items():
+        comp.add_row(label, *(f"{cm[b][key]:.2f}" for b in ("peak", "average", "nameplate")))
+    it = {b: sum(cm[b].values()) for b in cm}
+    comp.add_row("cooling and distribution (PUE - 1)", *(f"{it[b] * (d['pue'] - 1):.2f}" for b in ("peak", "average", "nameplate")))
+    comp.add_row("[bold]facility[/bold]", *(f"[bold]{it[b] * d['pue']:.2f}[/bold]" for b in ("peak", "average", "nameplate")))
+    con.print(comp)
+    sw, ev, bat = d["swing"], d["events"], d["battery"]
+    con.print(f"over time: {sw['swing_mw']:.1f} MW swing every {sw['period_s']:.2f} s step "
+              f"({sw['trough_mw']:.1f} to {sw['peak_mw']:.1f} MW); a {ev['checkpoint_stall_s']:g} s checkpoint stall dips "
+              f"{ev['checkpoint_dip_mw']:.1f} MW, a restart {ev['restart_dip_mw']:.1f} MW")
+    con.print(f"battery to hold the grid within {bat['ramp_limit_mw_per_min']:g} MW/min: {bat['energy_mwh']:.2f} MWh, "
+              f"{bat['power_mw']:.1f} MW (~{bat['units']} x {bat['unit']})")
+    b = d["budget"]
+    if b is not None:
+        verdict = "[green]fits[/green]" if b["fits"] else "[red]DOES NOT FIT[/red]"
+        con.print(f"budget {b['budget_mw']:g} MW ({b['basis']}): {verdict}; the plan needs {b['needs_mw']:.1f} MW "
+                  f"({b['ratio']:.2f}x the budget)")
+        con.print(f"  {b['budget_mw']:g} MW feeds at most {b['max_gpus_in_budget']:,} {d['gpu']} "
+                  f"({b['max_servers_in_budget']:,} servers, {b['facility_w_per_gpu']:,.0f} W per GPU before the network); "
+                  f"{d['num_gpus']:,} GPUs at TDP alone draw {b['gpus_at_tdp_only_mw']:.1f} MW")
+    unverified = [f["name"] for f in d["figures"] if not f["verified"]]
+    if unverified:
+        con.print(f"unverified figures in use (see --json figures, docs/energy.md): {', '.join(unverified)}")
+    for note in d["notes"]:
+        con.print(f"note: {note}")
