@@ -51,9 +51,11 @@ class Hardware:
     ecmp_fraction: float  # 1.0 under adaptive routing
 
 
-def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec) -> Hardware:
+def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
+                     profile: catalog.EfficiencyProfile | None = None) -> Hardware:
+    """``profile`` replaces the GPU family's catalog profile (calibration tries candidates)."""
     gpu = catalog.gpu(cluster.gpu)
-    prof = catalog.efficiency_profile(gpu.profile)
+    prof = profile or catalog.efficiency_profile(gpu.profile)
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
     gemm_frac = prof.gemm_max_fraction.get(dtype, prof.gemm_max_fraction["bf16"])

@@ -7,11 +7,14 @@ Schedule (Narayanan et al. 2021, section 2.2): with m = global_batch / (dp * mic
 micro-batches, a stage spends m * t_mb on forward+backward work, and the pipeline adds a
 bubble of (pp - 1) / vpp * t_mb (1F1B: (pp-1)/m of the ideal time; interleaved: divided by
 vpp), where t_mb is the slowest stage's per-micro-batch time including its exposed TP,
-EP and CP communication. Pipeline sends cost 2 messages per micro-batch and virtual stage
-when blocking, only the fill and drain when asynchronous. Data-parallel gradient
-reduction (and ZeRO's parameter gathering) overlaps the last micro-batch's backward
-(forward) pass when ``overlap_dp_comm``; what does not fit is exposed. The optimizer is a
-memory-bound pass over the GPU's shard of the parameters.
+EP and CP communication. Pipeline sends cost 2 exchanges per micro-batch and virtual stage
+when blocking, only the fill and drain when asynchronous; without sequence parallelism the
+receiver also all-gathers the tensor-parallel slices. Without gradient-accumulation fusion
+every micro-batch's backward ends with an add of its weight gradients into the main
+gradient buffer. Data-parallel gradient reduction (and ZeRO's parameter gathering) overlaps
+the last micro-batch's backward (forward) pass when ``overlap_dp_comm``; what does not fit
+is exposed. The optimizer is a memory-bound pass over the GPU's shard of the parameters,
+plus zeroing and scaling of its whole gradient buffer. docs/methodology.md derives each term.
 """
 
 from __future__ import annotations
@@ -20,22 +23,16 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from colossim.perf import comm
+from colossim.perf import comm, exposure
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
-from colossim.perf.layer import ACT_BYTES, LayerTimes, layer_times, logits_s, shapes
+from colossim.perf.layer import ACT_BYTES, layer_times, logits_s, shapes
 from colossim.perf.memory import FIXED_BUFFER_BYTES, in_flight, layer_activation, state_bytes
 from colossim.perf.stages import dense_count, layer_params, stage_layers
 from colossim.scenario.batch import PlanBatch
 from colossim.scenario.cluster import ClusterSpec
 from colossim.scenario.model import ModelSpec
 from colossim.scenario.training import TrainingSpec
-
-# Optimizer step per parameter of the GPU's shard (Megatron's fp32 optimizer path): the
-# gradient norm reads the fp32 gradient (4), clipping scales it (4 + 4), fused Adam reads
-# master, gradient, m, v and writes master, m, v (16 + 12), and the bf16 copy of the
-# weights is refreshed (4 + 2).
-ADAM_BYTES_PER_PARAM = 46.0
 
 TIME_FIELDS = ("compute_forward_s", "compute_backward_s", "compute_recompute_s", "tp_exposed_s",
                "pp_bubble_s", "pp_p2p_s", "dp_exposed_s", "ep_all_to_all_s", "cp_exposed_s", "optimizer_s")
@@ -132,18 +129,25 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
 
     dense_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
     moe_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense_t
-    comm_t = _layer_comm(model, sh, tp, cp, ep, dense_t, coll)
+    comm_t = exposure.layer_comm(model, sh, tp, cp, ep, dense_t, coll)
     log_f, log_b = logits_s(model, sh, tp, hw)
     tp_ar = coll.all_reduce(ACT_BYTES * sh.tokens * model.hidden_size, tp, np.ones_like(tp), "tp")
+
+    params = layer_params(model, tp, ep, pp, training.seq_len)
+    accum_b = 0.0 if training.grad_accumulation_fusion else exposure.grad_accumulation_bytes(training)
 
     def work(n_layers: np.ndarray, before: np.ndarray, first: bool, last: bool) -> _StageWork:
         n_dense = dense_count(model, before, n_layers)
         n_moe = n_layers - n_dense
         fwd = n_dense * dense_t.fwd + n_moe * moe_t.fwd
         bwd = n_dense * dense_t.bwd + n_moe * moe_t.bwd
+        if accum_b:
+            stage_p = (n_dense * params.dense_layer + n_moe * (params.moe_shared + params.moe_experts)
+                       + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0))
+            bwd = bwd + stage_p * accum_b / hw.hbm_bytes_s + n_layers * exposure.PARAM_TENSORS_PER_LAYER * hw.kernel_overhead_s
         rec = np.where(recompute == 2, fwd, np.where(recompute == 1, n_layers * dense_t.attn_core_fwd, 0.0))
-        tp_layer = (_tp_exposed(dense_t, tp_ar, recompute, plans.sp, training, hw.comm_sm_fraction) * n_dense
-                    + _tp_exposed(moe_t, tp_ar, recompute, plans.sp, training, hw.comm_sm_fraction) * n_moe)
+        tp_layer = (exposure.tp_exposed(dense_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction) * n_dense
+                    + exposure.tp_exposed(moe_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction) * n_moe)
         tp_layer = tp_layer + np.where(first, tp_ar, 0.0) + np.where(last, tp_ar, 0.0)  # embedding, logits
         fwd = fwd + np.where(last, log_f, 0.0)
         bwd = bwd + np.where(last, log_b, 0.0)
@@ -163,12 +167,12 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     # bubble is (sum(t) - max(t)) / vpp; with equal stages, (pp - 1) / vpp * t.
     stage_sum = first_w.total + np.maximum(pp - 2, 0) * mid_w.total + np.where(pp > 1, last_w.total, 0.0)
     bubble = (stage_sum - t_mb) / vpp
-    p2p = _pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, n_micro, coll)
+    p2p = exposure.pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, plans.sp, n_micro, coll)
 
-    params = layer_params(model, tp, ep, pp, training.seq_len)
     dense_p, expert_p = _stage_params(model, params, layers, pp)
-    dp_exposed = _dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow, coll)
-    opt = _optimizer_s(dense_p, expert_p, dp * cp, ep, zero, hw)
+    dp_exposed = exposure.dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow.fwd,
+                                       slow.bwd + slow.rec, coll)
+    opt = exposure.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw)
 
     step = n_micro * (slow.fwd + slow.bwd + slow.rec + slow.tp + slow.ep + slow.cp) + bubble + p2p + dp_exposed + opt
     mem = _memory(model, training, sh, tp, pp, vpp, dp * cp, ep, zero, mbs, recompute, n_micro, layers, params)
@@ -196,75 +200,6 @@ def _slowest(first: _StageWork, mid: _StageWork, last: _StageWork, has_mid: np.n
     return _StageWork(**out)
 
 
-def _overlapped(total: np.ndarray, window: np.ndarray, sm_fraction: float) -> np.ndarray:
-    """Time a collective adds when it runs beside ``window`` seconds of compute: what does
-    not fit in the window, plus the compute slowed by the SMs the collective's kernels
-    occupy while hidden (NCCL runs one SM per channel, 8-32 channels)."""
-    hidden = np.minimum(total, window)
-    return total - hidden + sm_fraction * hidden
-
-
-def _tp_exposed(t: LayerTimes, ar_s: np.ndarray, recompute: np.ndarray, sp: np.ndarray, training: TrainingSpec,
-                sm_fraction: float) -> np.ndarray:
-    """Exposed tensor-parallel communication of one layer and micro-batch.
-
-    Two all-reduce-sized collectives in the forward pass (after the row-parallel attention
-    projection and FC2), two in the backward pass (input gradients of the column-parallel
-    QKV and FC1), two more when the forward is recomputed. Sequence parallelism swaps each
-    for an all-gather + reduce-scatter pair of the same cost and, because only the sharded
-    layer input is kept, gathers the inputs of QKV and FC1 again in the backward pass for
-    their weight gradients: one more all-reduce-sized cost (Korthikanti et al. 2022, Sec. 4.2.2).
-    ``backward`` overlap hides the backward collectives behind the data- and weight-gradient
-    GEMMs of QKV and FC1 (half the layer's GEMM time, all of it with the extra gathers);
-    ``full`` overlap pipelines every collective with its GEMM in chunks, leaving at least a
-    quarter exposed. Hidden communication still slows compute by the SMs it occupies.
-    """
-    fwd = (2.0 + np.where(recompute == 2, 2.0, 0.0)) * ar_s
-    bwd = (2.0 + np.where(sp, 1.0, 0.0)) * ar_s
-    if training.tp_overlap == "none":
-        return fwd + bwd
-    if training.tp_overlap == "backward":
-        return fwd + _overlapped(bwd, np.where(sp, 1.0, 0.5) * t.gemm_fwd, sm_fraction)
-    total = fwd + bwd
-    return _overlapped(total, np.minimum(0.75 * total, 3.0 * t.gemm_fwd), sm_fraction)
-
-
-def _layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, coll: comm.AnalyticCollectives) -> dict[str, np.ndarray]:
-    """Expert all-to-all and context-parallel KV exchange per layer per micro-batch.
-
-    EP: dispatch and combine, forward and backward, of top_k copies of each token
-    (Megatron-Core all-to-all dispatcher; tokens are split over the TP ranks first).
-    CP: all-gather of K and V before attention (Llama 3's variant), again in the backward
-    pass with a reduce-scatter of their gradients; the exchange overlaps the attention of
-    the local chunk, so only what exceeds it is exposed.
-    """
-    h = model.hidden_size
-    out: dict[str, np.ndarray] = {}
-    if model.moe is not None:
-        size = ACT_BYTES * sh.tokens / tp * model.moe.top_k * h
-        out["ep"] = 4.0 * coll.all_to_all(size, ep, tp * cp, "ep")
-    else:
-        out["ep"] = np.zeros_like(tp, dtype=float)
-    d_qk = model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.dim_head
-    kv_bytes = ACT_BYTES * sh.tokens * 2 * sh.kv_heads * d_qk * cp  # K and V of the whole sequence
-    gather = coll.all_gather(kv_bytes, cp, tp, "cp")
-    sm = coll.hw.comm_sm_fraction
-    exposed = _overlapped(gather, t.attn_core_fwd, sm) + _overlapped(2.0 * gather, t.attn_core_bwd, sm)
-    out["cp"] = np.where(cp > 1, exposed, 0.0)
-    return out
-
-
-def _pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, n_micro, coll: comm.AnalyticCollectives) -> np.ndarray:
-    size = ACT_BYTES * sh.tokens * model.hidden_size / tp  # scatter-gather: each TP rank sends its slice
-    one = coll.p2p(size, tp * cp * dp, "pp")
-    messages = np.where(training.overlap_pp_comm, 2.0 * (pp - 1), 2.0 * (n_micro * vpp + pp - 1))
-    tied = np.zeros_like(one)
-    if model.tied_embeddings:
-        grad = ACT_BYTES * model.vocab_size * model.hidden_size / tp
-        tied = coll.all_reduce(grad, np.full_like(pp, 2), tp * cp * dp * np.maximum(pp - 1, 1), "embedding")
-    return np.where(pp > 1, messages * one + tied, 0.0)
-
-
 def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.ndarray]:
     """Dense and expert parameters of the stage holding the most (for DP traffic and the optimizer)."""
     def stage(n_layers, before, first, last):
@@ -284,32 +219,6 @@ def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.
     dense = np.where(pick_m, md, np.where(pick_l, ld, fd))
     experts = np.where(pick_m, me, np.where(pick_l, le, fe))
     return dense, experts
-
-
-def _dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow: _StageWork,
-                coll: comm.AnalyticCollectives) -> np.ndarray:
-    grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
-    dp_cp = dp * cp
-    edp = np.maximum(dp_cp // ep, 1)
-    groups = ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, tp * cp * ep, "edp"))
-    reduce = sum(np.where(zero == 0, coll.all_reduce(p * grad_b, n, s, g), coll.reduce_scatter(p * grad_b, n, s, g))
-                 for p, n, s, g in groups)
-    gather = sum(np.where(zero >= 1, coll.all_gather(p * ACT_BYTES, n, s, g), 0.0) for p, n, s, g in groups)
-    bwd_mb, fwd_mb = slow.bwd + slow.rec, slow.fwd
-    if training.overlap_dp_comm:
-        sm = coll.hw.comm_sm_fraction_scaleout
-        staged = _overlapped(reduce, bwd_mb, sm) + _overlapped(gather, fwd_mb, sm)
-        fsdp = n_micro * _overlapped(2.0 * gather + reduce, fwd_mb + bwd_mb, sm)
-    else:
-        staged = reduce + gather
-        fsdp = n_micro * (2.0 * gather + reduce)
-    return np.where(zero == 3, fsdp, staged)
-
-
-def _optimizer_s(dense_p, expert_p, dp_cp, ep, zero, hw: Hardware) -> np.ndarray:
-    edp = np.maximum(dp_cp // ep, 1)
-    shard = np.where(zero >= 1, dense_p / dp_cp + expert_p / edp, dense_p + expert_p)
-    return shard * ADAM_BYTES_PER_PARAM / hw.hbm_bytes_s + 20 * hw.kernel_overhead_s
 
 
 def _memory(model, training, sh, tp, pp, vpp, dp_cp, ep, zero, mbs, recompute, n_micro, layers, params) -> dict[str, np.ndarray]:

@@ -36,10 +36,25 @@ class TrainingSpec(BaseModel):
         ),
     )
     overlap_pp_comm: bool = Field(default=True, description="asynchronous pipeline send/receive")
+    pipeline_p2p_batched: bool = Field(
+        default=True,
+        description=(
+            "a pipeline exchange sends and receives at once (Megatron batch_isend_irecv); false: the send and "
+            "the receive run one after the other (DeepSpeed PipelineEngine's blocking send/recv instructions)"
+        ),
+    )
     launch_blocking: bool = Field(
         default=False, description="CUDA_LAUNCH_BLOCKING=1: every kernel waits for the host to launch it (no run-ahead)"
     )
     grad_reduce_in_fp32: bool = Field(default=False, description="reduce gradients in fp32 (4 bytes) rather than the training dtype")
+    grad_accumulation_fusion: bool = Field(
+        default=True,
+        description=(
+            "the weight-gradient GEMM accumulates straight into the main gradient buffer (Megatron-LM's "
+            "--gradient-accumulation-fusion, 2022 on; Transformer Engine); false: a separate add per parameter "
+            "and micro-batch (Megatron-LM 2021, Megatron-DeepSpeed)"
+        ),
+    )
 
     @property
     def tokens_per_step(self) -> int:

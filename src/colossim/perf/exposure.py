@@ -1,0 +1,160 @@
+"""How much of each collective the step pays for: overlap windows, SM contention,
+pipeline sends, data-parallel reduction and the optimizer pass.
+
+Split from :mod:`colossim.perf.step`, which assembles these terms per pipeline stage;
+docs/methodology.md derives each one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from colossim.perf import comm
+from colossim.perf.hardware import Hardware
+from colossim.perf.layer import ACT_BYTES, LayerTimes
+from colossim.scenario.model import ModelSpec
+from colossim.scenario.training import TrainingSpec
+
+# Optimizer step per parameter of the GPU's shard (Megatron's fp32 optimizer path): the
+# gradient norm reads the fp32 gradient (4), clipping scales it (4 + 4), fused Adam reads
+# master, gradient, m, v and writes master, m, v (16 + 12), and the bf16 copy of the
+# weights is refreshed (4 + 2).
+ADAM_BYTES_PER_PARAM = 46.0
+# Once per step every framework also passes over the GPU's whole (unsharded) main-gradient
+# buffer: zeroing it before the first micro-batch (Megatron's zero_grad_buffer) and scaling
+# it by 1/dp in place before the reduction (read + write).
+GRAD_BUFFER_PASSES = 3.0
+
+# Without gradient-accumulation fusion the weight-gradient GEMM writes its result in the
+# training dtype and a separate kernel adds it into the main gradient buffer after every
+# micro-batch (Megatron-LM's DDP param hook ``main_grad.add_(grad)``; DeepSpeed's
+# BF16_Optimizer ``update_hp_grads``): write 2 + read 2 + read and write the main gradient.
+PARAM_TENSORS_PER_LAYER = 12  # weights and biases of QKV, projection, FC1, FC2; two norms' scale and shift
+
+
+def grad_accumulation_bytes(training: TrainingSpec) -> float:
+    main = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
+    return 2.0 * ACT_BYTES + 2.0 * main
+
+
+def overlapped(total: np.ndarray, window: np.ndarray, sm_fraction: float) -> np.ndarray:
+    """Time a collective adds when it runs beside ``window`` seconds of compute: what does
+    not fit in the window, plus the compute slowed by the SMs the collective's kernels
+    occupy while hidden (NCCL runs one SM per channel, 8-32 channels)."""
+    hidden = np.minimum(total, window)
+    return total - hidden + sm_fraction * hidden
+
+
+def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.ndarray, sp: np.ndarray,
+                training: TrainingSpec, sm_fraction: float) -> np.ndarray:
+    """Exposed tensor-parallel communication of one layer and micro-batch.
+
+    Two all-reduce-sized collectives in the forward pass (after the row-parallel attention
+    projection and FC2), two in the backward pass (input gradients of the column-parallel
+    QKV and FC1), two more when the forward is recomputed. Sequence parallelism swaps each
+    for an all-gather + reduce-scatter pair of the same cost and, because only the sharded
+    layer input is kept, gathers the inputs of QKV and FC1 again in the backward pass for
+    their weight gradients: one more all-reduce-sized cost (Korthikanti et al. 2022, Sec. 4.2.2).
+
+    ``none``: everything exposed (Megatron-LM 2021). ``backward`` (Megatron-LM's async TP,
+    2022): the column-parallel layers' input-gradient collectives run beside their data-
+    and weight-gradient GEMMs (half the layer's GEMM time; all of it with SP); with SP the
+    row-parallel layers' output-gradient all-gather is synchronous (their data-gradient GEMM
+    needs it), one all-reduce-sized cost exposed. ``full`` (Transformer Engine userbuffers):
+    each GEMM runs in tp chunks beside the ring exchange of the next or previous chunk; the
+    reduce-scatter of the last chunk after each forward row-parallel GEMM stays exposed
+    (1/tp of the forward reduce-scatters), the rest hides behind the layer's GEMMs if they
+    are long enough. Hidden communication still slows compute by the SMs it occupies.
+    Left out: the lower efficiency of the chunked GEMMs and copy-engine contention.
+    """
+    fwd = (2.0 + np.where(recompute == 2, 2.0, 0.0)) * ar_s
+    bwd = (2.0 + np.where(sp, 1.0, 0.0)) * ar_s
+    if training.tp_overlap == "none":
+        return fwd + bwd
+    if training.tp_overlap == "backward":
+        # With SP the row-parallel layers' backward all-gathers its output gradient before
+        # the data-gradient GEMM can start (synchronous): one all-reduce-sized cost exposed;
+        # the column-parallel re-gather and reduce-scatter run beside dgrad and wgrad.
+        exposed = np.where(sp, 1.0, 0.0) * ar_s
+        return fwd + exposed + overlapped(bwd - exposed, np.where(sp, 1.0, 0.5) * t.gemm_fwd, sm_fraction)
+    # full: each GEMM runs in tp chunks along the sequence beside the ring exchange of the
+    # next (all-gather) or previous (reduce-scatter) chunk; only the reduce-scatter of the
+    # last chunk after each forward row-parallel GEMM finds no GEMM left to hide behind.
+    tail = fwd / (2.0 * tp)
+    return tail + overlapped(fwd + bwd - tail, 3.0 * t.gemm_fwd, sm_fraction)
+
+
+def layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, coll: comm.AnalyticCollectives) -> dict[str, np.ndarray]:
+    """Expert all-to-all and context-parallel KV exchange per layer per micro-batch.
+
+    EP: dispatch and combine, forward and backward, of top_k copies of each token
+    (Megatron-Core all-to-all dispatcher; tokens are split over the TP ranks first).
+    CP: all-gather of K and V before attention (Llama 3's variant), again in the backward
+    pass with a reduce-scatter of their gradients; the exchange overlaps the attention of
+    the local chunk, so only what exceeds it is exposed.
+    """
+    h = model.hidden_size
+    out: dict[str, np.ndarray] = {}
+    if model.moe is not None:
+        size = ACT_BYTES * sh.tokens / tp * model.moe.top_k * h
+        out["ep"] = 4.0 * coll.all_to_all(size, ep, tp * cp, "ep")
+    else:
+        out["ep"] = np.zeros_like(tp, dtype=float)
+    d_qk = model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.dim_head
+    kv_bytes = ACT_BYTES * sh.tokens * 2 * sh.kv_heads * d_qk * cp  # K and V of the whole sequence
+    gather = coll.all_gather(kv_bytes, cp, tp, "cp")
+    sm = coll.hw.comm_sm_fraction
+    exposed = overlapped(gather, t.attn_core_fwd, sm) + overlapped(2.0 * gather, t.attn_core_bwd, sm)
+    out["cp"] = np.where(cp > 1, exposed, 0.0)
+    return out
+
+
+def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp, n_micro,
+            coll: comm.AnalyticCollectives) -> np.ndarray:
+    """Pipeline sends. Each TP rank sends 1/tp of the activation. With sequence parallelism
+    that is its own sequence shard; without it every rank needs the whole tensor, so the
+    receiver all-gathers the slices over NVLink (Megatron's scatter/gather optimisation,
+    Narayanan et al. 2021 Sec. 4.1; DeepSpeed's partitioned pipeline tensors). A blocking
+    exchange sends to one neighbour and receives from the other at once (Megatron's
+    batch_isend_irecv); DeepSpeed's PipelineEngine runs the send and the receive one after
+    the other (blocking SendActivation/RecvGrad instructions), twice the time."""
+    full = ACT_BYTES * sh.tokens * model.hidden_size
+    one = coll.p2p(full / tp, tp * cp * dp, "pp")
+    one = one + np.where(sp, 0.0, coll.all_gather(full, tp, np.ones_like(tp), "tp"))
+    one = one * (1.0 if training.pipeline_p2p_batched else 2.0)
+    messages = np.where(training.overlap_pp_comm, 2.0 * (pp - 1), 2.0 * (n_micro * vpp + pp - 1))
+    tied = np.zeros_like(one)
+    if model.tied_embeddings:
+        grad = ACT_BYTES * model.vocab_size * model.hidden_size / tp
+        tied = coll.all_reduce(grad, np.full_like(pp, 2), tp * cp * dp * np.maximum(pp - 1, 1), "embedding")
+    return np.where(pp > 1, messages * one + tied, 0.0)
+
+
+def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, fwd_mb, bwd_mb,
+                coll: comm.AnalyticCollectives) -> np.ndarray:
+    grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
+    dp_cp = dp * cp
+    edp = np.maximum(dp_cp // ep, 1)
+    groups = ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, tp * cp * ep, "edp"))
+    reduce = sum(np.where(zero == 0, coll.all_reduce(p * grad_b, n, s, g), coll.reduce_scatter(p * grad_b, n, s, g))
+                 for p, n, s, g in groups)
+    gather = sum(np.where(zero >= 1, coll.all_gather(p * ACT_BYTES, n, s, g), 0.0) for p, n, s, g in groups)
+    if training.overlap_dp_comm:
+        sm = coll.hw.comm_sm_fraction_scaleout
+        staged = overlapped(reduce, bwd_mb, sm) + overlapped(gather, fwd_mb, sm)
+        fsdp = n_micro * overlapped(2.0 * gather + reduce, fwd_mb + bwd_mb, sm)
+    else:
+        staged = reduce + gather
+        fsdp = n_micro * (2.0 * gather + reduce)
+    return np.where(zero == 3, fsdp, staged)
+
+
+def optimizer_s(dense_p, expert_p, dp_cp, ep, zero, training: TrainingSpec, hw: Hardware) -> np.ndarray:
+    edp = np.maximum(dp_cp // ep, 1)
+    shard = np.where(zero >= 1, dense_p / dp_cp + expert_p / edp, dense_p + expert_p)
+    local_grads = np.where(zero >= 2, shard, dense_p + expert_p)
+    grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
+    buffer_s = GRAD_BUFFER_PASSES * grad_b * local_grads / hw.hbm_bytes_s
+    return shard * ADAM_BYTES_PER_PARAM / hw.hbm_bytes_s + buffer_s + 20 * hw.kernel_overhead_s
+
+

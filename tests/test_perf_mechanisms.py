@@ -1,0 +1,125 @@
+"""The step model's software mechanisms, each checked against its own formula.
+
+One setting changes at a time, so the difference in one breakdown term must be exactly the
+cost the mechanism's formula gives (docs/methodology.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colossim.perf import comm
+from colossim.perf.hardware import resolve_hardware
+from colossim.perf.layer import ACT_BYTES, LayerTimes
+from colossim.perf.stages import layer_params
+from colossim.perf.exposure import (
+    GRAD_BUFFER_PASSES,
+    PARAM_TENSORS_PER_LAYER,
+    grad_accumulation_bytes,
+)
+from colossim.perf.exposure import tp_exposed as _tp_exposed
+from colossim.perf.step import evaluate
+from colossim.scenario import load_scenario
+
+A = np.asarray
+
+
+def _scenario(training: dict | None = None, parallel: dict | None = None, model: str = "llama3-8b"):
+    return load_scenario({
+        "model": model,
+        "cluster": {"gpu": "a100-80gb", "num_gpus": 64},
+        "training": {"seq_len": 2048, "global_batch_size": 64, **(training or {})},
+        "parallel": {"tp": 2, "pp": 2, "dp": 16, **(parallel or {})},
+    })
+
+
+def _run(sc):
+    return evaluate(sc.model, sc.cluster, sc.training, sc.plan_batch())
+
+
+def test_unfused_gradient_accumulation_adds_one_pass_per_micro_batch() -> None:
+    """Megatron's DDP hook main_grad.add_(grad) after every micro-batch: 2 + 2 + 4 + 4 bytes
+    per parameter of the stage (fp32 main gradients), plus one kernel per parameter tensor."""
+    fused = _scenario({"grad_reduce_in_fp32": True}, {"pp": 1, "dp": 32})
+    unfused = _scenario({"grad_reduce_in_fp32": True, "grad_accumulation_fusion": False}, {"pp": 1, "dp": 32})
+    assert grad_accumulation_bytes(unfused.training) == 12.0
+    a, b = _run(fused), _run(unfused)
+    hw = resolve_hardware(fused.cluster, fused.training)
+    m, plan = fused.model, fused.plan_batch()
+    p = layer_params(m, plan.tp, plan.ep, plan.pp, 2048)
+    stage = m.num_layers * p.dense_layer + p.embedding + p.output
+    per_micro = stage * 12.0 / hw.hbm_bytes_s + m.num_layers * PARAM_TENSORS_PER_LAYER * hw.kernel_overhead_s
+    assert b.compute_backward_s - a.compute_backward_s == pytest.approx(a.n_micro * per_micro, rel=1e-9)
+    assert b.step_time_s[0] > a.step_time_s[0]
+
+
+def test_fp16_main_gradients_accumulate_in_fewer_bytes() -> None:
+    assert grad_accumulation_bytes(_scenario({"grad_reduce_in_fp32": False}).training) == 4 * ACT_BYTES
+
+
+def test_sequential_pipeline_exchange_doubles_p2p() -> None:
+    """DeepSpeed's PipelineEngine sends, then receives; Megatron does both at once."""
+    batched = _scenario({"overlap_pp_comm": False})
+    serial = _scenario({"overlap_pp_comm": False, "pipeline_p2p_batched": False})
+    assert batched.model.tied_embeddings is False  # no tied-embedding all-reduce in the term
+    assert _run(serial).pp_p2p_s[0] == pytest.approx(2.0 * _run(batched).pp_p2p_s[0], rel=1e-12)
+
+
+def test_without_sequence_parallelism_the_receiver_all_gathers() -> None:
+    """Scatter/gather (Narayanan et al. 2021 Sec. 4.1): each message is 1/tp of the activation
+    sent between nodes plus an all-gather of the whole activation inside the node."""
+    with_sp = _scenario({"overlap_pp_comm": False}, {"sequence_parallel": True})
+    without = _scenario({"overlap_pp_comm": False}, {"sequence_parallel": False})
+    a, b = _run(with_sp), _run(without)
+    hw = resolve_hardware(with_sp.cluster, with_sp.training)
+    full = ACT_BYTES * 2048 * with_sp.model.hidden_size
+    gather = comm.reduce_scatter_s(A([full]), A([2]), A([1]), hw)[0]
+    messages = 2.0 * (a.n_micro[0] + 2 - 1)
+    assert b.pp_p2p_s[0] - a.pp_p2p_s[0] == pytest.approx(messages * gather, rel=1e-9)
+
+
+def _layer(gemm_fwd: float) -> LayerTimes:
+    g = A([gemm_fwd])
+    return LayerTimes(fwd=g, bwd=2 * g, attn_core_fwd=0 * g, attn_core_bwd=0 * g, gemm_fwd=g)
+
+
+@pytest.mark.parametrize("sp", [False, True])
+def test_backward_overlap_hides_only_the_column_parallel_collectives(sp: bool) -> None:
+    """Megatron's async TP: the input-gradient all-reduce (or, with SP, the re-gather and the
+    reduce-scatter) runs beside the weight-gradient GEMM; with SP the row-parallel layers'
+    output-gradient all-gather must finish before their data-gradient GEMM: exposed."""
+    from colossim.scenario.training import TrainingSpec
+
+    tr = TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap="backward")
+    ar, sm = 1e-3, 0.15
+    got = _tp_exposed(_layer(1.0), A([ar]), A([8]), A([1]), A([sp]), tr, sm)[0]
+    hidden = 3.0 if sp else 2.0
+    exposed = 2.0 + (1.0 if sp else 0.0)  # forward pair + (SP) the synchronous all-gather
+    assert got == pytest.approx(ar * (exposed + sm * (hidden - (1.0 if sp else 0.0))), rel=1e-12)
+
+
+@pytest.mark.parametrize("tp", [2, 4, 8])
+def test_full_overlap_exposes_the_last_reduce_scatter_chunk(tp: int) -> None:
+    """Chunked (userbuffers) overlap: the forward reduce-scatter of the last of tp chunks
+    has no GEMM left to hide behind, 1/tp of the two forward reduce-scatters."""
+    from colossim.scenario.training import TrainingSpec
+
+    tr = TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap="full")
+    ar = 1e-3
+    got = _tp_exposed(_layer(1.0), A([ar]), A([tp]), A([1]), A([True]), tr, 0.0)[0]
+    assert got == pytest.approx(ar / tp, rel=1e-12)
+    # with no GEMM to hide behind, everything is exposed
+    assert _tp_exposed(_layer(0.0), A([ar]), A([tp]), A([1]), A([True]), tr, 0.0)[0] == pytest.approx(5 * ar)
+
+
+def test_optimizer_passes_over_the_whole_gradient_buffer() -> None:
+    """Zeroing and 1/dp scaling touch every local gradient once per step (3 x its bytes)."""
+    bf16 = _scenario({"zero_stage": 0, "grad_reduce_in_fp32": False})
+    fp32 = _scenario({"zero_stage": 0, "grad_reduce_in_fp32": True})
+    hw = resolve_hardware(bf16.cluster, bf16.training)
+    m, plan = bf16.model, bf16.plan_batch()
+    p = layer_params(m, plan.tp, plan.ep, plan.pp, 2048)
+    stage = (m.num_layers // 2) * p.dense_layer + np.maximum(p.embedding, p.output)  # first or last stage
+    delta = _run(fp32).optimizer_s[0] - _run(bf16).optimizer_s[0]
+    assert delta == pytest.approx(GRAD_BUFFER_PASSES * 2.0 * stage[0] / hw.hbm_bytes_s, rel=1e-9)
