@@ -1,0 +1,215 @@
+"""`colossim reliability SCENARIO.yaml`: failures, checkpoints and restarts over a whole run.
+
+Options come from the scenario's optional ``reliability:`` section; flags override it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.errors import ColossimError, field_error
+
+RATE_HELP = "override a class's failures per unit-day, CLASS=VALUE (repeatable), e.g. --rate gpu=2e-4"
+
+
+def _rate_overrides(rates: list[str] | None) -> dict[str, tuple[str, Any]]:
+    out: dict[str, tuple[str, Any]] = {}
+    for item in rates or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise field_error("--rate", item, "use CLASS=FAILURES_PER_UNIT_DAY, e.g. gpu=2e-4")
+        try:
+            number: Any = float(value)
+        except ValueError:
+            number = value
+        out[f"failure_classes.{name.strip()}.rate_per_unit_day"] = (f"--rate {name.strip()}", number)
+    return out
+
+
+def _sizes(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        sizes = tuple(int(float(x)) for x in text.replace(" ", "").split(",") if x)
+    except ValueError:
+        raise field_error("--sizes", text, "a comma-separated list of GPU counts, e.g. 1024,16384,200000") from None
+    bad = [s for s in sizes if s < 1]
+    if not sizes or bad:
+        raise field_error("--sizes", text, "GPU counts must be positive integers, e.g. 1024,16384,200000")
+    return sizes
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @user_errors
+    def reliability(
+        scenario: Path = typer.Argument(..., help="scenario YAML file"),
+        replications: int | None = typer.Option(None, "--replications", "-n", help="Monte Carlo replications (default 500)"),
+        seed: int | None = typer.Option(None, "--seed", help="random seed (default 0; recorded in the output)"),
+        json_out: bool = JSON_OPTION,
+        plot: Path | None = typer.Option(None, "--plot", help="write a PNG: the timeline of one replication, or ETTR against scale with --sweep-gpus"),
+        sweep: bool = typer.Option(False, "--sweep-gpus", help="ETTR and the optimal interval from 1k to 200k GPUs"),
+        sizes: str | None = typer.Option(None, "--sizes", help="GPU counts for --sweep-gpus, comma-separated"),
+        interval: str | None = typer.Option(None, "--interval", help="checkpoint interval: young, daly, simulate, or minutes"),
+        mode: str | None = typer.Option(None, "--mode", help="checkpoint saves: sync or async"),
+        failure_preset: str | None = typer.Option(None, "--failure-preset", help="llama3, meta-rsc1, meta-rsc2, opt-175b, bloom-176b"),
+        rate: list[str] | None = typer.Option(None, "--rate", help=RATE_HELP),
+        rate_scale: float | None = typer.Option(None, "--rate-scale", help="multiply every failure rate"),
+        storage: str | None = typer.Option(None, "--storage", help="checkpoint storage preset"),
+        save_tbps: float | None = typer.Option(None, "--save-tbps", help="checkpoint save bandwidth, TB/s"),
+        load_tbps: float | None = typer.Option(None, "--load-tbps", help="checkpoint load bandwidth, TB/s"),
+        recovery: str | None = typer.Option(None, "--recovery", help="recovery preset: meta-llama3, megascale, megatron-2021, manual-ops"),
+        spares: int | None = typer.Option(None, "--spares", help="hot spare servers (default: the cluster's idle servers)"),
+        when_exhausted: str | None = typer.Option(None, "--when-exhausted", help="no spare left: wait or shrink"),
+        run_days: float | None = typer.Option(None, "--run-days", help="failure-free training days (default: from total_tokens)"),
+        engine: str = typer.Option("vectorized", "--engine", help="vectorized (fast) or events (event by event)"),
+        repair_h: float | None = typer.Option(None, "--repair-h", help="repair turnaround of a failed server, hours"),
+        per_run: bool = typer.Option(False, "--per-run", help="with --json: add every replication's figures"),
+    ) -> None:
+        """Simulate failures, checkpoints and restarts over the whole run: ETTR, days to train, MTTF."""
+        from colossim.api import load_scenario
+        from colossim.reliability import analysis
+        from colossim.reliability.config import reliability_config
+
+        if engine not in ("vectorized", "events"):
+            raise field_error("--engine", engine, "allowed: vectorized, events", choices=["vectorized", "events"])
+        overrides: dict[str, tuple[str, Any]] = {
+            "replications": ("--replications", replications), "seed": ("--seed", seed),
+            "checkpoint.interval": ("--interval", interval), "checkpoint.mode": ("--mode", mode),
+            "failure_preset": ("--failure-preset", failure_preset), "rate_scale": ("--rate-scale", rate_scale),
+            "checkpoint.storage": ("--storage", storage), "checkpoint.save_tbps": ("--save-tbps", save_tbps),
+            "checkpoint.load_tbps": ("--load-tbps", load_tbps), "recovery.preset": ("--recovery", recovery),
+            "spares.servers": ("--spares", spares), "spares.when_exhausted": ("--when-exhausted", when_exhausted),
+            "run_days": ("--run-days", run_days), "spares.repair_h": ("--repair-h", repair_h),
+            **_rate_overrides(rate),
+        }
+        grid = _sizes(sizes)
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise field_error("--plot", str(plot), "give a .png file name")
+        sc = load_scenario(scenario_path(scenario))
+        cfg = reliability_config(sc.sections.get("reliability"), overrides)
+        if sweep:
+            rows = analysis.sweep_gpus(sc, cfg, grid or analysis.DEFAULT_SIZES)
+            if plot is not None:
+                from colossim.reliability.plot import plot_sweep
+
+                plot_sweep(rows, plot)
+            if json_out:
+                print_json({"scenario": sc.name, "seed": cfg.seed, "replications": cfg.replications,
+                            "policy": rows[0].choice.policy, "sizes": [r.summary() for r in rows],
+                            "plot": None if plot is None else str(plot)})
+            else:
+                _print_sweep(sc.name, rows, plot)
+            return
+        if grid is not None:
+            raise ColossimError("--sizes: only meaningful with --sweep-gpus", field="--sizes", value=sizes)
+        result = analysis.analyze(sc, cfg, engine=engine)  # type: ignore[arg-type]
+        if plot is not None:
+            from colossim.reliability.events import timeline
+            from colossim.reliability.plot import plot_timeline
+
+            plot_timeline(result, timeline(result.job, cfg.seed)[1], plot)
+        out = result.to_dict(per_run=per_run)
+        if json_out:
+            out["plot"] = None if plot is None else str(plot)
+            print_json(out)
+        else:
+            _print_result(out, plot)
+
+
+# ---- human reports (rich, imported lazily) ----------------------------------------------
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=110)
+
+
+def _row(s: dict[str, Any], fmt: str) -> list[str]:
+    return [("-" if s.get(k) is None else format(s[k], fmt)) for k in ("mean", "p10", "p50", "p90")]
+
+
+def _print_result(d: dict[str, Any], plot: Path | None) -> None:
+    from rich.table import Table
+
+    con = _console()
+    ck, rec, sp = d["checkpoint"], d["recovery"], d["spares"]
+    con.print(f"[bold]{d['scenario']}[/bold]: {d['gpus']:,} GPUs on {d['servers']:,} servers, "
+              f"{d['ideal_days']:.1f} failure-free days; {d['replications']} replications, seed {d['seed']} ({d['engine']})")
+    con.print(f"  failures    preset {d['failure_preset']}: {d['interruptions_per_day']['expected']:.2f} unexpected "
+              f"interruptions/day expected (MTTF {d['job_mttf_h']['expected']:.2f} h), "
+              f"{d['planned_per_day']['expected']:.2f} planned/day")
+    con.print(f"  checkpoint  {ck['size_tb']:.2f} TB, {ck['mode']}: save {ck['save_s']:.1f} s (pause {ck['blocking_s']:.1f} s), "
+              f"load {ck['load_s']:.1f} s, every {ck['interval_min']:.2f} min ({ck['policy']}; Young "
+              f"{_opt(ck['young_interval_min'])}, Daly {_opt(ck['daly_interval_min'])} min)")
+    con.print(f"  recovery    {rec['preset']}: detect {rec['detect_s']:.0f} s + restart {rec['restart_s']:.0f} s + "
+              f"communicator init {rec['comm_init_s']:.0f} s + reload {rec['reload_s']:.1f} s = {rec['total_s'] / 60:.1f} min")
+    con.print(f"  spares      {sp['servers']:,} hot spare servers, then {sp['when_exhausted']}; stragglers: "
+              f"{d['stragglers']['probability']:.0%} chance of a slow server ({d['stragglers']['slowdown']:.3f}x)")
+    con.print()
+    table = Table(title="over the whole run", title_justify="left")
+    for col in ("metric", "mean", "P10", "P50", "P90"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    table.add_row("ETTR", *_row(d["ettr"], ".3f"))
+    table.add_row("goodput (incl. stragglers)", *_row(d["goodput"], ".3f"))
+    table.add_row("days to train", *_row(d["days_to_train"], ".2f"))
+    table.add_row("unexpected interruptions/day", *_row(d["interruptions_per_day"], ".2f"))
+    table.add_row("job MTTF (h)", *_row(d["job_mttf_h"], ".2f"))
+    con.print(table)
+    lost = d["lost_gpu_hours"]
+    causes = Table(title=f"lost GPU-hours per run by cause (mean; total {lost['total']:,.0f})", title_justify="left")
+    for col in ("cause", "unit", "rate/unit-day", "per day", "per run", "GPU-hours", "share"):
+        causes.add_column(col, justify="left" if col in ("cause", "unit") else "right")
+    for r in d["rates"]:
+        gh = lost["by_cause"][r["class"]]
+        causes.add_row(r["class"], f"{r['units']:,.0f} {r['unit']}", f"{r['rate_per_unit_day']:.3g}",
+                       f"{r['job_rate_per_day']:.2f}", f"{r['interruptions_per_run']:.1f}", f"{gh:,.0f}",
+                       f"{gh / lost['total']:.1%}" if lost["total"] else "-")
+    for name in ("checkpoint", "stragglers", "shrink"):
+        gh = lost["by_cause"][name]
+        if gh:
+            causes.add_row(name, "", "", "", "", f"{gh:,.0f}", f"{gh / lost['total']:.1%}" if lost["total"] else "-")
+    con.print(causes)
+    share = Table(title="where the wall-clock time goes", title_justify="left")
+    for col in ("kept", "lost", "checkpoint", "detect", "spare_wait", "restart", "reload", "planned_save"):
+        share.add_column(col.replace("_", " "), justify="right")
+    share.add_row(*(f"{d['time_share'][k]:.2%}" for k in ("kept", "lost", "checkpoint", "detect", "spare_wait",
+                                                          "restart", "reload", "planned_save")))
+    con.print(share)
+    for note in d["notes"]:
+        con.print(f"note: {note}")
+    if plot is not None:
+        con.print(f"timeline of replication 0 written to {plot}")
+
+
+def _opt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _print_sweep(name: str, rows: list[Any], plot: Path | None) -> None:
+    from rich.table import Table
+
+    con = _console()
+    first = rows[0]
+    con.print(f"[bold]{name}[/bold]: the same job from {rows[0].job.gpus:,} to {rows[-1].job.gpus:,} GPUs "
+              f"({first.runs.replications} replications each, seed {first.seed}, interval policy {first.choice.policy})")
+    table = Table(title_justify="left")
+    for col in ("GPUs", "intr./day", "MTTF h", "interval min", "ETTR", "P10", "P90", "goodput", "days",
+                "finished"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        s = r.summary()
+        days = s["days_to_train"]["mean"]
+        table.add_row(f"{s['gpus']:,}", f"{s['interruptions_per_day']['mean']:.2f}",
+                      f"{s['job_mttf_h']['expected']:.2f}", f"{s['checkpoint_interval_min']:.2f}",
+                      f"{s['ettr']['mean']:.3f}", f"{s['ettr']['p10']:.3f}", f"{s['ettr']['p90']:.3f}",
+                      f"{s['goodput']['mean']:.3f}", "-" if days is None else f"{days:.1f}",
+                      f"{s['finished_fraction']:.0%}")
+    con.print(table)
+    con.print("throughput per GPU, spare share and storage bandwidth are held fixed across sizes")
+    if plot is not None:
+        con.print(f"ETTR against scale written to {plot}")

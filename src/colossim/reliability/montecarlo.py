@@ -1,0 +1,235 @@
+"""The vectorized Monte Carlo: all replications advance in lock-step, one failure at a time.
+
+Failures form a Poisson process in wall-clock time (rate: the sum over classes), marked
+with their class, independent of what the job is doing. Between two failures a
+replication either is still recovering (the gap is all downtime, and the new failure
+starts recovery afresh) or finished recovering and trained for ``U`` seconds, in cycles
+of ``tau`` training then ``block`` checkpoint pause; whole arithmetic gives what became
+durable by the failure. So step ``k`` handles the ``k``-th failure of every replication
+with a few dozen numpy operations on arrays of length ``replications``: a run with ~9,000
+interruptions costs ~9,000 array steps whatever the number of replications.
+
+The single-replication event simulation (:mod:`colossim.reliability.events`) follows the
+same rules event by event; tests check that both agree statistically.
+
+Rules (both paths):
+- A recovery is, in order: planned save (a planned stop only), detection, wait for a spare,
+  relaunch + communicator init, checkpoint reload. A failure during recovery restarts it.
+- Sync saves are durable at the end of the pause; async ones ``save_s`` after the snapshot.
+  A planned stop saves everything first (no lost work).
+- A failure of a server-taking class sends a server to repair for its class's repair time;
+  a hot spare replaces it. With none left the job waits for a repaired server
+  (``wait``) or restarts with fewer data-parallel replicas (``shrink``) and grows back at
+  the next restart with servers to spare.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from colossim.reliability.checkpoint import daly_expected_wall_s
+from colossim.reliability.job import Job
+from colossim.reliability.runs import RunArrays
+from colossim.reliability.spares import SparePool
+
+MAX_WALL_FACTOR = 10.0  # replications projected to take longer than 10x the failure-free time stop
+CHUNK = 256  # failures drawn per block of steps
+
+
+def expected_wall_s(job: Job) -> float:
+    """A rough expected wall time (Daly's complete model plus planned stops): sets the horizon."""
+    restart = job.recovery_s
+    wall = daly_expected_wall_s(job.work_s * job.slowdown, job.interval_s, job.block_s, job.mttf_s, restart)
+    planned_downtime = job.planned_rate_per_s * (job.save_s + job.restart_total_s + job.reload_s)
+    return wall / (1.0 - planned_downtime) if planned_downtime < 1.0 else math.inf
+
+
+def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generator = 0, *,
+                      max_wall_factor: float = MAX_WALL_FACTOR,
+                      intervals_s: np.ndarray | None = None) -> RunArrays:
+    """Simulate ``replications`` independent runs of ``job`` (its interval must be set).
+
+    With ``intervals_s`` (one value per candidate interval), every candidate runs the same
+    ``replications`` random streams (common random numbers): the result holds
+    ``len(intervals_s) * replications`` lanes, candidate-major.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    tile = 1 if intervals_s is None else len(intervals_s)
+    n = replications * tile
+    if intervals_s is None:
+        assert math.isfinite(job.interval_s) and job.interval_s > 0, "set the checkpoint interval first"
+        tau: float | np.ndarray = job.interval_s
+    else:
+        tau = np.repeat(np.asarray(intervals_s, dtype=float), replications)
+        job = job.with_interval(float(np.max(intervals_s)))  # for the horizon estimate only
+    rates = job.class_rates_per_s
+    lam = float(rates.sum())
+    cum = np.cumsum(rates / lam)
+    cum[-1] = 1.0
+    marks = (job.planned_mask, job.class_detect_s(), job.takes_server_mask())
+    nclass = len(job.classes)
+    work, blk, save = job.work_s, job.block_s, job.save_s
+    cycle = tau + blk
+    max_wall = max_wall_factor * work * job.slowdown
+    pace = work / max_wall
+
+    slow = np.tile(np.where(rng.random(replications) < job.straggler_probability, job.slowdown, 1.0), tile)
+    rho_full = 1.0 / slow
+    rho = rho_full.copy()
+    shrink_f = np.ones(n)
+    pool = SparePool(job, n, min(max_wall, expected_wall_s(job)))
+    out = RunArrays.empty(n, nclass)
+    phases = np.zeros((5, n))  # pending recovery: planned save, detect, wait, restart, reload
+    phase_acc = np.zeros((5, n))
+    t = np.zeros(n)
+    progress = np.zeros(n)
+    act = np.ones(n, dtype=bool)
+    in_pool = np.zeros(n, dtype=np.int64)  # servers pushed to repair and not yet popped (>= in repair)
+    started = waited = shrunk = False
+    last_cls = np.zeros(n, dtype=np.int64)
+    chunk = _Chunk(n)
+    while act.any():
+        chunk.draw(rng, replications, tile, lam, cum, marks, pool.fifo_of)
+        k = flushed = 0
+        while k < CHUNK and act.any():
+            gap = chunk.gaps[k]
+            # 1. the pending recovery, as far as this gap reaches
+            ends = np.cumsum(phases, axis=0)
+            down = ends[4]
+            realized = np.minimum(ends, gap)
+            realized -= ends
+            realized += phases
+            np.maximum(realized, 0.0, out=realized)
+            realized *= act
+            phase_acc += realized
+            realized.sum(axis=0, out=chunk.recovered[k])
+            # 2. training after the recovery, until the failure or the end of the run
+            span = gap - down
+            running = act & (span > 0.0)
+            n_full = np.floor(span / cycle)
+            comp = np.minimum(span - n_full * cycle, tau)
+            comp += n_full * tau
+            ck = span - comp
+            if job.async_save:
+                durable = np.clip(np.floor((span - save) / cycle), 0.0, n_full) * tau
+            else:
+                durable = n_full * tau
+            is_planned = chunk.planned[k]
+            np.copyto(durable, comp, where=is_planned)
+            kept = durable * running
+            lost = (comp - durable) * running
+            ck *= running
+            left = (work - progress) / rho
+            cand = running & (span >= left)
+            if cand.any():  # the run may end in this segment
+                n_ck = np.maximum(np.ceil(left / tau) - 1.0, 0.0)
+                need = left + n_ck * blk
+                fin = cand & (span >= need)
+                if fin.any():
+                    kept[fin], lost[fin], ck[fin] = left[fin], 0.0, (n_ck * blk)[fin]
+                    out.wall[fin] = t[fin] + down[fin] + need[fin]
+                    out.finished |= fin
+                    act &= ~fin
+                    running &= ~fin
+            out.kept += kept
+            out.lost += lost
+            out.checkpoint += ck
+            if shrunk:
+                out.shrink += kept * rho_full * (1.0 - shrink_f)
+            progress += kept * rho
+            chunk.lost[k] = lost
+            # 3. the new failure. A replication stops past the horizon or, once past one
+            # failure-free run time, when its pace so far projects beyond the horizon (a job
+            # starved of spares never finishes); t > max_wall implies both as progress <= work.
+            t += gap
+            stop = act & (t > work) & (t * pace > progress)
+            if stop.any():
+                out.wall[stop] = t[stop]
+                act &= ~stop
+            chunk.act[k] = act
+            chunk.t[k] = t
+            phases[0] = save * (is_planned & running)
+            phases[1] = chunk.det[k]
+            if not started:
+                phases[3], phases[4] = job.restart_total_s, job.reload_s
+                started = True
+            if waited:
+                phases[2] = 0.0
+                waited = False
+            if pool.active:
+                in_pool += act & chunk.takes[k]
+                short_any = False
+                if (in_pool > pool.spares).any():
+                    pool.flush(chunk.t[flushed:k + 1], chunk.fifo[flushed:k + 1],
+                               chunk.act[flushed:k + 1] & chunk.takes[flushed:k + 1])
+                    flushed = k + 1
+                    short = pool.shortage(t) * act
+                    in_pool = pool.count()
+                    short_any = bool(short.any())
+                    if short_any:
+                        waited = _apply_shortage(job, pool, short, phases, t, rho, rho_full, shrink_f, act)
+                        shrunk = shrunk or job.shrink
+                if shrunk and not short_any:
+                    shrink_f[act] = 1.0
+                    rho[act] = rho_full[act]
+            k += 1
+        if pool.active and flushed < k:
+            pool.flush(chunk.t[flushed:k], chunk.fifo[flushed:k], chunk.act[flushed:k] & chunk.takes[flushed:k])
+        chunk.settle(out, k, last_cls, nclass)
+        last_cls = chunk.classes[k - 1].copy()
+    for i, phase in enumerate(("planned_save", "detect", "spare_wait", "restart", "reload")):
+        setattr(out, phase, phase_acc[i])
+    out.straggler = out.kept * (1.0 - rho_full)
+    out.work_done = progress
+    return out
+
+
+class _Chunk:
+    """The draws for CHUNK failures of every lane, and per-step records settled in bulk."""
+
+    def __init__(self, n: int) -> None:
+        self.recovered = np.zeros((CHUNK, n))  # recovery realized at each step (the previous class's)
+        self.lost = np.zeros((CHUNK, n))  # training lost at each step (this step's class)
+        self.act = np.zeros((CHUNK, n), dtype=bool)  # lane still going after this step's failure
+        self.t = np.zeros((CHUNK, n))  # failure times
+
+    def draw(self, rng: np.random.Generator, reps: int, tile: int, lam: float, cum: np.ndarray,
+             marks: tuple[np.ndarray, np.ndarray, np.ndarray], fifo_of: np.ndarray) -> None:
+        gaps = rng.standard_exponential((CHUNK, reps)) / lam
+        classes = np.searchsorted(cum, rng.random((CHUNK, reps)), side="right")
+        np.minimum(classes, len(cum) - 1, out=classes)
+        if tile > 1:
+            gaps, classes = np.tile(gaps, (1, tile)), np.tile(classes, (1, tile))
+        self.gaps, self.classes = gaps, classes
+        planned, det, takes = marks
+        self.planned, self.det, self.takes, self.fifo = planned[classes], det[classes], takes[classes], fifo_of[classes]
+
+    def settle(self, out: RunArrays, k: int, last_cls: np.ndarray, nclass: int) -> None:
+        """Add steps ``0..k-1`` to the counts and the per-class costs."""
+        cls, act, planned = self.classes[:k], self.act[:k], self.planned[:k]
+        prev = np.vstack([last_cls[None, :], cls[:-1]])
+        out.class_cost_s += np.bincount(prev.ravel(), weights=self.recovered[:k].ravel(), minlength=nclass)
+        out.class_cost_s += np.bincount(cls.ravel(), weights=self.lost[:k].ravel(), minlength=nclass)
+        out.class_count += np.bincount(cls[act], minlength=nclass)
+        out.n_planned += (act & planned).sum(axis=0)
+        out.n_unexpected += (act & ~planned).sum(axis=0)
+
+
+def _apply_shortage(job: Job, pool: SparePool, short: np.ndarray, phases: np.ndarray, t: np.ndarray,
+                    rho: np.ndarray, rho_full: np.ndarray, shrink_f: np.ndarray, act: np.ndarray) -> bool:
+    """Wait for repaired servers, or shrink data parallelism (in place); True if any waits."""
+    wait_k = short.copy()
+    if job.shrink:
+        lost_replicas = np.ceil(short * job.replicas_per_server)
+        feasible = lost_replicas < job.dp
+        shrink_f[act] = np.where(feasible, 1.0 - lost_replicas / job.dp, 1.0)[act]
+        wait_k = np.where(feasible, 0.0, short)
+        rho[act] = (rho_full * shrink_f)[act]
+    if not wait_k.any():
+        return False
+    back = pool.kth_return(wait_k.astype(np.int64))
+    ready = t + phases[0] + phases[1]
+    phases[2] = np.where(wait_k > 0, np.maximum(back - ready, 0.0), 0.0)
+    return True
