@@ -58,8 +58,8 @@ class ClusterSpec(_Strict):
 
     name: str = "custom"
     gpu: str = Field(description="GPU catalog name (see `colossim catalog gpus`)")
-    num_gpus: PositiveInt
-    gpus_per_node: PositiveInt = Field(description="GPUs in one NVLink (scale-up) domain")
+    num_gpus: PositiveInt = Field(le=100_000_000, description="GPUs in the cluster (up to 100 million)")
+    gpus_per_node: PositiveInt = Field(le=100_000, description="GPUs in one NVLink (scale-up) domain")
     gpus_per_server: PositiveInt = Field(description="GPUs in one server chassis (power, failures)")
     scaleup_gbps_per_gpu: PositiveFloat = Field(description="NVLink bandwidth per GPU, GB/s one direction")
     nic_gbps_per_gpu: PositiveFloat = Field(description="scale-out NIC bandwidth per GPU, Gb/s")

@@ -156,16 +156,24 @@ def build_plan(value: Any, model: ModelSpec, cluster: ClusterSpec,
 
 
 def _largest_dp(plan: ParallelPlan, cluster: ClusterSpec, training: TrainingSpec) -> int:
+    """The largest dp that fits the cluster, divides the batch and takes the experts."""
     most = cluster.num_gpus // plan.model_parallel_size
-    for dp in range(most, 0, -1):
-        if training.global_batch_size % (dp * training.micro_batch_size) == 0 and (dp * plan.cp) % plan.ep == 0:
-            return dp
+    per_rank = training.global_batch_size // training.micro_batch_size
+    if training.global_batch_size % training.micro_batch_size == 0:
+        for dp in sorted(_divisors(per_rank), reverse=True):  # O(sqrt(batch)), not O(cluster)
+            if dp <= most and (dp * plan.cp) % plan.ep == 0:
+                return dp
     raise ColossimError(
         f"parallel.dp: no data-parallel size fits: tp*pp*cp = {plan.model_parallel_size} leaves at most "
         f"{most} ranks on {cluster.num_gpus} GPUs, and none divides global_batch_size/micro_batch_size "
         f"({training.global_batch_size}/{training.micro_batch_size}) with ep={plan.ep}",
         field="parallel.dp",
     )
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    return small + [n // d for d in small]
 
 
 # ---- pydantic errors as ColossimErrors -----------------------------------------------

@@ -59,14 +59,14 @@ class ModelSpec(_Strict):
     """A decoder-only transformer. Field names are the scenario file's."""
 
     name: str = Field(default="custom", description="a label for reports")
-    num_layers: PositiveInt
-    hidden_size: PositiveInt
-    num_heads: PositiveInt
+    num_layers: PositiveInt = Field(le=100_000)
+    hidden_size: PositiveInt = Field(le=1 << 22)
+    num_heads: PositiveInt = Field(le=1 << 16)
     num_kv_heads: PositiveInt | None = Field(default=None, description="GQA/MQA groups (default: num_heads, i.e. MHA)")
     head_dim: PositiveInt | None = Field(default=None, description="default: hidden_size / num_heads")
-    ffn_hidden_size: PositiveInt
+    ffn_hidden_size: PositiveInt = Field(le=1 << 24)
     ffn_activation: Activation = "gelu"
-    vocab_size: PositiveInt
+    vocab_size: PositiveInt = Field(le=1 << 26)
     tied_embeddings: bool = False
     moe: MoESpec | None = None
     mla: MLASpec | None = None

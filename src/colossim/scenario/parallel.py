@@ -15,12 +15,12 @@ class ParallelPlan(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    tp: PositiveInt = Field(default=1, description="tensor parallel (inside the NVLink domain)")
-    pp: PositiveInt = Field(default=1, description="pipeline stages")
-    dp: PositiveInt | None = Field(default=None, description="data parallel (default: the largest that fits)")
-    cp: PositiveInt = Field(default=1, description="context parallel (sequence split for attention)")
-    ep: PositiveInt = Field(default=1, description="expert parallel (MoE)")
-    vpp: PositiveInt = Field(default=1, description="virtual stages per rank (interleaved 1F1B)")
+    tp: PositiveInt = Field(default=1, le=1 << 24, description="tensor parallel (inside the NVLink domain)")
+    pp: PositiveInt = Field(default=1, le=1 << 24, description="pipeline stages")
+    dp: PositiveInt | None = Field(default=None, le=1 << 27, description="data parallel (default: the largest that fits)")
+    cp: PositiveInt = Field(default=1, le=1 << 24, description="context parallel (sequence split for attention)")
+    ep: PositiveInt = Field(default=1, le=1 << 24, description="expert parallel (MoE)")
+    vpp: PositiveInt = Field(default=1, le=1 << 24, description="virtual stages per rank (interleaved 1F1B)")
     sequence_parallel: bool = Field(default=True, description="shard norms/dropout over tp (Korthikanti 2022)")
     first_stage_layers: PositiveInt | None = Field(default=None, description="layers on the first pipeline stage")
     last_stage_layers: PositiveInt | None = Field(default=None, description="layers on the last pipeline stage")

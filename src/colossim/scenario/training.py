@@ -14,13 +14,14 @@ RECOMPUTE_CODES: dict[str, int] = {"none": 0, "selective": 1, "full": 2}
 class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    seq_len: PositiveInt = Field(description="tokens per sequence")
-    global_batch_size: PositiveInt = Field(description="sequences per optimizer step")
-    micro_batch_size: PositiveInt = Field(default=1, description="sequences per forward/backward pass")
+    # Upper bounds keep every count inside int64 arithmetic with room to spare.
+    seq_len: PositiveInt = Field(le=1 << 24, description="tokens per sequence")
+    global_batch_size: PositiveInt = Field(le=1 << 32, description="sequences per optimizer step")
+    micro_batch_size: PositiveInt = Field(default=1, le=1 << 20, description="sequences per forward/backward pass")
     precision: Precision = Field(default="bf16", description="GEMM precision; fp8 keeps bf16 master weights")
     recompute: Recompute = Field(default="none", description="activation recomputation")
     zero_stage: int = Field(default=1, ge=0, le=3, description="0 none, 1 optimizer, 2 +gradients, 3 +weights (FSDP)")
-    total_tokens: PositiveFloat | None = Field(default=None, description="tokens to train (gives days to train)")
+    total_tokens: PositiveFloat | None = Field(default=None, le=1e18, description="tokens to train (gives days to train)")
     attention_kernel: Literal["flash", "unfused"] = Field(
         default="flash",
         description="flash: fused IO-aware attention (FlashAttention, cuDNN); unfused: explicit QK^T, softmax, AV (Megatron before 2023)",
