@@ -55,8 +55,8 @@ def test_moe_active_params() -> None:
 def test_megatron_eq2_parameter_count() -> None:
     """Narayanan et al. 2021 Eq. 2: P = 12 l h^2 (1 + 13/(12h) + (V+s)/(12lh)), plus the final norm."""
     m = build_model("megatron-1t")
-    l, h, v, s = m.num_layers, m.hidden_size, m.vocab_size, 2048
-    eq2 = 12 * l * h * h * (1 + 13 / (12 * h) + (v + s) / (12 * l * h))
+    n_layers, h, v, s = m.num_layers, m.hidden_size, m.vocab_size, 2048
+    eq2 = 12 * n_layers * h * h * (1 + 13 / (12 * h) + (v + s) / (12 * n_layers * h))
     assert m.total_params(seq_len=s) == pytest.approx(eq2 + 2 * h, rel=1e-12)
 
 

@@ -26,7 +26,7 @@ def test_estimate_json(flagship_path, capsys) -> None:
         main(["estimate", str(flagship_path), "--json"])
     assert exc.value.code == 0
     out = json.loads(capsys.readouterr().out)
-    assert REQUIRED_JSON <= set(out)
+    assert set(out) >= REQUIRED_JSON
     assert set(out["breakdown_s"]) == BREAKDOWN and set(out["memory_breakdown_gb"]) == MEMORY
     assert 0 < out["mfu"] < 1 and out["time_to_train_days"] > 0
     assert sum(out["breakdown_s"].values()) == pytest.approx(out["step_time_s"])

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from colossim.perf import comm
-from colossim.perf.hardware import resolve_hardware
-from colossim.perf.layer import ACT_BYTES, LayerTimes
-from colossim.perf.stages import layer_params
 from colossim.perf.exposure import (
     GRAD_BUFFER_PASSES,
     PARAM_TENSORS_PER_LAYER,
     grad_accumulation_bytes,
 )
 from colossim.perf.exposure import tp_exposed as _tp_exposed
+from colossim.perf.hardware import resolve_hardware
+from colossim.perf.layer import ACT_BYTES, LayerTimes
+from colossim.perf.stages import layer_params
 from colossim.perf.step import evaluate
 from colossim.scenario import load_scenario
 

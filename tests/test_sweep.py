@@ -54,7 +54,8 @@ def test_cli_writes_csv_and_plot(sweep_file) -> None:
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    rows = list(csv.DictReader(open(out["output"])))
+    with open(out["output"]) as fh:
+        rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and {"tokens_per_s", "mfu", "plan_tp", "cluster.num_gpus"} <= set(rows[0])
     assert (sweep_file.parent / "tiny.png").stat().st_size > 1000
 

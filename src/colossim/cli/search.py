@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
 from colossim.errors import ColossimError
+
+if TYPE_CHECKING:
+    from colossim.search.space import Constraints
 
 MAX_DIMS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs")
 
@@ -24,11 +29,11 @@ def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], shortcuts: dict[str, int | None],
-                      parallel: dict | None = None):
-    from colossim.search.space import Constraints, canonical, parse_value
+def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], shortcuts: Mapping[str, int | None],
+                      parallel: dict | None = None) -> Constraints:
+    from colossim.search.space import canonical, parse_value
 
-    fixed = {}
+    fixed: dict[str, int] = {}
     if parallel:
         for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel"):
             if parallel.get(key) is not None:
@@ -36,9 +41,9 @@ def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], sh
     for k, v in parse_pairs(fix, "--fix").items():
         fixed[canonical(k)] = parse_value(canonical(k), v)
     mx = {canonical(k): parse_value(canonical(k), v) for k, v in parse_pairs(maximum, "--max").items()}
-    for k, v in shortcuts.items():
-        if v is not None:
-            mx[k] = parse_value(k, v)
+    for k, bound in shortcuts.items():
+        if bound is not None:
+            mx[k] = parse_value(k, bound)
     mn = {canonical(k): parse_value(canonical(k), v) for k, v in parse_pairs(minimum, "--min").items()}
     return Constraints(fixed=fixed, minimum=mn, maximum=mx)
 
@@ -65,9 +70,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, recompute, ZeRO, sp) and rank them."""
         from colossim.api import load_scenario
-        from colossim.search import search as run_search
-
         from colossim.scenario.loader import read_scenario_data
+        from colossim.search import search as run_search
 
         data = read_scenario_data(scenario_path(scenario))
         if not isinstance(data, dict):
@@ -94,7 +98,7 @@ class _progress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.bar = None
+        self.bar: Any = None
         self.next_line = 0.1
 
     def __enter__(self):

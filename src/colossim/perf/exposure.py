@@ -136,9 +136,11 @@ def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, 
     dp_cp = dp * cp
     edp = np.maximum(dp_cp // ep, 1)
     groups = ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, tp * cp * ep, "edp"))
-    reduce = sum(np.where(zero == 0, coll.all_reduce(p * grad_b, n, s, g), coll.reduce_scatter(p * grad_b, n, s, g))
-                 for p, n, s, g in groups)
-    gather = sum(np.where(zero >= 1, coll.all_gather(p * ACT_BYTES, n, s, g), 0.0) for p, n, s, g in groups)
+    reduce = np.zeros_like(dense_p, dtype=float)
+    gather = np.zeros_like(dense_p, dtype=float)
+    for p, n, s, g in groups:
+        reduce = reduce + np.where(zero == 0, coll.all_reduce(p * grad_b, n, s, g), coll.reduce_scatter(p * grad_b, n, s, g))
+        gather = gather + np.where(zero >= 1, coll.all_gather(p * ACT_BYTES, n, s, g), 0.0)
     if training.overlap_dp_comm:
         sm = coll.hw.comm_sm_fraction_scaleout
         staged = overlapped(reduce, bwd_mb, sm) + overlapped(gather, fwd_mb, sm)

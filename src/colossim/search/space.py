@@ -47,11 +47,10 @@ class Constraints:
 
 def parse_value(dim: str, raw: str | int | bool) -> int:
     """A constraint value as the integer code the batch uses (recompute names, booleans)."""
-    if dim == "recompute":
-        if isinstance(raw, str) and not raw.isdigit():
-            if raw not in RECOMPUTE_CODES:
-                raise field_error("recompute", raw, f"allowed: {', '.join(RECOMPUTE_CODES)}", choices=RECOMPUTE_CODES)
-            return RECOMPUTE_CODES[raw]
+    if dim == "recompute" and isinstance(raw, str) and not raw.isdigit():
+        if raw not in RECOMPUTE_CODES:
+            raise field_error("recompute", raw, f"allowed: {', '.join(RECOMPUTE_CODES)}", choices=RECOMPUTE_CODES)
+        return RECOMPUTE_CODES[raw]
     if dim == "sp" and isinstance(raw, str) and raw.lower() in ("true", "false", "on", "off", "yes", "no"):
         return int(raw.lower() in ("true", "on", "yes"))
     try:

@@ -138,8 +138,10 @@ def run_ray(tasks: list[tuple], address: str | None, progress: Callable[[int, in
         raise ColossimError("--executor ray needs Ray: pip install 'colossim[ray]'", field="--executor") from None
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 **({} if address else {"num_cpus": os.cpu_count() or 1}))
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
         started = True
     try:
         remote = ray.remote(run_point)
