@@ -31,7 +31,7 @@ def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
 
 def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], shortcuts: Mapping[str, int | None],
                       parallel: dict | None = None) -> Constraints:
-    from colossim.search.space import canonical, parse_value
+    from colossim.search.space import Constraints, canonical, parse_value
 
     fixed: dict[str, int] = {}
     if parallel:
