@@ -14,14 +14,28 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def estimate(
         scenario: Path = typer.Argument(..., help="scenario YAML file"),
+        network: str = typer.Option("analytic", "--network",
+                                    help="collective costs: analytic (alpha-beta) or flow (simulated on the built "
+                                         "fabric for the DP, EP, PP and CP groups)"),
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Predict one training step: time breakdown, MFU, tokens/s, memory per GPU, days to train."""
         from colossim.api import estimate as run_estimate
         from colossim.api import load_scenario
+        from colossim.errors import field_error
 
+        if network not in ("analytic", "flow"):
+            raise field_error("--network", network, "allowed: analytic, flow", choices=("analytic", "flow"))
         sc = load_scenario(scenario_path(scenario))
-        est = run_estimate(sc)
+        collectives = None
+        if network == "flow":
+            from colossim.network.config import require_scipy
+
+            require_scipy("estimate --network flow")
+            from colossim.network.flow_collectives import FlowCollectives
+
+            collectives = FlowCollectives(sc)
+        est = run_estimate(sc, collectives=collectives)
         if json_out:
             print_json(est.to_dict())
             return

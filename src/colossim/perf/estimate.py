@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from colossim.perf.comm import AnalyticCollectives
 from colossim.perf.step import MEMORY_FIELDS, TIME_FIELDS, StepArrays, evaluate
 from colossim.scenario import Scenario
 
@@ -117,10 +118,14 @@ def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, An
     )
 
 
-def estimate(scenario: Scenario) -> Estimate:
-    """Predict one training step of a scenario."""
+def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None) -> Estimate:
+    """Predict one training step of a scenario.
+
+    ``collectives`` replaces the analytic collective costs (e.g. the network twin's
+    ``colossim.network.FlowCollectives``, as ``estimate --network flow`` does).
+    """
     batch = scenario.plan_batch()
-    arrays = evaluate(scenario.model, scenario.cluster, scenario.training, batch)
+    arrays = evaluate(scenario.model, scenario.cluster, scenario.training, batch, collectives=collectives)
     notes = []
     if scenario.dp_was_inferred:
         notes.append(f"dp was not given: {scenario.parallel.dp} is the largest that fits")

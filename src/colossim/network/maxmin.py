@@ -1,0 +1,238 @@
+"""Max-min fair rates and the flow-level event simulation.
+
+**Max-min fairness by progressive filling** (Bertsekas & Gallager, *Data Networks*, 1992,
+section 6.5.2): every unfrozen flow's rate rises at the same pace; when a link fills, the
+flows crossing it freeze at the current level; repeat until every flow is frozen. Each
+round is two sparse matrix-vector products over the incidence matrix (links x flows), so
+a round costs O(non-zeros); rounds = distinct bottleneck levels (one on a symmetric idle
+fabric, tens under hashing collisions). This is the fluid model of what TCP-like or
+DCQCN congestion control converges to; it leaves out slow start, queueing delay, packet
+loss and the control loop's own dynamics.
+
+**Events**: flows start together (a collective phase); when the first flows finish, the
+rest are re-solved on the freed capacity; the phase ends when the last flow finishes.
+
+**Approximations, both conservative and bounded**: links whose fair shares lie within
+``REL_TOL`` (1%) of each other freeze together (rates at most 1% low), and rates are
+re-solved at most every ``WINDOW_RTOL`` (5%) of the elapsed time (finishing times stay
+exact; freed capacity is handed out at the window's end). A symmetric fabric (idle,
+adaptive routing, rings) has a handful of levels and events and is solved exactly; tens
+of thousands of independently hashed flows are where these bounds buy the speed. On the
+worst case we have (Grok-1's expert all-to-all on Colossus-100k, scattered nodes, ECMP
+with 16 queue pairs: 1.57M flows per phase), windows of 0%, 1%, 2%, 5% and 10% give the
+same phase time and mean flow completion to 1e-15, in 89, 89, 56, 28 and 16 events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+REL_TOL = 1e-2  # links within 1% of the lowest fair share freeze together
+WINDOW_RTOL = 0.05  # rates are re-solved at most every 5% of the elapsed time
+BUCKET = 1.02  # candidate links: fair share within 2% of the lowest
+
+
+def _gather(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions of the entries of the given rows (CSR) or columns (CSC)."""
+    starts, ends = indptr[rows], indptr[rows + 1]
+    lens = ends - starts
+    return np.repeat(ends - np.cumsum(lens), lens) + np.arange(int(lens.sum()))
+
+
+def _distinct(values: np.ndarray, size: int) -> np.ndarray:
+    """Sorted distinct values in [0, size): a sort when few, a mask when many."""
+    if values.size * 16 < size:
+        return np.unique(values)
+    mask = np.zeros(size, dtype=bool)
+    mask[values] = True
+    return np.flatnonzero(mask)
+
+
+def _sum_by(keys: np.ndarray, weights: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, summed weights per key) for keys in [0, size)."""
+    if keys.size * 16 < size:
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        return distinct, np.bincount(inverse, weights=weights)
+    total = np.bincount(keys, weights=weights, minlength=size)
+    distinct = _distinct(keys, size)
+    return distinct, total[distinct]
+
+
+class MaxMin:
+    """A max-min fair allocation problem: links x flows, built once, solved for any subset.
+
+    Entries of ``inc`` weight a flow's use of a link (a ring crossing a link twice uses 2).
+    Each round freezes the flows of every link whose fair share is within ``rel_tol`` of
+    the lowest, at that lowest share: the allocation stays feasible and each rate is at
+    most ``rel_tol`` below its exact max-min value (exact when levels are further apart).
+    A round touches only a bucket of candidate links, the bottleneck links' rows and the
+    frozen flows' columns.
+    """
+
+    def __init__(self, inc: sp.csc_matrix, capacity: np.ndarray) -> None:
+        inc = sp.csc_matrix(inc)
+        n_links, self.n_flows = inc.shape
+        weight = np.bincount(inc.indices, weights=inc.data, minlength=n_links)
+        rows = np.flatnonzero(weight > 0)
+        remap = np.full(n_links, -1, dtype=np.int64)
+        remap[rows] = np.arange(rows.size)
+        self.by_flow = sp.csc_matrix((inc.data, remap[inc.indices], inc.indptr), shape=(rows.size, self.n_flows))
+        self.by_link = self.by_flow.tocsr()
+        self.cap = capacity[rows].astype(float)
+        self.active = np.ones(self.n_flows, dtype=bool)
+        self.load = weight[rows].astype(float)  # summed weights of the active flows per link
+
+    def _change(self, flows: np.ndarray, sign: float) -> None:
+        pos = _gather(self.by_flow.indptr, flows)
+        touched, dec = _sum_by(self.by_flow.indices[pos], self.by_flow.data[pos], self.cap.size)
+        self.load[touched] += sign * dec
+
+    def deactivate(self, flows: np.ndarray) -> None:
+        """Flows that finished: they leave the links they crossed."""
+        flows = flows[self.active[flows]]
+        self.active[flows] = False
+        self._change(flows, -1.0)
+
+    def activate(self, flows: np.ndarray) -> None:
+        """Flows that (re)start."""
+        flows = flows[~self.active[flows]]
+        self.active[flows] = True
+        self._change(flows, 1.0)
+
+    def solve(self, rel_tol: float = REL_TOL) -> np.ndarray:
+        """Rates of the active flows (bytes/s); inactive flows get 0."""
+        n_rows = self.cap.size
+        rates = np.zeros(self.n_flows)
+        frozen = ~self.active
+        if frozen.all():
+            return rates
+        by_flow, by_link, cap = self.by_flow, self.by_link, self.cap
+        load = np.maximum(self.load, 0.0)
+        floor = 1e-9 * np.maximum(load, 1.0)
+        used = np.zeros(n_rows)
+        share = np.full(n_rows, np.inf)
+        np.divide(cap, load, out=share, where=load > 0)
+        bound, cand = -np.inf, np.empty(0, dtype=np.int64)
+        while True:
+            if cand.size == 0:  # shares only rise: links above the bound wait for the next bucket
+                lowest = float(share.min())
+                if not np.isfinite(lowest):
+                    break
+                bound = max(lowest, 0.0) * BUCKET + 1e-300
+                cand = np.flatnonzero(share <= bound)
+            in_cand = share[cand]
+            level = max(float(in_cand.min()), 0.0)
+            tight = cand[in_cand <= level * (1.0 + rel_tol) + 1e-300]
+            hit = _distinct(by_link.indices[_gather(by_link.indptr, tight)], self.n_flows)
+            hit = hit[~frozen[hit]]
+            share[tight] = np.inf
+            if hit.size:
+                rates[hit] = level
+                frozen[hit] = True
+                pos = _gather(by_flow.indptr, hit)
+                touched, dec = _sum_by(by_flow.indices[pos], by_flow.data[pos], n_rows)
+                load[touched] -= dec
+                used[touched] += level * dec
+                share[touched] = np.inf
+                keep = touched[load[touched] > floor[touched]]
+                share[keep] = (cap[keep] - used[keep]) / load[keep]
+            cand = cand[share[cand] <= bound]
+        assert frozen.all(), "every flow crosses at least one link"
+        return rates
+
+
+def max_min_rates(inc: sp.csc_matrix, capacity: np.ndarray, rel_tol: float = REL_TOL) -> np.ndarray:
+    """Max-min fair rates (bytes/s) of the flows (columns of ``inc``) on links of ``capacity``."""
+    if inc.shape[1] == 0:
+        return np.zeros(0)
+    return MaxMin(inc, capacity).solve(rel_tol=rel_tol)
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    """One run of flows that start together: its duration, each flow's finish, initial rates."""
+
+    time_s: float
+    finish_s: np.ndarray
+    initial_rates: np.ndarray
+    events: int
+
+
+def run_flows(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, window_rtol: float = WINDOW_RTOL) -> FlowRun:
+    """Simulate flows that start together until the last one finishes.
+
+    Rates are re-solved when flows finish, at most once per ``window_rtol`` of the elapsed
+    time: flows finishing inside a window finish at their exact times, but their capacity
+    goes to the others only at the window's end (a conservative error below ``window_rtol``).
+    """
+    n = sizes.size
+    remaining = sizes.astype(float).copy()
+    finish = np.zeros(n)
+    active = remaining > 0
+    if not active.any():
+        return FlowRun(0.0, finish, np.zeros(n), 0)
+    problem = MaxMin(inc, capacity)
+    t, events, initial = 0.0, 0, None
+    problem.deactivate(np.flatnonzero(~active))
+    while active.any():
+        rates = problem.solve()
+        if initial is None:
+            initial = rates.copy()
+        idx = np.flatnonzero(active)
+        ttf = remaining[idx] / rates[idx]
+        horizon = max(float(ttf.min()) * (1.0 + 1e-9), window_rtol * t)
+        done = ttf <= horizon
+        finish[idx[done]] = t + ttf[done]
+        remaining[idx] -= rates[idx] * horizon
+        remaining[idx[done]] = 0.0
+        active[idx[done]] = False
+        problem.deactivate(idx[done])
+        t += horizon
+        events += 1
+    assert initial is not None
+    return FlowRun(time_s=float(finish.max()), finish_s=finish, initial_rates=initial, events=events)
+
+
+@dataclass(frozen=True)
+class PeriodicRun:
+    """Jobs repeating their step on a shared fabric: mean step time per job."""
+
+    step_s: np.ndarray  # per job, mean over the measured cycles
+    cycles: np.ndarray  # completed cycles per job
+    events: int
+
+
+def run_periodic(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, job: np.ndarray, *,
+                 cycles: int = 4, max_events: int = 20_000, window_rtol: float = WINDOW_RTOL) -> PeriodicRun:
+    """Each job restarts its flows as soon as its last flow finishes (steady state of
+    back-to-back collective steps); the first cycle of each job is warm-up."""
+    jobs = int(job.max()) + 1
+    remaining = sizes.astype(float).copy()
+    done_at: list[list[float]] = [[0.0] for _ in range(jobs)]
+    t, events = 0.0, 0
+    active = np.ones(sizes.size, dtype=bool)
+    problem = MaxMin(inc, capacity)
+    while min(len(d) for d in done_at) <= cycles and events < max_events:
+        idx = np.flatnonzero(active)
+        rates = problem.solve()[idx]
+        ttf = remaining[idx] / rates
+        dt = max(float(ttf.min()) * (1.0 + 1e-9), window_rtol * t)
+        t += dt
+        remaining[idx] -= rates * dt
+        finished = idx[ttf <= dt]
+        remaining[finished] = 0.0
+        active[finished] = False
+        problem.deactivate(finished)
+        for j in np.unique(job[finished]):
+            mine = job == j
+            if not active[mine].any():
+                done_at[j].append(t)
+                active[mine] = True
+                remaining[mine] = sizes[mine]
+                problem.activate(np.flatnonzero(mine))
+        events += 1
+    step = np.array([np.mean(np.diff(d[1:])) if len(d) > 2 else (d[-1] if len(d) > 1 else np.inf) for d in done_at])
+    return PeriodicRun(step_s=step, cycles=np.array([len(d) - 1 for d in done_at]), events=events)
