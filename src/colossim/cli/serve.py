@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
         max_global_batch: int = typer.Option(1 << 24, "--max-global-batch", help="largest training.global_batch_size"),
         max_failures: int = typer.Option(20_000_000, "--max-failures",
                                          help="Monte Carlo budget: failures simulated, summed over replications and sizes"),
+        max_flows: int = typer.Option(2_000_000, "--max-flows",
+                                      help="network twin budget: flows one collective simulation may route"),
         max_body_kb: int = typer.Option(1024, "--max-body-kb", help="largest request body, kB"),
         job_ttl_s: float = typer.Option(3600.0, "--job-ttl-s", help="how long finished jobs are kept, s"),
         log_level: str = typer.Option("info", "--log-level", help="critical | error | warning | info | debug"),
@@ -51,7 +53,8 @@ def register(app: typer.Typer) -> None:
         """Serve the dashboard (http://HOST:PORT/) and the JSON API (/api, schema at /openapi.json)."""
         for flag, value in (("--max-jobs", max_jobs), ("--workers", workers), ("--max-candidates", max_candidates),
                             ("--max-points", max_points), ("--max-body-kb", max_body_kb), ("--max-gpus", max_gpus),
-                            ("--max-global-batch", max_global_batch), ("--max-failures", max_failures)):
+                            ("--max-global-batch", max_global_batch), ("--max-failures", max_failures),
+                            ("--max-flows", max_flows)):
             if value < 1:
                 raise field_error(flag, value, "must be >= 1")
         if not 0 < port < 65536:
@@ -72,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from colossim.web.inputs import Settings
 
         limits = Limits(max_candidates=max_candidates, max_points=max_points, max_gpus=max_gpus,
-                        max_global_batch=max_global_batch, max_failures=max_failures)
+                        max_global_batch=max_global_batch, max_failures=max_failures, max_flows=max_flows)
         settings = Settings(limits=limits,
                             max_body_bytes=max_body_kb * 1024, max_jobs=max_jobs, workers=workers, job_ttl_s=job_ttl_s)
         if not is_loopback(host):

@@ -38,6 +38,7 @@ class Limits:
     max_gpus: int = 1 << 20  # cluster.num_gpus (building a scenario is linear in it when dp is inferred)
     max_global_batch: int = 1 << 24  # training.global_batch_size (the plan space factors it)
     max_failures: int = 20_000_000  # Monte Carlo: failures simulated, summed over replications and sizes
+    max_flows: int = 2_000_000  # network twin: flows one collective simulation routes (GPUs x flows per pair)
 
 
 @dataclass
@@ -276,6 +277,7 @@ def run_scaling(ctx: Context) -> dict[str, Any]:
 def _registry() -> tuple[Capability, ...]:
     """Every capability, in display order. A new one is one line here (and its module)."""
     from colossim.report import cap_energy as en
+    from colossim.report import cap_network as net
     from colossim.report import cap_reliability as rel
 
     return (
@@ -292,9 +294,9 @@ def _registry() -> tuple[Capability, ...]:
                    long=True, check_first=rel.check_reliability, requires=rel.REQUIRES),
         Capability("goodput", "Goodput against scale", rel.GoodputOptions, rel.run_goodput, rel.present_goodput,
                    long=True, check_first=rel.check_goodput, requires=rel.REQUIRES),
-        # network (issue #4): Capability("network", "Collectives on the fabric", net.NetworkOptions,
-        #     net.run_network, net.present_network, long=True, check_first=net.check_network,
-        #     requires=("colossim.cli.network",)),  -- see docs/web.md
+        Capability("network", "Collectives on the fabric", net.NetworkOptions, net.run_network,
+                   net.present_network, long=True, check_first=net.check_network, requires=net.REQUIRES,
+                   flags=net.FLAGS),
     )
 
 
