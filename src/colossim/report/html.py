@@ -56,10 +56,14 @@ def resolve_charts(charts: str) -> str:
 
         raise field_error("--charts", charts, f"allowed: {', '.join(CHARTS)}", choices=CHARTS)
     if charts == "auto":
-        return "plotly" if plotly_js_path() is not None else "svg"
+        charts = "plotly" if plotly_js_path() is not None else "svg"
     if charts == "plotly" and plotly_js_path() is None:
         raise ColossimError("--charts plotly needs the plotly package: pip install 'colossim[web]' "
                             "(or use --charts svg)", field="--charts", value=charts)
+    if charts == "svg":
+        from colossim.report.mpl import pyplot
+
+        pyplot()  # matplotlib missing: the error now, before any work
     return charts
 
 
