@@ -20,7 +20,7 @@ from colossim.scenario.batch import PlanBatch
 from colossim.scenario.cluster import ClusterSpec
 from colossim.scenario.model import ModelSpec
 from colossim.scenario.parallel import ParallelPlan
-from colossim.scenario.rules import check_plans, describe
+from colossim.scenario.rules import check_plans, describe, divisors
 from colossim.scenario.scenario import Scenario
 from colossim.scenario.training import TrainingSpec
 
@@ -160,7 +160,7 @@ def _largest_dp(plan: ParallelPlan, cluster: ClusterSpec, training: TrainingSpec
     most = cluster.num_gpus // plan.model_parallel_size
     per_rank = training.global_batch_size // training.micro_batch_size
     if training.global_batch_size % training.micro_batch_size == 0:
-        for dp in sorted(_divisors(per_rank), reverse=True):  # O(sqrt(batch)), not O(cluster)
+        for dp in reversed(divisors(per_rank)):  # O(sqrt(batch)), not O(cluster)
             if dp <= most and (dp * plan.cp) % plan.ep == 0:
                 return dp
     raise ColossimError(
@@ -169,11 +169,6 @@ def _largest_dp(plan: ParallelPlan, cluster: ClusterSpec, training: TrainingSpec
         f"({training.global_batch_size}/{training.micro_batch_size}) with ep={plan.ep}",
         field="parallel.dp",
     )
-
-
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
-    return small + [n // d for d in small]
 
 
 # ---- pydantic errors as ColossimErrors -----------------------------------------------

@@ -28,6 +28,12 @@ class Rule:
     message: str  # formatted with the plan's row, the model, cluster and training
 
 
+def divisors(n: int) -> list[int]:
+    """Every divisor of n, ascending (O(sqrt n))."""
+    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
 def _n_micro(t: TrainingSpec, b: PlanBatch) -> np.ndarray:
     return t.global_batch_size // np.maximum(b.dp * b.mbs, 1)
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from colossim.errors import ColossimError, field_error
 from colossim.scenario import ClusterSpec, ModelSpec, PlanBatch, TrainingSpec
+from colossim.scenario.rules import divisors
 from colossim.scenario.training import RECOMPUTE_CODES
 
 DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs", "recompute", "zero", "sp")
@@ -70,11 +71,6 @@ def canonical(dim: str) -> str:
     return key
 
 
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
 def _pow2_upto(n: int) -> list[int]:
     out, v = [], 1
     while v <= n:
@@ -86,18 +82,18 @@ def _pow2_upto(n: int) -> list[int]:
 def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec) -> dict[str, list[int]]:
     """Candidate values per dimension before constraints and cross-dimension rules."""
     node = cluster.gpus_per_node
-    tp = [d for d in _divisors(model.num_heads) if d <= max(node, 1)]
+    tp = [d for d in divisors(model.num_heads) if d <= max(node, 1)]
     # pp: divisors and powers of two, plus for every c the fewest stages holding at most c
     # layers (ceil(L / c)); any other pp has as many layers on its slowest stage as one of
     # these but more stages, so it is never faster nor leaner (it only leaves fewer GPUs for dp)
     L = model.num_layers
-    pp = sorted(set(_divisors(L)) | set(_pow2_upto(L)) | {-(-L // c) for c in range(1, L + 1)})
+    pp = sorted(set(divisors(L)) | set(_pow2_upto(L)) | {-(-L // c) for c in range(1, L + 1)})
     stage_layers = {p: model.num_layers // p for p in pp if model.num_layers % p == 0}
-    vpp = sorted({v for per in stage_layers.values() for v in _divisors(per) if v <= MAX_VPP})
+    vpp = sorted({v for per in stage_layers.values() for v in divisors(per) if v <= MAX_VPP})
     cp = [c for c in _pow2_upto(MAX_CP) if training.seq_len % (2 * c) == 0 or c == 1]
-    ep = _divisors(model.moe.num_experts) if model.moe else [1]
+    ep = divisors(model.moe.num_experts) if model.moe else [1]
     mbs = [m for m in MICRO_BATCHES if training.global_batch_size % m == 0]
-    dp = [d for d in _divisors(training.global_batch_size) if d <= cluster.num_gpus]
+    dp = [d for d in divisors(training.global_batch_size) if d <= cluster.num_gpus]
     return {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "vpp": vpp, "mbs": mbs,
             "recompute": [0, 1, 2], "zero": [0, 1, 2, 3], "sp": [0, 1]}
 
