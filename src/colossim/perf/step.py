@@ -238,12 +238,12 @@ def _memory(model, training, sh, tp, pp, vpp, dp_cp, ep, zero, mbs, recompute, n
         dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
         dense_p = dense_p + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
         st = state_bytes(dense_p, n_moe * params.moe_experts, dp_cp, ep, zero, training)
-        # ZeRO-3 gathers one layer ahead: two layers of full weights, but only the parts
-        # that are sharded at all (a shard group of one gathers nothing)
+        # ZeRO-3 gathers one layer ahead: two of this stage's layers in full, but only the
+        # parts that are sharded at all (a shard group of one gathers nothing)
         edp = np.maximum(dp_cp // ep, 1)
-        gathered_moe = params.moe_shared * (dp_cp > 1) + params.moe_experts * (edp > 1)
-        gathered_dense = params.dense_layer * (dp_cp > 1) if model.num_dense_layers else 0.0
-        layer_w = np.maximum(gathered_dense, gathered_moe if model.moe else 0.0) * ACT_BYTES
+        gathered_moe = (params.moe_shared * (dp_cp > 1) + params.moe_experts * (edp > 1)) * (n_moe > 0)
+        gathered_dense = params.dense_layer * (dp_cp > 1) * (n_dense > 0)
+        layer_w = np.maximum(gathered_dense, gathered_moe) * ACT_BYTES
         buffers = FIXED_BUFFER_BYTES + np.where(zero == 3, 2.0 * layer_w, 0.0)
         return st.weights, st.grads, st.optimizer, act, buffers
 
