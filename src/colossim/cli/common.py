@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -33,19 +32,11 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null (JSON has neither)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(_clean(obj), indent=2) + "\n")
+    """One JSON object on stdout; NaN and infinities become null (JSON has neither)."""
+    from colossim.report.present import clean
+
+    sys.stdout.write(json.dumps(clean(obj), indent=2) + "\n")
 
 
 def scenario_path(path: Path) -> Path:

@@ -83,9 +83,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from colossim.report.text import console
 
-    return Console(highlight=False, soft_wrap=False, width=140)
+    return console(width=140)
 
 
 def _pct(x: float) -> str:

@@ -124,9 +124,9 @@ def register(app: typer.Typer) -> None:
 # ---- human reports (rich, imported lazily) ----------------------------------------------
 
 def _console() -> Any:
-    from rich.console import Console
+    from colossim.report.text import console
 
-    return Console(highlight=False, soft_wrap=False, width=110)
+    return console(width=110)
 
 
 def _row(s: dict[str, Any], fmt: str) -> list[str]:

@@ -97,25 +97,23 @@ class FlowCollectives(AnalyticCollectives):
         method = getattr(super(), collective.replace("-", "_"))
         return method(size, n, stride, "analytic")
 
-    def all_reduce(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
+    def _group(self, name: str, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
+        """Simulated for the scale-out groups, analytic (the parent's) for the rest."""
         if group not in FLOW_GROUPS:
-            return super().all_reduce(size, n, stride, group)
-        return self._cost("all-reduce", size, n, stride)
+            return getattr(super(), name)(size, n, stride, group)
+        return self._cost(name.replace("_", "-"), size, n, stride)
+
+    def all_reduce(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
+        return self._group("all_reduce", size, n, stride, group)
 
     def reduce_scatter(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
-        if group not in FLOW_GROUPS:
-            return super().reduce_scatter(size, n, stride, group)
-        return self._cost("reduce-scatter", size, n, stride)
+        return self._group("reduce_scatter", size, n, stride, group)
 
     def all_gather(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
-        if group not in FLOW_GROUPS:
-            return super().all_gather(size, n, stride, group)
-        return self._cost("all-gather", size, n, stride)
+        return self._group("all_gather", size, n, stride, group)
 
     def all_to_all(self, size: np.ndarray, n: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
-        if group not in FLOW_GROUPS:
-            return super().all_to_all(size, n, stride, group)
-        return self._cost("all-to-all", size, n, stride)
+        return self._group("all_to_all", size, n, stride, group)
 
     def p2p(self, size: np.ndarray, stride: np.ndarray, group: str) -> np.ndarray:
         if group not in FLOW_GROUPS:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from colossim.report.text import _console, fmt_time
+from colossim.report.text import console, fmt_time
 from colossim.search.engine import SearchResult
 from colossim.search.explain import plan_label
 
 
 def print_search(r: SearchResult) -> None:
-    con = _console()
+    con = console()
     con.print(f"[bold]{r.scenario}[/bold]: best plans by {r.objective} (constraints: {r.constraints})")
     table = Table(title_justify="left")
     for col, just in (("#", "right"), ("plan", "left"), ("GPUs", "right"), ("step", "right"), ("tokens/s", "right"),
@@ -31,7 +31,7 @@ def print_search(r: SearchResult) -> None:
 
 
 def print_sweep(rows: list[dict], grid_keys: list[str], table_path, plot_path) -> None:
-    con = _console()
+    con = console()
     table = Table(title="sweep: best plan per scenario", title_justify="left")
     for k in grid_keys:
         table.add_column(k.split(".")[-1])

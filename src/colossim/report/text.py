@@ -8,30 +8,17 @@ from rich.console import Console
 from rich.table import Table
 
 from colossim.perf.estimate import Estimate
+from colossim.report.present import fmt_count, fmt_time
 from colossim.scenario import Scenario
 
 
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False, width=140)
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds >= 1.0:
-        return f"{seconds:.3f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} us"
-
-
-def fmt_count(x: float) -> str:
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f}{unit}"
-    return f"{x:.0f}"
+def console(width: int = 140) -> Console:
+    """The one terminal console every command report prints to."""
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def print_estimate(sc: Scenario, est: Estimate) -> None:
-    con = _console()
+    con = console()
     m, c, t, p = sc.model, sc.cluster, sc.training, est.plan
     con.print(f"[bold]{sc.name}[/bold]")
     con.print(f"  model    {m.name}: {fmt_count(m.total_params(t.seq_len))} params"
@@ -75,7 +62,7 @@ def print_estimate(sc: Scenario, est: Estimate) -> None:
 
 
 def print_validation(rows: list[Any], summary: dict[str, Any]) -> None:
-    con = _console()
+    con = console()
     table = Table(title="published runs: predicted against measured step time", title_justify="left")
     for col, just in (("case", "left"), ("run", "left"), ("GPUs", "right"), ("measured", "right"),
                       ("predicted", "right"), ("error", "right"), ("MFU", "right")):
@@ -88,7 +75,7 @@ def print_validation(rows: list[Any], summary: dict[str, Any]) -> None:
 
 
 def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
-    con = _console()
+    con = console()
     for kind, rows in tables.items():
         if not rows:
             continue
@@ -101,7 +88,7 @@ def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
 
 
 def print_entry(kind: str, entry: dict[str, Any]) -> None:
-    con = _console()
+    con = console()
     table = Table(title=f"{kind}: {entry.get('name', '')}", title_justify="left", show_header=False)
     table.add_column("field")
     table.add_column("value")
