@@ -79,7 +79,9 @@ def choose_interval(job: Job, interval: str | float, seed: int = 0) -> IntervalC
 def run(job: Job, replications: int, seed: int, engine: Engine = "vectorized") -> RunArrays:
     if engine == "events":
         from colossim.reliability.events import simulate_events
+        from colossim.reliability.montecarlo import check_work
 
+        check_work(job, replications, engine="events")
         return simulate_events(job, replications, seed)
     return simulate_lockstep(job, replications, seed)
 

@@ -46,6 +46,20 @@ def expected_wall_s(job: Job) -> float:
     return wall / (1.0 - planned_downtime) if planned_downtime < 1.0 else math.inf
 
 
+def check_work(job: Job, lanes: int, engine: str = "vectorized", max_wall_factor: float = MAX_WALL_FACTOR) -> None:
+    """Refuse a Monte Carlo that would run past the gate's time budget, before any array is
+    made. Measured on one core: the vectorized engine takes one step per failure of a lane,
+    ~20 us plus ~0.035 us per lane; the event engine ~75 us per failure of every lane."""
+    from colossim import gate
+
+    horizon = min(max(2.0 * job.work_s * job.slowdown, expected_wall_s(job)), max_wall_factor * job.work_s * job.slowdown)
+    steps = float(job.class_rates_per_s.sum()) * horizon
+    seconds = steps * lanes * 7.5e-5 if engine == "events" else steps * (2e-5 + 3.5e-8 * lanes)
+    gate.check_budget(f"the Monte Carlo ({steps:,.0f} failures in each of {lanes:,} replications)", seconds,
+                      gate.MAX_SIMULATION_S, field="reliability.replications", unit="s",
+                      fix="use fewer replications, a shorter run (run_days) or lower failure rates")
+
+
 def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generator = 0, *,
                       max_wall_factor: float = MAX_WALL_FACTOR,
                       intervals_s: np.ndarray | None = None) -> RunArrays:
@@ -58,6 +72,7 @@ def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generat
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     tile = 1 if intervals_s is None else len(intervals_s)
     n = replications * tile
+    check_work(job, n, max_wall_factor=max_wall_factor)
     if intervals_s is None:
         assert math.isfinite(job.interval_s) and job.interval_s > 0, "set the checkpoint interval first"
         tau: float | np.ndarray = job.interval_s

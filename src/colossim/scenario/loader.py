@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from colossim import catalog
+from colossim import catalog, gate
 from colossim.errors import ColossimError, did_you_mean, field_error
 from colossim.scenario.batch import PlanBatch
 from colossim.scenario.cluster import ClusterSpec
@@ -60,21 +59,15 @@ def read_scenario_data(source: str | Path | dict[str, Any]) -> Any:
 
 
 def _read(source: str | Path | dict[str, Any]) -> Any:
+    """Parse through the input gate (colossim.gate): UTF-8, size, duplicate keys, nesting,
+    aliases, finite numbers. Text with a newline or over 4 kB is YAML, never a file name."""
     if isinstance(source, dict):
+        gate.check_tree(source)
         return source
     text = str(source)
-    path = Path(text)
     if isinstance(source, Path) or (len(text) < 4096 and "\n" not in text and text.endswith((".yaml", ".yml"))):
-        if not path.is_file():
-            raise ColossimError(f"scenario file not found: {text}", field="scenario", value=text)
-        text = path.read_text(encoding="utf-8")
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ColossimError(f"invalid YAML{where}: {problem}", field="scenario") from None
+        text = gate.read_text(text)
+    return gate.parse_yaml(text)
 
 
 # ---- sections --------------------------------------------------------------------------
@@ -187,12 +180,17 @@ def validate_section(cls: type[_T], body: Any, section: str) -> _T:
 
 
 def _validate(cls: type[_T], body: dict[str, Any], section: str) -> _T:
+    """Pydantic validation between the gate's checks: no true/false for a number before,
+    every quantity finite and within its physical range after (colossim.gate.BOUNDS)."""
+    gate.check_types(cls, body, section)
     try:
-        return cls(**body)
+        obj = cls(**body)
     except ValidationError as exc:
         raise _convert(exc, cls, section) from None
     except TypeError as exc:  # non-string keys
         raise ColossimError(f"{section}: {exc}", field=section) from None
+    gate.check_bounds(section, obj)
+    return obj
 
 
 def _convert(exc: ValidationError, cls: type[BaseModel], section: str) -> ColossimError:

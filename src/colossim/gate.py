@@ -1,0 +1,430 @@
+"""The input gate: every file, mapping and number a user gives passes here first.
+
+One module for the CLI, the HTTP API and the Python API alike, so a mistake reads the
+same everywhere (one line naming the field, the value and what is allowed; exit code 2,
+HTTP 422) and nothing reaches the models that could hang, crash or mislead them:
+
+- files: read as UTF-8 (a clear error otherwise), at most ``MAX_FILE_BYTES``;
+- YAML: duplicate keys refused, nesting at most ``MAX_DEPTH`` deep, aliases at most
+  ``MAX_ALIASES`` and the expanded tree at most ``MAX_NODES`` values ("billion laughs"),
+  YAML 1.2 floats (``1e-300`` is a number, not a string);
+- trees: integers within 2**53, every float finite;
+- types: ``true``/``false`` only where a field is boolean (``tp: true`` is not 1);
+- bounds: a physical range for every quantity (:data:`BOUNDS`), the reason in the message;
+- budgets: work and memory estimated before arrays are made (:func:`check_budget`);
+- outputs: the folder exists (or can be made) and is writable, the suffix is known.
+
+Flags go through the same checks as the scenario fields they override
+(:func:`check_field`), so ``--total-tokens inf`` and ``training.total_tokens: .inf``
+are refused in the same words.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from colossim.errors import ColossimError, field_error
+
+MAX_FILE_BYTES = 1 << 20  # a scenario or sweep file (the largest example is ~2 kB)
+MAX_DEPTH = 32  # nesting of mappings and lists (scenarios nest 4 deep)
+MAX_ALIASES = 256  # YAML alias uses in one document
+MAX_NODES = 20_000  # values once aliases are expanded
+MAX_INT = 2**53  # numpy int64 arithmetic on products stays exact below this
+MAX_ARRAY_BYTES = 8 << 30  # one array a simulation may allocate (8 GiB)
+MAX_SIMULATION_S = 20.0  # one simulation's estimated run time (a Monte Carlo, a flow simulation)
+MAX_FLOWS = 20_000_000  # network twin: flows one collective simulation routes
+
+
+# ---- files and YAML --------------------------------------------------------------------
+
+
+def read_text(path: str | Path, what: str = "scenario") -> str:
+    """A user's file as text: it exists, is small enough and is UTF-8."""
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise ColossimError(f"{what} file not found: {p}", field=what, value=str(p))
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ColossimError(f"{what}: {p} is {size:,} bytes, more than a {what} file may be "
+                                f"({MAX_FILE_BYTES:,})", field=what, value=str(p),
+                                allowed=f"at most {MAX_FILE_BYTES:,} bytes")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ColossimError(f"{what}: cannot read {p}: {exc.strerror or exc}", field=what, value=str(p)) from None
+    return decode(data, what, str(p))
+
+
+def decode(data: bytes, what: str = "scenario", where: str = "") -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        hint = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise ColossimError(f"{what}: {where or 'the text'} is not UTF-8 text{hint}: byte 0x{data[exc.start]:02x} "
+                            f"at line {line}; save the file as UTF-8", field=what, value=where,
+                            allowed="UTF-8 text") from None
+    if "\x00" in text:
+        raise ColossimError(f"{what}: {where or 'the text'} holds NUL bytes; a {what} is YAML text",
+                            field=what, value=where, allowed="UTF-8 text")
+    return text.removeprefix("\ufeff")
+
+
+# YAML 1.2 floats: PyYAML (YAML 1.1) reads 1e-300 or 2e9 (no dot) as strings.
+_FLOAT_12 = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$")
+
+
+class _GateLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, deep nesting and alias bombs."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _Refused(f"more than {MAX_ALIASES} aliases (*name) at line {mark.line + 1}; write the "
+                               "values out")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep at line {mark.line + 1}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    raise _Refused(f"the mapping key at line {line} is not a name") from None
+                if first is not None:
+                    raise _Refused(f"duplicate key {key!r} at line {line} (first at line {first}); "
+                                   "give each key once")
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Refused(Exception):
+    pass
+
+
+_GateLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
+
+
+def _construct_float(loader: yaml.SafeLoader, node: Any) -> float:
+    text = str(loader.construct_scalar(node)).replace("_", "").lower()
+    if text in (".inf", "+.inf", "-.inf", ".nan"):
+        return yaml.SafeLoader.construct_yaml_float(loader, node)  # type: ignore[arg-type]
+    return float(text)
+
+
+_GateLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
+
+def parse_yaml(text: str, what: str = "scenario") -> Any:
+    """YAML text as Python data, refused with one line when it is malformed or a bomb."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ColossimError(f"{what}: {len(text):,} characters of YAML, more than allowed ({MAX_FILE_BYTES:,})",
+                            field=what, allowed=f"at most {MAX_FILE_BYTES:,} characters")
+    loader = _GateLoader(text)
+    try:
+        data = loader.get_single_data()
+    except _Refused as exc:
+        raise ColossimError(f"{what}: {exc}", field=what) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ColossimError(f"invalid YAML{where}: {problem}", field=what) from None
+    except (RecursionError, MemoryError):
+        raise ColossimError(f"{what}: the YAML is nested too deeply or too large", field=what) from None
+    except ValueError as exc:  # e.g. a timestamp out of range
+        raise ColossimError(f"invalid YAML: {exc}", field=what) from None
+    finally:
+        loader.dispose()
+    check_tree(data, what)
+    return data
+
+
+def load_yaml_file(path: str | Path, what: str = "scenario") -> Any:
+    return parse_yaml(read_text(path, what), what)
+
+
+def check_tree(value: Any, root: str = "scenario") -> None:
+    """Refuse trees past MAX_NODES values once aliases are expanded (or cyclic), deeper than
+    MAX_DEPTH, with integers past 2**53 or non-finite floats, naming the field."""
+    count, stack = 0, [(root, value, 0)]
+    while stack:
+        path, node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ColossimError(f"{root}: too large once YAML aliases are expanded (more than {MAX_NODES:,} "
+                                "values); write the values out", field=root, allowed=f"at most {MAX_NODES:,} values")
+        if depth > MAX_DEPTH:
+            raise ColossimError(f"{path}: nested more than {MAX_DEPTH} levels deep", field=path)
+        if isinstance(node, dict):
+            stack.extend((k if path == root else f"{path}.{k}", v, depth + 1) for k, v in node.items())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(node))
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INT:
+            raise ColossimError(f"{path}: {node:.3g} is not allowed; too large (at most 2**53)", field=path,
+                                value=str(node), allowed="at most 2**53")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ColossimError(f"{path}: {node} is not allowed; must be a finite number", field=path,
+                                value=str(node), allowed="a finite number")
+        elif isinstance(node, str) and len(node) > 10_000:
+            raise ColossimError(f"{path}: a text of {len(node):,} characters is not allowed; at most 10,000",
+                                field=path, allowed="at most 10,000 characters")
+
+
+# ---- types: no booleans for numbers -----------------------------------------------------
+
+
+def _admits_bool(ann: Any) -> bool:
+    if ann is bool or ann is Any or ann is object:
+        return True
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _admits_bool(typing.get_args(ann)[0])
+    if origin is typing.Literal:
+        return any(isinstance(a, bool) for a in typing.get_args(ann))
+    if origin in (typing.Union, types.UnionType):
+        return any(_admits_bool(a) for a in typing.get_args(ann))
+    return False
+
+
+def _models(ann: Any) -> list[Any]:
+    from pydantic import BaseModel
+
+    args = typing.get_args(ann) if typing.get_origin(ann) in (typing.Union, types.UnionType) else (ann,)
+    return [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+def check_types(cls: Any, body: Any, section: str) -> None:
+    """Refuse ``true``/``false`` given for a field that is not boolean (pydantic's lax mode
+    reads ``tp: true`` as 1), in nested sections too."""
+    if not isinstance(body, dict) or not hasattr(cls, "model_fields"):
+        return
+    for key, value in body.items():
+        field = cls.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            continue
+        ann, path = field.annotation, f"{section}.{key}"
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, bool) for v in items) and not _admits_bool(ann):
+            inner = [a for a in typing.get_args(ann) if a is not type(None)]
+            if not (isinstance(value, (list, tuple)) and any(_admits_bool(a) for a in _flat_args(inner))):
+                shown = str(value).lower() if isinstance(value, bool) else repr(value)
+                raise ColossimError(f"{path}: {shown} is not allowed; must be a number or a name, not true/false",
+                                    field=path, value=value, allowed="a number or a name")
+        if isinstance(value, dict):
+            for model in _models(ann):
+                check_types(model, value, path)
+            dict_args = [a for a in _flat_args([ann]) if typing.get_origin(a) is dict]
+            for d in dict_args:
+                for model in _models(typing.get_args(d)[1]):
+                    for k, v in value.items():
+                        check_types(model, v, f"{path}.{k}")
+
+
+def _flat_args(anns: Iterable[Any]) -> Iterator[Any]:
+    for a in anns:
+        yield a
+        yield from _flat_args(typing.get_args(a))
+
+
+# ---- bounds -----------------------------------------------------------------------------
+
+# dotted path (``*``: any key) -> (lowest, highest, what the quantity is and why the range)
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "cluster.scaleup_gbps_per_gpu": (1.0, 1e5, "NVLink GB/s per GPU: 1 (PCIe-class) to 100,000"),
+    "cluster.nic_gbps_per_gpu": (1.0, 1e5, "NIC Gb/s per GPU: 1 (old Ethernet) to 100,000"),
+    "cluster.fabric.port_gbps": (1.0, 1e5, "switch port Gb/s: 1 to 100,000"),
+    "cluster.fabric.oversubscription.*": (1.0, 1000.0, "down:up ratio: 1 (non-blocking) to 1000"),
+    "model.published_params_b": (1e-6, 1e6, "billions of parameters: 1e-6 to 1e6"),
+    "model.moe.capacity_factor": (0.01, 1000.0, "tokens per expert over the even share: 0.01 to 1000"),
+    "training.total_tokens": (1.0, 1e18, "tokens to train: 1 to 1e18"),
+    "power.pue": (1.0, 5.0, "facility / IT power: 1 (no overhead) to 5 (worse than any datacenter)"),
+    "power.server_overhead_w_per_gpu": (0.0, 1e5, "W per GPU: 0 to 100 kW"),
+    "power.storage_w_per_gpu": (0.0, 1e5, "W per GPU: 0 to 100 kW"),
+    "power.switch_w": (0.0, 1e6, "W per switch: 0 to 1 MW"),
+    "power.budget_mw": (1e-3, 1e6, "site MW: 1 kW to 1 TW"),
+    "power.ramp_mw_per_min": (1e-3, 1e6, "MW per minute: 0.001 to 1e6"),
+    "power.checkpoint_stall_s": (0.0, 86_400.0, "seconds: 0 to one day"),
+    "power.restart_s": (0.0, 86_400.0, "seconds: 0 to one day"),
+    "power.steps_between_events_s": (1e-3, 86_400.0, "seconds: 1 ms to one day"),
+    "cost.usd_per_kwh": (0.0, 100.0, "USD per kWh: 0 to 100"),
+    "cost.g_co2_per_kwh": (0.0, 5000.0, "g CO2 per kWh: 0 to 5000 (lignite emits ~1100)"),
+    "cost.total_tokens": (1.0, 1e18, "tokens to train: 1 to 1e18"),
+    "cost.gpu_price_usd": (0.0, 1e8, "USD per GPU: 0 to 1e8"),
+    "cost.server_usd_per_gpu": (0.0, 1e8, "USD per GPU: 0 to 1e8"),
+    "cost.switch_usd": (0.0, 1e9, "USD per switch: 0 to 1e9"),
+    "cost.optics_usd_per_gbps": (0.0, 1e6, "USD per Gb/s: 0 to 1e6"),
+    "cost.facility_usd_per_mw": (0.0, 1e12, "USD per MW: 0 to 1e12"),
+    "cost.hardware_lifetime_years": (0.01, 100.0, "years: 0.01 to 100"),
+    "cost.facility_lifetime_years": (0.01, 100.0, "years: 0.01 to 100"),
+    "reliability.failure_classes.*.rate_per_unit_day": (0.0, 100.0, "failures per unit per day: 0 to 100 "
+                                                                     "(more and the unit never works)"),
+    "reliability.failure_classes.*.repair_h": (0.0, 1e5, "hours: 0 to 100,000 (11 years)"),
+    "reliability.failure_classes.*.detect_s": (0.0, 1e6, "seconds: 0 to 1e6 (11 days)"),
+    "reliability.rate_scale": (0.0, 1e4, "a factor on every rate: 0 to 10,000"),
+    "reliability.checkpoint.interval": (1e-3, 1e6, "minutes between checkpoints: 0.001 to 1e6 (two years)"),
+    "reliability.checkpoint.save_tbps": (1e-6, 1e4, "TB/s: 1 MB/s to 10 PB/s"),
+    "reliability.checkpoint.load_tbps": (1e-6, 1e4, "TB/s: 1 MB/s to 10 PB/s"),
+    "reliability.checkpoint.bytes_per_param": (0.1, 1000.0, "bytes per parameter: 0.1 to 1000"),
+    "reliability.checkpoint.size_tb": (1e-9, 1e6, "TB: 1 kB to 1 EB"),
+    "reliability.checkpoint.async_blocking_s": (0.0, 1e5, "seconds: 0 to 100,000"),
+    "reliability.recovery.detect_s": (0.0, 1e6, "seconds: 0 to 1e6 (11 days)"),
+    "reliability.recovery.restart_s": (0.0, 1e6, "seconds: 0 to 1e6 (11 days)"),
+    "reliability.recovery.comm_init_s": (0.0, 1e6, "seconds: 0 to 1e6 (11 days)"),
+    "reliability.recovery.comm_init_exponent": (0.0, 4.0, "scaling exponent: 0 to 4"),
+    "reliability.recovery.reload_s": (0.0, 1e6, "seconds: 0 to 1e6 (11 days)"),
+    "reliability.spares.servers": (0, 10_000_000, "spare servers: 0 to 10 million"),
+    "reliability.spares.repair_h": (0.0, 1e5, "hours: 0 to 100,000 (11 years)"),
+    "reliability.stragglers.slowdown": (1.0, 100.0, "step-time factor: 1 to 100"),
+    "reliability.run_days": (1e-3, 36_500.0, "failure-free training days: 0.001 to 36,500 (100 years)"),
+    "reliability.seed": (0, 2**63 - 1, "a seed numpy takes: 0 to 2**63-1"),
+    "network.seed": (0, 2**63 - 1, "a seed numpy takes: 0 to 2**63-1"),
+    "network.second_job.size": (1.0, 1e15, "bytes per rank: 1 B to 1 PB"),
+    "search.deadline_days": (1e-3, 36_500.0, "days: 0.001 to 36,500 (100 years)"),
+    "sweep.search.deadline_days": (1e-3, 36_500.0, "days: 0.001 to 36,500 (100 years)"),
+    "options.deadline_days": (1e-3, 36_500.0, "days: 0.001 to 36,500 (100 years)"),
+    "options.total_tokens": (1.0, 1e18, "tokens to train: 1 to 1e18"),
+}
+
+
+def _matches(pattern: str, path: str) -> bool:
+    p, q = pattern.split("."), path.split(".")
+    return len(p) == len(q) and all(a in ("*", b) for a, b in zip(p, q, strict=True))
+
+
+def bound_for(path: str) -> tuple[float, float, str] | None:
+    for pattern, bound in BOUNDS.items():
+        if _matches(pattern, path):
+            return bound
+    return None
+
+
+def _leaves(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(f"{prefix}.{k}", v)
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value):
+        for i, v in enumerate(value):
+            yield f"{prefix}.{i}", v
+    else:
+        yield prefix, value
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,}" if isinstance(x, int) or (abs(x) >= 1 and float(x).is_integer() and abs(x) < 1e7) else f"{x:g}"
+
+
+def check_number(field: str, value: Any, lo: float, hi: float, reason: str) -> None:
+    """One number: finite and within [lo, hi], else a ColossimError naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value):
+        raise ColossimError(f"{field}: {value} is not allowed; must be a finite number ({reason})",
+                            field=field, value=str(value), allowed=reason)
+    if not lo <= value <= hi:
+        raise ColossimError(f"{field}: {_fmt(value)} is not allowed; {reason}", field=field, value=value,
+                            allowed=reason)
+
+
+def check_bounds(section: str, obj: Any) -> None:
+    """Every quantity of a validated section within its physical range (:data:`BOUNDS`);
+    every float finite."""
+    data = obj.model_dump() if hasattr(obj, "model_dump") else obj
+    for path, value in _leaves(section, data):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ColossimError(f"{path.replace('.', '.', 1)}: {value} is not allowed; must be a finite number",
+                                field=_list_path(path), value=str(value), allowed="a finite number")
+        bound = bound_for(path)
+        if bound is not None:
+            check_number(_list_path(path), value, *bound)
+
+
+def _list_path(path: str) -> str:
+    """``a.b.0`` (a list item) as ``a.b[0]``."""
+    head, _, tail = path.rpartition(".")
+    return f"{head}[{tail}]" if tail.isdigit() and head else path
+
+
+def check_field(path: str, value: Any, flag: str | None = None) -> Any:
+    """A flag value through the bound of the scenario field it stands for (named as the flag)."""
+    if value is None:
+        return value
+    bound = bound_for(path)
+    if bound is None:
+        check_number(flag or path, value, -math.inf, math.inf, "a finite number")
+    else:
+        check_number(flag or path, value, *bound)
+    return value
+
+
+# ---- budgets ----------------------------------------------------------------------------
+
+
+def check_budget(what: str, count: float, limit: float, *, field: str, unit: str, fix: str) -> None:
+    """Refuse work larger than ``limit`` (counted in ``unit``) before any array is made."""
+    if not math.isfinite(count) or count > limit:
+        shown = "unbounded" if not math.isfinite(count) else f"about {count:,.0f}" if count >= 10 else f"{count:.2g}"
+        raise ColossimError(f"{field}: {what} would take {shown} {unit}, more than colossim runs in one go "
+                            f"({limit:,.0f} {unit}); {fix}", field=field, value=None if not math.isfinite(count) else count,
+                            allowed=f"at most {limit:,.0f} {unit}")
+
+
+def check_allocation(what: str, elements: float, *, field: str, itemsize: int = 8, fix: str = "") -> None:
+    check_budget(what, elements * itemsize / 2**30, MAX_ARRAY_BYTES / 2**30, field=field, unit="GiB of memory",
+                 fix=fix or "use smaller inputs")
+
+
+# ---- outputs ----------------------------------------------------------------------------
+
+
+def check_output(path: str | Path, flag: str, suffixes: Iterable[str] | None = None) -> Path:
+    """An output path we can write: a known suffix, a folder that exists (or can be made)
+    and is writable, not a directory itself. Checked before the work starts."""
+    p = Path(path)
+    allowed = tuple(suffixes or ())
+    if allowed and p.suffix.lower() not in allowed:
+        raise field_error(flag, str(p), f"use a file ending in {', '.join(allowed)}")
+    if p.is_dir():
+        raise field_error(flag, str(p), "is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise field_error(flag, str(p), f"{existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK) or str(existing.resolve()).startswith(("/proc", "/sys")):
+        raise field_error(flag, str(p), f"the folder {existing} is not writable")
+    return p
+
+
+__all__ = ["BOUNDS", "MAX_SIMULATION_S", "MAX_FLOWS", "check_allocation", "check_bounds", "check_budget",
+           "check_field", "check_number", "check_output", "check_tree", "check_types", "decode", "load_yaml_file",
+           "parse_yaml", "read_text"]
