@@ -41,7 +41,7 @@ MAX_NODES = 20_000  # values once aliases are expanded
 MAX_INT = 2**53  # numpy int64 arithmetic on products stays exact below this
 MAX_ARRAY_BYTES = 8 << 30  # one array a simulation may allocate (8 GiB)
 MAX_SIMULATION_S = 20.0  # one simulation's estimated run time (a Monte Carlo, a flow simulation)
-MAX_FLOWS = 20_000_000  # network twin: flows one collective simulation routes
+MAX_FLOWS = 16_000_000  # network twin: flows one phase routes (~15 s, ~4 GB)
 
 
 # ---- files and YAML --------------------------------------------------------------------
@@ -215,7 +215,7 @@ def _admits_bool(ann: Any) -> bool:
     return False
 
 
-def _models(ann: Any) -> list[Any]:
+def nested_models(ann: Any) -> list[Any]:
     from pydantic import BaseModel
 
     args = typing.get_args(ann) if typing.get_origin(ann) in (typing.Union, types.UnionType) else (ann,)
@@ -240,11 +240,11 @@ def check_types(cls: Any, body: Any, section: str) -> None:
                 raise ColossimError(f"{path}: {shown} is not allowed; must be a number or a name, not true/false",
                                     field=path, value=value, allowed="a number or a name")
         if isinstance(value, dict):
-            for model in _models(ann):
+            for model in nested_models(ann):
                 check_types(model, value, path)
             dict_args = [a for a in _flat_args([ann]) if typing.get_origin(a) is dict]
             for d in dict_args:
-                for model in _models(typing.get_args(d)[1]):
+                for model in nested_models(typing.get_args(d)[1]):
                     for k, v in value.items():
                         check_types(model, v, f"{path}.{k}")
 
@@ -392,7 +392,7 @@ def check_budget(what: str, count: float, limit: float, *, field: str, unit: str
     """Refuse work larger than ``limit`` (counted in ``unit``) before any array is made."""
     if not math.isfinite(count) or count > limit:
         shown = "unbounded" if not math.isfinite(count) else f"about {count:,.0f}" if count >= 10 else f"{count:.2g}"
-        raise ColossimError(f"{field}: {what} would take {shown} {unit}, more than colossim runs in one go "
+        raise ColossimError(f"{field}: {what} would need {shown} {unit}, more than colossim runs in one go "
                             f"({limit:,.0f} {unit}); {fix}", field=field, value=None if not math.isfinite(count) else count,
                             allowed=f"at most {limit:,.0f} {unit}")
 

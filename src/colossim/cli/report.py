@@ -70,8 +70,9 @@ def register(app: typer.Typer) -> None:
         if kind == "html":
             from colossim.report.html import render_html
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render_html(doc, charts), encoding="utf-8")
+            from colossim.atomic import write_text
+
+            write_text(path, render_html(doc, charts), "--output")
             print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")
         else:
             from colossim.report.markdown import render_markdown

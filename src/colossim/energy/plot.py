@@ -73,7 +73,8 @@ def plot_power(report: PowerReport, path: str | Path) -> Path:
     ax2.set_ylim(bottom=0, top=ev.facility_w.max() / MW * 1.15)
     ax2.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from colossim.atomic import savefig
+
+    savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
