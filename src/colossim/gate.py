@@ -348,7 +348,7 @@ def check_number(field: str, value: Any, lo: float, hi: float, reason: str) -> N
         return
     if not math.isfinite(value):
         raise ColossimError(f"{field}: {value} is not allowed; must be a finite number ({reason})",
-                            field=field, value=str(value), allowed=reason)
+                            field=field, value=value, allowed=f"a finite number ({reason})")
     if not lo <= value <= hi:
         raise ColossimError(f"{field}: {_fmt(value)} is not allowed; {reason}", field=field, value=value,
                             allowed=reason)
@@ -359,12 +359,12 @@ def check_bounds(section: str, obj: Any) -> None:
     every float finite."""
     data = obj.model_dump() if hasattr(obj, "model_dump") else obj
     for path, value in _leaves(section, data):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ColossimError(f"{path.replace('.', '.', 1)}: {value} is not allowed; must be a finite number",
-                                field=_list_path(path), value=str(value), allowed="a finite number")
         bound = bound_for(path)
         if bound is not None:
             check_number(_list_path(path), value, *bound)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ColossimError(f"{_list_path(path)}: {value} is not allowed; must be a finite number",
+                                field=_list_path(path), value=value, allowed="a finite number")
 
 
 def _list_path(path: str) -> str:
@@ -383,6 +383,22 @@ def check_field(path: str, value: Any, flag: str | None = None) -> Any:
     else:
         check_number(flag or path, value, *bound)
     return value
+
+
+# the plan search's dimensions (search/space.py): lowest, highest, what they are
+DIMENSIONS: dict[str, tuple[int, int, str]] = {
+    "tp": (1, 1 << 24, "tensor-parallel ranks: 1 to 2**24"), "pp": (1, 1 << 24, "pipeline stages: 1 to 2**24"),
+    "dp": (1, 1 << 27, "data-parallel ranks: 1 to 2**27"), "cp": (1, 1 << 24, "context-parallel ranks: 1 to 2**24"),
+    "ep": (1, 1 << 24, "expert-parallel ranks: 1 to 2**24"), "vpp": (1, 1 << 24, "virtual stages: 1 to 2**24"),
+    "mbs": (1, 1 << 20, "micro-batch sequences: 1 to 2**20"),
+    "recompute": (0, 2, "recompute: 0 none, 1 selective, 2 full (or the names)"),
+    "zero": (0, 3, "ZeRO stage: 0 to 3"), "sp": (0, 1, "sequence parallel: 0/1, true/false"),
+}
+
+
+def check_dimension(dim: str, value: int, field: str | None = None) -> None:
+    lo, hi, reason = DIMENSIONS.get(dim, (0, MAX_INT, "a non-negative integer"))
+    check_number(field or dim, value, lo, hi, reason)
 
 
 # ---- budgets ----------------------------------------------------------------------------

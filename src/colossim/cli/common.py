@@ -19,7 +19,8 @@ JSON_OPTION = typer.Option(False, "--json", help="print one JSON object instead 
 
 
 def user_errors(func: F) -> F:
-    """Turn ColossimErrors raised inside a command into one line on stderr and exit 2."""
+    """Turn ColossimErrors raised inside a command into one line on stderr and exit 2
+    (Ctrl+C into "interrupted" and exit 130)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -28,6 +29,9 @@ def user_errors(func: F) -> F:
         except ColossimError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:  # Ctrl+C: one line, the shell's exit code for SIGINT, no traceback
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
 

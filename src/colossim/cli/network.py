@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from colossim import gate
 from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
 
 
@@ -35,6 +36,8 @@ def register(app: typer.Typer) -> None:
         from colossim.network import config as cfg
         from colossim.network.topology import fabric_inventory
 
+        if plot is not None:
+            gate.check_output(plot, "--plot", (".png", ".svg", ".pdf"))  # writable, before the work
         sc = load_scenario(scenario_path(scenario))
         if not inventory:
             cfg.require_scipy("colossim network")

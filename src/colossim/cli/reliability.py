@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from colossim import gate
 from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
 from colossim.errors import ColossimError, field_error
 
@@ -35,11 +36,11 @@ def _sizes(text: str | None) -> tuple[int, ...] | None:
         return None
     try:
         sizes = tuple(int(float(x)) for x in text.replace(" ", "").split(",") if x)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise field_error("--sizes", text, "a comma-separated list of GPU counts, e.g. 1024,16384,200000") from None
-    bad = [s for s in sizes if s < 1]
+    bad = [s for s in sizes if not 1 <= s <= 100_000_000]
     if not sizes or bad:
-        raise field_error("--sizes", text, "GPU counts must be positive integers, e.g. 1024,16384,200000")
+        raise field_error("--sizes", text, "GPU counts must be integers from 1 to 100 million, e.g. 1024,16384,200000")
     return sizes
 
 
@@ -90,6 +91,8 @@ def register(app: typer.Typer) -> None:
         grid = _sizes(sizes)
         if plot is not None and plot.suffix.lower() != ".png":
             raise field_error("--plot", str(plot), "give a .png file name")
+        if plot is not None:
+            gate.check_output(plot, "--plot")
         sc = load_scenario(scenario_path(scenario))
         cfg = reliability_config(sc.sections.get("reliability"), overrides)
         if sweep:

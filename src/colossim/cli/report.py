@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from colossim import gate
 from colossim.cli.common import scenario_path, user_errors
 from colossim.errors import ColossimError, field_error
 
@@ -48,12 +49,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """A shareable report: step breakdown, memory, scaling, power and cost (and the best plans with --search),
         charts and tables inline in one HTML file, or Markdown with PNG plots beside it."""
-        import yaml
-
         from colossim.api import load_scenario
         from colossim.report.document import build_report, default_parts
 
         path, kind = output_format(output, fmt, scenario)
+        gate.check_output(path, "--output")  # writable, before the work
         if top < 1:
             raise field_error("--top", top, "must be >= 1")
         if kind == "html":
@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
             pyplot()
         sc = load_scenario(scenario_path(scenario))
-        raw = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+        raw = gate.load_yaml_file(scenario)
         doc = build_report(sc, raw, default_parts(search=search, scaling=scaling, top=top), progress=_progress())
         if kind == "html":
             from colossim.report.html import render_html

@@ -30,7 +30,9 @@ def check_plot_path(path: str | Path) -> Path:
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ColossimError(f"--plot: {str(path)!r} is not allowed; give a .png, .svg or .pdf file",
                             field="--plot", value=str(path), allowed=".png, .svg, .pdf")
-    return path
+    from colossim import gate
+
+    return gate.check_output(path, "--plot")
 
 
 def plot_power(report: PowerReport, path: str | Path) -> Path:

@@ -32,7 +32,11 @@ TOP_LEVEL = ("name", "description", *REQUIRED_SECTIONS, "parallel", *EXTRA_SECTI
 
 def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
     """Load a scenario from a YAML path, YAML text, or a mapping."""
-    data = _read(source)
+    return build_scenario(_read(source))
+
+
+def build_scenario(data: Any) -> Scenario:
+    """A scenario from parsed data (anything: a non-mapping is refused, never read as a path)."""
     if not isinstance(data, dict):
         raise ColossimError(f"a scenario must be a mapping with sections {', '.join(REQUIRED_SECTIONS)}; "
                             f"got {type(data).__name__}", field="scenario", value=data)
@@ -48,6 +52,10 @@ def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
     training = build_training(data["training"])
     plan, inferred = build_plan(data.get("parallel") or {}, model, cluster, training)
     sections = {k: data[k] for k in EXTRA_SECTIONS if data.get(k) is not None}
+    if "search" in sections:  # read by `colossim search` (its defaults); a typo is refused here
+        from colossim.scenario.search_options import SearchOptions
+
+        validate_section(SearchOptions, sections["search"], "search")
     name = str(data.get("name") or f"{model.name} on {cluster.name}")
     return Scenario(name=name, model=model, cluster=cluster, training=training, parallel=plan,
                     dp_was_inferred=inferred, sections=sections)
