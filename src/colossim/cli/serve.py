@@ -20,6 +20,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def loopback_hosts(host: str) -> tuple[str, ...]:
+    """The Host headers a loopback server answers: its loopback names only, so a web page on
+    another site cannot reach it through DNS rebinding (Starlette's TrustedHostMiddleware)."""
+    return tuple(dict.fromkeys((*LOOPBACK_NAMES, host, f"[{host}]" if ":" in host else host)))
+
+
 def warn_public(host: str, port: int) -> None:
     """Say loudly that the server is reachable from other machines (and has no login)."""
     bar = "!" * 78
@@ -77,7 +86,8 @@ def register(app: typer.Typer) -> None:
         limits = Limits(max_candidates=max_candidates, max_points=max_points, max_gpus=max_gpus,
                         max_global_batch=max_global_batch, max_failures=max_failures, max_flows=max_flows)
         settings = Settings(limits=limits,
-                            max_body_bytes=max_body_kb * 1024, max_jobs=max_jobs, workers=workers, job_ttl_s=job_ttl_s)
+                            max_body_bytes=max_body_kb * 1024, max_jobs=max_jobs, workers=workers, job_ttl_s=job_ttl_s,
+                            allowed_hosts=loopback_hosts(host) if is_loopback(host) else None)
         if not is_loopback(host):
             warn_public(host, port)
         shown = f"[{host}]" if ":" in host else host

@@ -38,6 +38,8 @@ class Settings:
     workers: int = 2  # jobs running at once
     job_ttl_s: float = 3600.0
     max_kept_jobs: int = 64
+    queue_wait_s: float = 60.0  # a synchronous request (report, estimate) waits this long for a job slot
+    allowed_hosts: tuple[str, ...] | None = None  # Host headers served (None: any); loopback names when bound there
 
 
 class ScenarioInput(BaseModel):
