@@ -148,8 +148,9 @@ def parse_yaml(text: str, what: str = "scenario") -> Any:
     if len(text) > MAX_FILE_BYTES:
         raise ColossimError(f"{what}: {len(text):,} characters of YAML, more than allowed ({MAX_FILE_BYTES:,})",
                             field=what, allowed=f"at most {MAX_FILE_BYTES:,} characters")
-    loader = _GateLoader(text)
+    loader = None
     try:
+        loader = _GateLoader(text)
         data = loader.get_single_data()
     except _Refused as exc:
         raise ColossimError(f"{what}: {exc}", field=what) from None
@@ -163,7 +164,8 @@ def parse_yaml(text: str, what: str = "scenario") -> Any:
     except ValueError as exc:  # e.g. a timestamp out of range
         raise ColossimError(f"invalid YAML: {exc}", field=what) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     check_tree(data, what)
     return data
 
