@@ -136,7 +136,7 @@ _GateLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+
 def _construct_float(loader: yaml.SafeLoader, node: Any) -> float:
     text = str(loader.construct_scalar(node)).replace("_", "").lower()
     if text in (".inf", "+.inf", "-.inf", ".nan"):
-        return yaml.SafeLoader.construct_yaml_float(loader, node)  # type: ignore[arg-type]
+        return yaml.SafeLoader.construct_yaml_float(loader, node)
     return float(text)
 
 

@@ -32,7 +32,6 @@ def register(app: typer.Typer) -> None:
         from colossim.energy import presets
         from colossim.energy.cost import cost_report
         from colossim.energy.options import cost_options
-        from colossim.errors import field_error
 
         if electricity is not None:
             presets.price_preset(electricity, "--electricity")

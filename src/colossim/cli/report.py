@@ -68,9 +68,8 @@ def register(app: typer.Typer) -> None:
         raw = gate.load_yaml_file(scenario)
         doc = build_report(sc, raw, default_parts(search=search, scaling=scaling, top=top), progress=_progress())
         if kind == "html":
-            from colossim.report.html import render_html
-
             from colossim.atomic import write_text
+            from colossim.report.html import render_html
 
             write_text(path, render_html(doc, charts), "--output")
             print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -32,7 +32,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run every grid point's plan search; write one tidy row per scenario and a scaling plot."""
         from colossim.search.sweep import load_sweep, points, run_sweep
-        from colossim.search.sweep_output import PLOTS, check_table_path, plot_scaling, read_table, write_table
+        from colossim.search.sweep_output import (
+            PLOTS,
+            check_table_path,
+            plot_scaling,
+            read_table,
+            write_table,
+        )
 
         if executor not in ("local", "ray"):
             raise field_error("--executor", executor, "allowed: local, ray", choices=("local", "ray"))

@@ -71,10 +71,7 @@ def check_grid_key(key: str) -> None:
         names = [*model.model_fields, *(["preset"] if i == 0 else [])]
         if part not in names:
             raise field_error(field, part, f"not a field of {walked}; allowed: {', '.join(names)}", choices=names)
-        if part == "preset":
-            nested = []
-        else:
-            nested = gate.nested_models(model.model_fields[part].annotation)
+        nested = [] if part == "preset" else gate.nested_models(model.model_fields[part].annotation)
         if i < len(rest) - 1 and not nested:
             raise field_error(field, key, f"{walked}.{part} has no fields below it")
         model, walked = (nested[0] if nested else model), f"{walked}.{part}"
