@@ -187,7 +187,7 @@ def check_tree(value: Any, root: str = "scenario") -> None:
         if depth > MAX_DEPTH:
             raise ColossimError(f"{path}: nested more than {MAX_DEPTH} levels deep", field=path)
         if isinstance(node, dict):
-            stack.extend((k if path == root else f"{path}.{k}", v, depth + 1) for k, v in node.items())
+            stack.extend((_key(k) if path == root else f"{path}.{_key(k)}", v, depth + 1) for k, v in node.items())
         elif isinstance(node, (list, tuple)):
             stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(node))
         elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INT:
@@ -199,6 +199,10 @@ def check_tree(value: Any, root: str = "scenario") -> None:
         elif isinstance(node, str) and len(node) > 10_000:
             raise ColossimError(f"{path}: a text of {len(node):,} characters is not allowed; at most 10,000",
                                 field=path, allowed="at most 10,000 characters")
+
+
+def _key(k: Any) -> str:
+    return str(k) if str(k) else "''"
 
 
 # ---- types: no booleans for numbers -----------------------------------------------------
@@ -341,7 +345,9 @@ def _leaves(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:,}" if isinstance(x, int) or (abs(x) >= 1 and float(x).is_integer() and abs(x) < 1e7) else f"{x:g}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return repr(x) if x == 0 or 1e-4 <= abs(x) < 1e16 else f"{x:g}"
 
 
 def check_number(field: str, value: Any, lo: float, hi: float, reason: str) -> None:
