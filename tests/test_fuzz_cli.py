@@ -194,6 +194,10 @@ def test_issue_cases(workdir: Path) -> None:
                         (["reliability", str(EXAMPLES / "llama3-405b-16k-reliability.yaml"), "--rate", "gpu=50"],
                          "the Monte Carlo"),
                         (["report", scenario, "-o", "/proc/x/r.html"], "--output"),
-                        (["network", scenario, "--plot", "/proc/x/p.png"], "--plot")):
+                        (["network", scenario, "--plot", "/proc/x/p.png"], "--plot"),
+                        (["serve", "--host", "999.1.1.1"], "--host: '999.1.1.1'"),
+                        (["serve", "--port", "0"], "--port"),
+                        (["sweep", scenario, "--workers", "0"], "--workers"),
+                        (["estimate", str(workdir)], "is a folder")):
         code, _, err = check(argv)
         assert code == 2 and words in err, (argv, err)

@@ -51,6 +51,8 @@ def read_text(path: str | Path, what: str = "scenario") -> str:
     """A user's file as text: it exists, is small enough and is UTF-8."""
     p = Path(path)
     try:
+        if p.is_dir():
+            raise ColossimError(f"{what}: {p} is a folder; give a {what} file", field=what, value=str(p))
         if not p.is_file():
             raise ColossimError(f"{what} file not found: {p}", field=what, value=str(p))
         size = p.stat().st_size

@@ -45,5 +45,7 @@ def print_json(obj: Any) -> None:
 
 def scenario_path(path: Path) -> Path:
     if not path.is_file():
-        raise ColossimError(f"scenario file not found: {path}", field="scenario", value=str(path))
+        from colossim import gate
+
+        gate.read_text(path)  # the gate's words: not found, a folder, unreadable
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 
 import typer
@@ -27,6 +28,20 @@ def loopback_hosts(host: str) -> tuple[str, ...]:
     """The Host headers a loopback server answers: its loopback names only, so a web page on
     another site cannot reach it through DNS rebinding (Starlette's TrustedHostMiddleware)."""
     return tuple(dict.fromkeys((*LOOPBACK_NAMES, host, f"[{host}]" if ":" in host else host)))
+
+
+def check_bind(host: str, port: int) -> None:
+    """The address exists on this machine and the port is free, before the server starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise field_error("--host", host, f"not an address of this machine ({getattr(exc, 'strerror', exc)})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise field_error("--port", port, f"cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
 def warn_public(host: str, port: int) -> None:
@@ -88,6 +103,7 @@ def register(app: typer.Typer) -> None:
         settings = Settings(limits=limits,
                             max_body_bytes=max_body_kb * 1024, max_jobs=max_jobs, workers=workers, job_ttl_s=job_ttl_s,
                             allowed_hosts=loopback_hosts(host) if is_loopback(host) else None)
+        check_bind(host, port)
         if not is_loopback(host):
             warn_public(host, port)
         shown = f"[{host}]" if ":" in host else host
