@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Run every grid point's plan search; write one tidy row per scenario and a scaling plot."""
-        from colossim.search.sweep import load_sweep, points, run_sweep
+        from colossim.search.sweep import load_sweep, match_rows, points, run_sweep
         from colossim.search.sweep_output import (
             PLOTS,
             check_table_path,
@@ -64,8 +64,10 @@ def register(app: typer.Typer) -> None:
             kept[:] = rows
             write_table(rows, out)
 
-        print(f"sweep {spec.name}: {n} scenarios on {executor}" + (f", resuming from {out}" if resume else ""),
-              file=sys.stderr, flush=True)
+        held = len(match_rows(points(spec), done, list(spec.grid)))
+        print(f"sweep {spec.name}: {n} scenarios on {executor}"
+              + (f"; resuming: {held} already in {out} ({len(done) - held} rows of other points dropped)"
+                 if resume else ""), file=sys.stderr, flush=True)
         try:
             rows = run_sweep(spec, executor=executor, workers=workers, address=address,  # type: ignore[arg-type]
                              progress=progress, done=done, on_row=save)
