@@ -8,7 +8,7 @@ the job's JSON once it is done (the API's ``result`` and ``section``). The funct
 end); finished jobs are kept ``ttl_s`` seconds (and at most ``max_kept``) for the page to
 fetch, then forgotten. Everything stays in this process: a restart forgets every job.
 
-Synchronous routes (``/api/report``, ``/api/estimate``, ...) run through the same pool and
+Synchronous heavy routes (``/api/report``) run through the same pool and
 budget with :meth:`JobManager.run`: they wait (up to ``wait_s``) for a free slot rather than
 being refused at once, run on a worker thread, and are forgotten as soon as they return,
 so their results (a report is megabytes) are not kept. Once no job is running, the memory

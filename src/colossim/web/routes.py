@@ -61,9 +61,8 @@ def _add_capability(router: APIRouter, cap: Capability) -> None:
                                                      description=f"the options of `colossim {cap.name}`")))
 
     if not cap.long:
-        def run_now(request: Request, body: model) -> dict[str, Any]:
-            ctx = _context(request, cap, body)
-            return _run_queued(request, cap.name, lambda progress: _envelope(cap, cap.execute(ctx)))
+        def run_now(request: Request, body: model) -> dict[str, Any]:  # quick: estimate, power, cost
+            return _envelope(cap, cap.execute(_context(request, cap, body)))
 
         router.add_api_route(f"/{cap.name}", run_now, methods=["POST"], summary=f"{cap.title} (synchronous)",
                              responses=ERRORS, name=f"run_{cap.name}", tags=["capabilities"])
