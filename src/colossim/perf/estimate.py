@@ -31,6 +31,7 @@ MEMORY_NAMES = {
     "optimizer_bytes": "optimizer_states",
     "activations_bytes": "activations",
     "buffers_bytes": "buffers",
+    "fragmentation_bytes": "fragmentation",
 }
 
 

@@ -37,6 +37,13 @@ class MoESpec(_Strict):
     capacity_factor: float | None = Field(
         default=None, gt=0, description="token capacity per expert (None: dropless routing)"
     )
+    max_nodes_per_token: PositiveInt | None = Field(
+        default=None,
+        description=(
+            "node-limited routing: each token goes to experts on at most this many nodes and crosses the NIC "
+            "once per node (DeepSeek-V3: 4; its config's topk_group). None: every routed copy travels on its own"
+        ),
+    )
 
     @model_validator(mode="after")
     def _top_k_fits(self) -> MoESpec:

@@ -11,6 +11,15 @@ Recompute = Literal["none", "selective", "full"]
 RECOMPUTE_CODES: dict[str, int] = {"none": 0, "selective": 1, "full": 2}
 
 
+class OffloadSpec(BaseModel):
+    """What lives in host memory (ZeRO-Offload, Ren et al. 2021; activation offloading)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    optimizer: bool = Field(default=False, description="fp32 master weights and Adam states on the CPU (CPU Adam)")
+    activations: bool = Field(default=False, description="stored activations copied to host memory and back")
+
+
 class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -55,6 +64,25 @@ class TrainingSpec(BaseModel):
             "--gradient-accumulation-fusion, 2022 on; Transformer Engine); false: a separate add per parameter "
             "and micro-batch (Megatron-LM 2021, Megatron-DeepSpeed)"
         ),
+    )
+
+    reshard_after_forward: bool = Field(
+        default=True,
+        description=(
+            "ZeRO-3/FSDP frees gathered weights after each forward and gathers them again per micro-batch; "
+            "false keeps them gathered for the whole step (FSDP2 reshard_after_forward=False): one gather per step"
+        ),
+    )
+    offload: OffloadSpec = Field(default_factory=OffloadSpec, description="optimizer states / activations in host memory")
+    ep_overlap: bool = Field(
+        default=False,
+        description=(
+            "expert all-to-all runs beside another micro-batch's compute (Megatron-Core "
+            "--overlap-moe-expert-parallel-comm); the dualpipe schedule always does"
+        ),
+    )
+    moe_dispatch_dtype: Literal["bf16", "fp8"] = Field(
+        default="bf16", description="dtype of the forward MoE dispatch (DeepSeek-V3 sends it in fp8)"
     )
 
     @property
