@@ -57,8 +57,10 @@ NCCL_COMMUNICATOR_BYTES = 0.3e9
 # not serve a larger one. Reserved-but-unusable bytes reach 43% of the churning memory in
 # the worst case without care (Huang et al. 2025, arXiv:2507.16274, STWeaver) and are kept
 # to a few percent with expandable segments (PYTORCH_CUDA_ALLOC_CONF, PyTorch 2.1+), which
-# Megatron-LM and torchtitan recipes set; 5% of the churning memory is assumed.
-FRAGMENTATION_FRACTION = 0.05
+# Megatron-LM and torchtitan recipes set: Megatron's per-rank memory report (max reserved
+# over max allocated) typically shows 2-5% in steady state. 3% is assumed (an assumption,
+# not a fitted value: no run in the validation set reports its peak memory).
+FRAGMENTATION_FRACTION = 0.03
 OPTIMIZER_BYTES_PER_PARAM = 12.0  # fp32 master + Adam m + v
 
 
@@ -70,29 +72,46 @@ class LayerActivation:
 
 def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.ndarray,
                      mbs: np.ndarray, recompute: np.ndarray, *, moe_layer: bool) -> LayerActivation:
+    """Bytes one layer keeps per micro-batch. Selective recompute drops what its modules
+    re-run (training.recompute_modules): core_attn the attention scores, layernorm the norm
+    outputs (the QKV and FC1 inputs), mla_up_proj MLA's full-width Q, K and V (the latents
+    stay), moe_act the expert activation output. An fp8 MoE dispatch keeps the dispatched
+    tokens and the expert activation input in fp8 for the backward (DeepSeek-V3 Sec. 3.3.4)."""
     h, t, sp = model.hidden_size, sh.tokens, sh.sp_div
     d_qk, d_v = head_dims(model)
+    mods = set(training.recompute_modules)
     mask = 1.0 if training.dropout else 0.0
+    norm_out = ACT_BYTES * t * h / sp  # one norm's output: the QKV (or FC1) input
     # attention block: norm input, QKV input, Q, K, V, projection input, dropout mask
-    attn = (4.0 + mask) * t * h / sp + ACT_BYTES * t * (sh.heads * d_qk + sh.kv_heads * (d_qk + d_v) + sh.heads * d_v)
+    qkv = ACT_BYTES * t * (sh.heads * d_qk + sh.kv_heads * (d_qk + d_v))
+    attn_rest = (2.0 + mask) * t * h / sp + ACT_BYTES * t * sh.heads * d_v
     if model.mla is not None:
-        attn = attn + ACT_BYTES * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
+        attn_rest = attn_rest + ACT_BYTES * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
     if training.attention_kernel == "flash":
         scores = 4.0 * t * sh.heads  # fp32 log-sum-exp per row
     else:
         scores = (2.0 + 3.0 * mask) * mbs * sh.heads * sh.seq_q * training.seq_len
     gate = 2.0 if model.is_gated else 1.0
+    ffn_rest = (2.0 + mask) * t * h / sp
     if moe_layer:
         assert model.moe is not None
         moe = model.moe
         routed = t * moe.top_k
-        ffn = (4.0 + mask) * t * h / sp + ACT_BYTES * routed * (2.0 * h + (gate + 1.0) * model.expert_ffn / tp)
+        low = 1.0 if training.moe_dispatch_dtype == "fp8" else ACT_BYTES
+        act_in = low * routed * gate * model.expert_ffn / tp
+        act_out = ACT_BYTES * routed * model.expert_ffn / tp
+        # the dispatched input; and the expert output, which the router-probability gradient
+        # needs unless the probabilities scale the recomputed activation (weighted SwiGLU)
+        ffn_rest = ffn_rest + routed * h * (low + (0.0 if "moe_act" in mods else ACT_BYTES))
         if moe.num_shared_experts:
-            ffn = ffn + ACT_BYTES * t * (gate + 1.0) * moe.num_shared_experts * model.shared_expert_ffn / tp
+            width = moe.num_shared_experts * model.shared_expert_ffn / tp
+            act_in, act_out = act_in + ACT_BYTES * t * gate * width, act_out + ACT_BYTES * t * width
     else:
-        ffn = (4.0 + mask) * t * h / sp + ACT_BYTES * t * (gate + 1.0) * model.ffn_hidden_size / tp
-    full = attn + scores + ffn
-    selective = attn + ffn
+        act_in = ACT_BYTES * t * gate * model.ffn_hidden_size / tp
+        act_out = ACT_BYTES * t * model.ffn_hidden_size / tp
+    full = attn_rest + qkv + 2.0 * norm_out + scores + ffn_rest + act_in + act_out
+    selective = (full - ("core_attn" in mods) * scores - ("layernorm" in mods) * 2.0 * norm_out
+                 - ("mla_up_proj" in mods and model.mla is not None) * qkv - ("moe_act" in mods) * act_out)
     layer_input = ACT_BYTES * t * h / sp
     stored = np.where(recompute == 2, layer_input, np.where(recompute == 1, selective, full))
     return LayerActivation(stored=stored, full=full)
@@ -166,10 +185,11 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
     edp = np.maximum(dp_cp // ep, 1)
 
     def stage(n_layers, before, first, last) -> _Stage:
+        n_layers = n_layers + np.where(last, model.mtp_depth, 0)  # MTP modules follow the last layer
         n_dense = dense_count(model, before, n_layers)
         n_moe = n_layers - n_dense
         act_micro = n_dense * dense_act.stored + n_moe * moe_act.stored + np.where(first, emb_act, 0.0)
-        fixed = np.where(last, logit_act, 0.0) + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0)
+        fixed = np.where(last, (1.0 + model.mtp_depth) * logit_act, 0.0) + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0)
         layer = np.maximum(np.where(n_dense > 0, dense_act.stored, 0.0), np.where(n_moe > 0, moe_act.stored, 0.0))
         dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
         dense_p = dense_p + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)

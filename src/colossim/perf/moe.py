@@ -94,7 +94,17 @@ def all_to_all_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, cp, e
     return np.where(ep > 1, sum(one), 0.0)
 
 
-def ep_exposed(total_s: np.ndarray, compute_s: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+def ep_exposed(total_s: np.ndarray, compute_s: np.ndarray, hidden: np.ndarray, partitioned: np.ndarray) -> np.ndarray:
     """What the step pays for a layer's all-to-alls: all of it, or (overlapped) what the
-    paired micro-batch's compute cannot cover plus the SMs the hidden part holds."""
-    return np.where(hidden, overlapped(total_s, compute_s, EP_COMM_SM_FRACTION), total_s)
+    paired micro-batch's compute cannot cover plus the SMs the communication holds.
+
+    Megatron-Core's overlap launches communication kernels only while bytes move (the
+    compute beside them loses their SMs for that long). DualPipe (``partitioned``)
+    splits the SMs for the whole overlapped chunk (DeepSeek-V3 Sec. 3.2.2: "we manually
+    adjust the ratio of GPU SMs dedicated to communication versus computation"), so the
+    compute runs on 112 of 132 SMs throughout: it takes 132/112 as long."""
+    sm = EP_COMM_SM_FRACTION
+    per_comm = overlapped(total_s, compute_s, sm)
+    slowed = compute_s / (1.0 - sm)
+    per_chunk = np.maximum(total_s, slowed) - compute_s
+    return np.where(hidden, np.where(partitioned, per_chunk, per_comm), total_s)

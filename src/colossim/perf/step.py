@@ -27,6 +27,7 @@ from colossim.perf import comm, exposure, moe, offload, schedule
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
 from colossim.perf.layer import ACT_BYTES, layer_times, logits_s, shapes
+from colossim.perf.recompute import selective_s as recompute_s
 from colossim.perf.memory import MEMORY_FIELDS, stage_activation_bytes, step_memory
 from colossim.perf.stages import dense_count, layer_params, stage_layers
 from colossim.scenario.batch import PlanBatch
@@ -143,10 +144,13 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
 
     params = layer_params(model, tp, ep, pp, training.seq_len)
     accum_b = 0.0 if training.grad_accumulation_fusion else exposure.grad_accumulation_bytes(training)
+    sel_dense = recompute_s(model, training, sh, tp, hw, dense_t, moe_layer=False)
+    sel_moe = recompute_s(model, training, sh, tp, hw, moe_t, moe_layer=True) if model.moe else sel_dense
     ep_total = moe.all_to_all_s(model, training, sh, tp, cp, ep, coll) if model.moe else np.zeros_like(tp, dtype=float)
-    ep_layer = moe.ep_exposed(ep_total, moe_t.fwd + moe_t.bwd, dual | training.ep_overlap)
+    ep_layer = moe.ep_exposed(ep_total, moe_t.fwd + moe_t.bwd, dual | training.ep_overlap, dual)
 
     def work(n_layers: np.ndarray, before: np.ndarray, first: bool, last: bool) -> _StageWork:
+        n_layers = n_layers + np.where(last, model.mtp_depth, 0)  # MTP modules follow the last layer
         n_dense = dense_count(model, before, n_layers)
         n_moe = n_layers - n_dense
         fwd = n_dense * dense_t.fwd + n_moe * moe_t.fwd
@@ -155,12 +159,14 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
             stage_p = (n_dense * params.dense_layer + n_moe * (params.moe_shared + params.moe_experts)
                        + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0))
             bwd = bwd + stage_p * accum_b / hw.hbm_bytes_s + n_layers * exposure.PARAM_TENSORS_PER_LAYER * hw.kernel_overhead_s
-        rec = np.where(recompute == 2, fwd, np.where(recompute == 1, n_layers * dense_t.attn_core_fwd, 0.0))
+        selective = n_dense * sel_dense + n_moe * sel_moe
+        rec = np.where(recompute == 2, fwd, np.where(recompute == 1, selective, 0.0))
         tp_layer = (exposure.tp_exposed(dense_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction) * n_dense
                     + exposure.tp_exposed(moe_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction) * n_moe)
         tp_layer = tp_layer + np.where(first, tp_ar, 0.0) + np.where(last, tp_ar, 0.0)  # embedding, logits
-        fwd = fwd + np.where(last, log_f, 0.0)
-        bwd = bwd + np.where(last, log_b, 0.0)
+        heads = 1.0 + model.mtp_depth  # main and MTP passes through the shared output head
+        fwd = fwd + np.where(last, heads * log_f, 0.0)
+        bwd = bwd + np.where(last, heads * log_b, 0.0)
         ep_s = n_moe * ep_layer * np.where(recompute == 2, 1.5, 1.0)
         cp_s = n_layers * comm_t["cp"]
         wgrad = n_dense * dense_t.gemm_fwd + n_moe * moe_t.gemm_fwd
@@ -193,7 +199,8 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
                                                                slow.fwd, slow.bwd, hw)
     mem = step_memory(model, training, sh, plans, zero, layers, params, sched)
     mflops = model_flops_per_step(model, training.seq_len, training.global_batch_size)
-    rec_flops = np.array([recompute_flops_per_step(model, training.seq_len, training.global_batch_size, r) for r in range(3)])
+    rec_flops = np.array([recompute_flops_per_step(model, training.seq_len, training.global_batch_size, r,
+                                                   training.recompute_modules) for r in range(3)])
     return StepArrays(
         compute_forward_s=n_micro * slow.fwd, compute_backward_s=n_micro * slow.bwd,
         compute_recompute_s=n_micro * slow.rec, tp_exposed_s=n_micro * slow.tp, pp_bubble_s=bubble,
@@ -238,6 +245,7 @@ def _stage_times(first: _StageWork, mid: _StageWork, last: _StageWork, layers, p
 def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.ndarray]:
     """Dense and expert parameters of the stage holding the most (for DP traffic and the optimizer)."""
     def stage(n_layers, before, first, last):
+        n_layers = n_layers + np.where(last, model.mtp_depth, 0)
         n_dense = dense_count(model, before, n_layers)
         n_moe = n_layers - n_dense
         dense = n_dense * params.dense_layer + n_moe * params.moe_shared

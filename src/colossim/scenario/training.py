@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 Precision = Literal["bf16", "fp16", "fp8"]
 Recompute = Literal["none", "selective", "full"]
 RECOMPUTE_CODES: dict[str, int] = {"none": 0, "selective": 1, "full": 2}
+RecomputeModule = Literal["core_attn", "layernorm", "mla_up_proj", "moe_act"]
 
 
 class OffloadSpec(BaseModel):
@@ -29,6 +30,14 @@ class TrainingSpec(BaseModel):
     micro_batch_size: PositiveInt = Field(default=1, le=1 << 20, description="sequences per forward/backward pass")
     precision: Precision = Field(default="bf16", description="GEMM precision; fp8 keeps bf16 master weights")
     recompute: Recompute = Field(default="none", description="activation recomputation")
+    recompute_modules: tuple[RecomputeModule, ...] = Field(
+        default=("core_attn",),
+        description=(
+            "what selective recompute re-runs (Megatron-Core --recompute-modules): core_attn (the attention core), "
+            "layernorm (norm outputs), mla_up_proj (MLA's Q/K/V up-projections), moe_act (the expert activation "
+            "function). DeepSeek-V3: [layernorm, mla_up_proj, moe_act]"
+        ),
+    )
     zero_stage: int = Field(default=1, ge=0, le=3, description="0 none, 1 optimizer, 2 +gradients, 3 +weights (FSDP)")
     total_tokens: PositiveFloat | None = Field(default=None, le=1e18, description="tokens to train (gives days to train)")
     attention_kernel: Literal["flash", "unfused"] = Field(
