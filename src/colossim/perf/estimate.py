@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from colossim.perf import envelope
 from colossim.perf.comm import AnalyticCollectives
 from colossim.perf.step import MEMORY_FIELDS, TIME_FIELDS, StepArrays, evaluate
 from colossim.scenario import Scenario
@@ -58,6 +59,7 @@ class Estimate:
     model_flops_per_step: float
     plan: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    envelope: dict[str, Any] = field(default_factory=dict)  # perf.envelope.assess: validated or extrapolated
 
     @property
     def dominant_overhead(self) -> str:
@@ -87,6 +89,7 @@ class Estimate:
             "dominant_overhead": self.dominant_overhead,
             "plan": dict(self.plan),
             "notes": list(self.notes),
+            "envelope": dict(self.envelope),
         }
 
 
@@ -96,11 +99,13 @@ def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, An
     step = float(arrays.step_time_s[i])
     tokens_s = float(arrays.tokens_per_s[i])
     used = int(arrays.gpus_used[i])
+    mfu = float(arrays.mfu[i])
+    assessment = envelope.assess(plan, used, mfu)
     return Estimate(
         scenario=scenario_name,
         step_time_s=step,
         tokens_per_s=tokens_s,
-        mfu=float(arrays.mfu[i]),
+        mfu=mfu,
         hfu=float(arrays.hfu[i]),
         model_tflops_per_gpu=float(arrays.model_tflops_per_gpu[i]),
         memory_per_gpu_gb=float(arrays.memory_bytes[i]) / GB,
@@ -115,7 +120,8 @@ def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, An
         tokens_per_step=arrays.tokens_per_step,
         model_flops_per_step=arrays.model_flops_per_step,
         plan=plan,
-        notes=list(notes or []),
+        notes=[*(notes or []), *envelope.notes(assessment)],
+        envelope=assessment,
     )
 
 
