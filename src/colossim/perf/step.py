@@ -27,6 +27,7 @@ from colossim.perf import comm, exposure, moe, offload, schedule
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
 from colossim.perf.layer import ACT_BYTES, layer_times, logits_s, shapes
+from colossim.perf.cp import cp_exposed_s
 from colossim.perf.recompute import selective_s as recompute_s
 from colossim.perf.memory import MEMORY_FIELDS, stage_activation_bytes, step_memory
 from colossim.perf.stages import dense_count, layer_params, stage_layers
@@ -138,12 +139,12 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
 
     dense_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
     moe_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense_t
-    comm_t = exposure.layer_comm(model, sh, tp, cp, ep, dense_t, coll)
     log_f, log_b = logits_s(model, sh, tp, hw)
     tp_ar = coll.all_reduce(ACT_BYTES * sh.tokens * model.hidden_size, tp, np.ones_like(tp), "tp")
 
     params = layer_params(model, tp, ep, pp, training.seq_len)
     accum_b = 0.0 if training.grad_accumulation_fusion else exposure.grad_accumulation_bytes(training)
+    cp_layer = cp_exposed_s(model, training, sh, tp, cp, dense_t, coll)
     sel_dense = recompute_s(model, training, sh, tp, hw, dense_t, moe_layer=False)
     sel_moe = recompute_s(model, training, sh, tp, hw, moe_t, moe_layer=True) if model.moe else sel_dense
     ep_total = moe.all_to_all_s(model, training, sh, tp, cp, ep, coll) if model.moe else np.zeros_like(tp, dtype=float)
@@ -168,7 +169,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
         fwd = fwd + np.where(last, heads * log_f, 0.0)
         bwd = bwd + np.where(last, heads * log_b, 0.0)
         ep_s = n_moe * ep_layer * np.where(recompute == 2, 1.5, 1.0)
-        cp_s = n_layers * comm_t["cp"]
+        cp_s = n_layers * cp_layer
         wgrad = n_dense * dense_t.gemm_fwd + n_moe * moe_t.gemm_fwd
         return _StageWork(fwd, bwd, rec, tp_layer, ep_s, cp_s, wgrad)
 
@@ -186,7 +187,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
 
     dense_p, expert_p = _stage_params(model, params, layers, pp)
     dp_exposed = exposure.dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow.fwd,
-                                       slow.bwd + slow.rec, coll)
+                                       slow.bwd + slow.rec, coll, stage_layers=layers.middle)
     dense_p, expert_p = dense_p * sched.weight_copies, expert_p * sched.weight_copies
     if training.offload.optimizer:
         opt = offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd)

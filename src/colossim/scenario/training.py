@@ -90,6 +90,13 @@ class TrainingSpec(BaseModel):
             "--overlap-moe-expert-parallel-comm); the dualpipe schedule always does"
         ),
     )
+    cp_comm: Literal["p2p", "all-gather"] = Field(
+        default="p2p",
+        description=(
+            "context-parallel K/V exchange: p2p (ring attention, Megatron-Core's default --cp-comm-type) or "
+            "all-gather (Llama 3)"
+        ),
+    )
     moe_dispatch_dtype: Literal["bf16", "fp8"] = Field(
         default="bf16", description="dtype of the forward MoE dispatch (DeepSeek-V3 sends it in fp8)"
     )
