@@ -37,7 +37,7 @@ def print_estimate(sc: Scenario, est: Estimate) -> None:
     head.add_row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}")
     head.add_row("model TFLOP/s per GPU", f"{est.model_tflops_per_gpu:.1f}")
     fits = "fits" if est.fits_in_memory else f"DOES NOT FIT: {est.memory_per_gpu_gb - est.hbm_per_gpu_gb:.1f} GB over"
-    head.add_row("memory per GPU", f"{est.memory_per_gpu_gb:.1f} of {est.hbm_per_gpu_gb:.0f} GB ({fits})")
+    head.add_row("memory per GPU", f"{est.memory_per_gpu_gb:.1f} of {est.hbm_per_gpu_gb:.1f} GB ({fits})")
     head.add_row("GPUs used", f"{est.gpus_used:,} ({est.gpus_idle:,} idle)")
     if est.time_to_train_days is not None:
         head.add_row("time to train", f"{est.time_to_train_days:.1f} days for {t.total_tokens:.3g} tokens")
