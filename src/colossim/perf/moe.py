@@ -83,7 +83,7 @@ def all_to_all_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, cp, e
     per_value = dispatch_bytes_per_value(training)
     if model.moe.max_nodes_per_token is None:
         size = tokens * routed_copies(model) * h
-        return sum(coll.all_to_all(size * b, ep, tp * cp, "ep") for b in per_value)
+        return np.sum([coll.all_to_all(size * b, ep, tp * cp, "ep") for b in per_value], axis=0)
     hw = coll.hw
     per_node, _ = ep_nodes(tp, cp, ep, hw)
     nic = hw.scaleout_bytes_s * hw.all_to_all_fraction * comm.fabric_fraction(ep, tp * cp, hw)
@@ -91,7 +91,7 @@ def all_to_all_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, cp, e
     nvlink_values = tokens * routed_copies(model) * h * (per_node - 1) / np.maximum(per_node, 1)
     latency = np.where(ep > per_node, hw.scaleout_latency_s, hw.scaleup_latency_s) * 2.0
     one = [np.maximum(nic_values * b / nic, nvlink_values * b / hw.scaleup_bytes_s) + latency for b in per_value]
-    return np.where(ep > 1, sum(one), 0.0)
+    return np.where(ep > 1, np.sum(one, axis=0), 0.0)
 
 
 def ep_exposed(total_s: np.ndarray, compute_s: np.ndarray, hidden: np.ndarray, partitioned: np.ndarray) -> np.ndarray:

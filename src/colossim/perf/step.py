@@ -24,12 +24,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from colossim.perf import comm, exposure, moe, offload, schedule
+from colossim.perf.cp import cp_exposed_s
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
 from colossim.perf.layer import ACT_BYTES, layer_times, logits_s, shapes
-from colossim.perf.cp import cp_exposed_s
-from colossim.perf.recompute import selective_s as recompute_s
 from colossim.perf.memory import MEMORY_FIELDS, stage_activation_bytes, step_memory
+from colossim.perf.recompute import selective_s as recompute_s
 from colossim.perf.stages import dense_count, layer_params, stage_layers
 from colossim.scenario.batch import PlanBatch
 from colossim.scenario.cluster import ClusterSpec
