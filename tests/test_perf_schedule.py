@@ -106,3 +106,9 @@ def test_mixed_schedules_in_one_batch_equal_one_by_one() -> None:
         alone = evaluate(model, cluster, training, batch.take(np.array([i])))
         assert alone.step_time_s[0] == pytest.approx(together.step_time_s[i], rel=1e-12)
         assert alone.memory_bytes[0] == pytest.approx(together.memory_bytes[i], rel=1e-12)
+
+
+def test_pinned_stage_needs_a_layer_per_chunk() -> None:
+    with pytest.raises(ColossimError) as exc:
+        _plan(pp=4, vpp=4, first_stage_layers=2, last_stage_layers=2, dp=16)
+    assert exc.value.field == "parallel.vpp" and "at least vpp" in str(exc.value)
