@@ -131,7 +131,7 @@ def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp
 
 
 def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, fwd_mb, bwd_mb,
-                coll: comm.AnalyticCollectives, stage_layers: np.ndarray | None = None) -> np.ndarray:
+                coll: comm.AnalyticCollectives) -> np.ndarray:
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     dp_cp = dp * cp
     edp = np.maximum(dp_cp // ep, 1)
@@ -148,11 +148,6 @@ def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, 
     else:
         staged = reduce + gather
         fsdp = n_micro * (2.0 * gather + reduce)
-    if stage_layers is not None:
-        # ZeRO-3 re-gathers per micro-batch layer by layer, each gather prefetched behind the
-        # previous layer: the first layer's gather of the forward and of the backward pass has
-        # nothing to hide behind (FSDP's forward/backward prefetch starts from it)
-        fsdp = fsdp + n_micro * 2.0 * gather / np.maximum(stage_layers, 1)
     return np.where(zero == 3, fsdp, staged)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from colossim.perf import comm, exposure, moe, offload, schedule
+from colossim.perf import comm, exposure, fsdp, moe, offload, schedule
 from colossim.perf.cp import cp_exposed_s
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
@@ -187,7 +187,9 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
 
     dense_p, expert_p = _stage_params(model, params, layers, pp)
     dp_exposed = exposure.dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow.fwd,
-                                       slow.bwd + slow.rec, coll, stage_layers=layers.middle)
+                                       slow.bwd + slow.rec, coll)
+    dp_exposed = np.where(zero == 3, fsdp.zero3_exposed_s(training, dense_p, expert_p, tp, cp, dp, ep, n_micro, slow.fwd,
+                                                          slow.bwd + slow.rec, layers.middle, coll), dp_exposed)
     dense_p, expert_p = dense_p * sched.weight_copies, expert_p * sched.weight_copies
     if training.offload.optimizer:
         opt = offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd)
