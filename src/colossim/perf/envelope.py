@@ -16,6 +16,7 @@ from typing import Any
 MFU_FLAG = 0.5
 RANGE_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch_size")
 SET_KEYS = ("zero_stage", "recompute", "schedule")
+FEATURE_KEYS = ("moe", "precision", "gpu_family", "offload")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +24,9 @@ class Envelope:
     ranges: dict[str, tuple[int, int]]
     sets: dict[str, frozenset[Any]]
     gpus: tuple[int, int]
+    features: dict[str, frozenset[Any]]
 
-    def outside(self, plan: dict[str, Any], gpus_used: int) -> list[str]:
+    def outside(self, plan: dict[str, Any], gpus_used: int, features: dict[str, Any] | None = None) -> list[str]:
         """Why a plan is an extrapolation (empty when it is inside)."""
         out = []
         for k, (lo, hi) in self.ranges.items():
@@ -38,6 +40,9 @@ class Envelope:
         lo, hi = self.gpus
         if not lo <= gpus_used <= hi:
             out.append(f"{gpus_used:,} GPUs (validated {lo:,}-{hi:,})")
+        for k, v in (features or {}).items():
+            if v not in self.features.get(k, frozenset()):
+                out.append(f"{k}={v} (validated: {', '.join(sorted(map(str, self.features.get(k, ()))))})")
         return out
 
 
@@ -46,20 +51,30 @@ def validation_envelope() -> Envelope:
     """The envelope of the validation runs (built once, lazily: validation sits above perf)."""
     from colossim.validation.runs import reference_runs
 
-    plans, gpus = [], []
+    plans, gpus, feats = [], [], []
     for run in reference_runs():
         sc = run.build()
-        row = sc.plan_batch().row(0)
-        plans.append(row)
+        plans.append(sc.plan_batch().row(0))
         gpus.append(sc.num_gpus_used)
+        feats.append(scenario_features(sc))
     ranges = {k: (min(p[k] for p in plans), max(p[k] for p in plans)) for k in RANGE_KEYS}
     sets = {k: frozenset(p[k] for p in plans) for k in SET_KEYS}
-    return Envelope(ranges=ranges, sets=sets, gpus=(min(gpus), max(gpus)))
+    features = {k: frozenset(f[k] for f in feats) for k in FEATURE_KEYS}
+    return Envelope(ranges=ranges, sets=sets, gpus=(min(gpus), max(gpus)), features=features)
 
 
-def assess(plan: dict[str, Any], gpus_used: int, mfu: float) -> dict[str, Any]:
-    """The record each estimate and search result carries."""
-    reasons = validation_envelope().outside(plan, gpus_used)
+def scenario_features(scenario: Any) -> dict[str, Any]:
+    """The features of a scenario the envelope compares beyond the plan."""
+    from colossim import catalog
+
+    off = scenario.training.offload
+    return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
+            "gpu_family": catalog.gpu(scenario.cluster.gpu).profile, "offload": off.optimizer or off.activations}
+
+
+def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record each estimate and search result carries (``features``: scenario_features)."""
+    reasons = validation_envelope().outside(plan, gpus_used, features)
     return {"inside_validation": not reasons, "outside": reasons, "mfu_flag": mfu > MFU_FLAG}
 
 

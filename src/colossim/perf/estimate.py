@@ -94,13 +94,14 @@ class Estimate:
 
 
 def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, Any], num_gpus: int,
-           total_tokens: float | None, notes: list[str] | None = None) -> Estimate:
+           total_tokens: float | None, notes: list[str] | None = None,
+           features: dict[str, Any] | None = None) -> Estimate:
     """Row ``i`` of a batch evaluation as an Estimate (used by estimate and search alike)."""
     step = float(arrays.step_time_s[i])
     tokens_s = float(arrays.tokens_per_s[i])
     used = int(arrays.gpus_used[i])
     mfu = float(arrays.mfu[i])
-    assessment = envelope.assess(plan, used, mfu)
+    assessment = envelope.assess(plan, used, mfu, features)
     return Estimate(
         scenario=scenario_name,
         step_time_s=step,
@@ -139,4 +140,5 @@ def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None)
     if scenario.num_gpus_idle:
         notes.append(f"{scenario.num_gpus_idle} of {scenario.cluster.num_gpus} GPUs stay idle (spares)")
     return record(arrays, 0, scenario_name=scenario.name, plan=batch.row(0), num_gpus=scenario.cluster.num_gpus,
-                  total_tokens=scenario.training.total_tokens, notes=notes)
+                  total_tokens=scenario.training.total_tokens, notes=notes,
+                  features=envelope.scenario_features(scenario))
