@@ -185,12 +185,11 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     bubble = sched.bubble_s
     p2p = exposure.pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, plans.sp, n_micro, coll)
 
-    dense_p, expert_p = _stage_params(model, params, layers, pp)
+    dense_p, expert_p = _stage_params(model, params, layers, pp, dual)
     dp_exposed = exposure.dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow.fwd,
                                        slow.bwd + slow.rec, coll)
     dp_exposed = np.where(zero == 3, fsdp.zero3_exposed_s(training, dense_p, expert_p, tp, cp, dp, ep, n_micro, slow.fwd,
                                                           slow.bwd + slow.rec, layers.middle, coll), dp_exposed)
-    dense_p, expert_p = dense_p * sched.weight_copies, expert_p * sched.weight_copies
     if training.offload.optimizer:
         opt = offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd)
     else:
@@ -245,8 +244,9 @@ def _stage_times(first: _StageWork, mid: _StageWork, last: _StageWork, layers, p
         chunk_last=schedule.chunk_factor(layers.last, vpp), pp=pp, vpp=vpp, n_micro=n_micro)
 
 
-def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.ndarray]:
-    """Dense and expert parameters of the stage holding the most (for DP traffic and the optimizer)."""
+def _stage_params(model: ModelSpec, params, layers, pp, dual) -> tuple[np.ndarray, np.ndarray]:
+    """Dense and expert parameters of the rank holding the most (for DP traffic and the
+    optimizer); a DualPipe rank holds stage i and stage pp-1-i."""
     def stage(n_layers, before, first, last):
         n_layers = n_layers + np.where(last, model.mtp_depth, 0)
         n_dense = dense_count(model, before, n_layers)
@@ -259,6 +259,10 @@ def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.
     fd, fe = stage(layers.first, zero_i, True, pp == 1)
     md, me = stage(layers.middle, layers.first, False, False)
     ld, le = stage(layers.last, model.num_layers - layers.last, False, True)
+    # DualPipe ranks: (first, last) and (middle, middle)
+    fd, fe, ld, le = (np.where(dual, fd + ld, fd), np.where(dual, fe + le, fe),
+                      np.where(dual, fd + ld, ld), np.where(dual, fe + le, le))
+    md, me = np.where(dual, 2.0 * md, md), np.where(dual, 2.0 * me, me)
     total_f, total_m, total_l = fd + fe, np.where(layers.has_middle, md + me, 0.0), ld + le
     pick_m = (total_m >= total_f) & (total_m >= total_l)
     pick_l = ~pick_m & (total_l > total_f)

@@ -28,7 +28,8 @@ def print_estimate(sc: Scenario, est: Estimate) -> None:
               f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})")
     con.print(f"  plan     tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} vpp={p['vpp']} "
               f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
-              f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, {t.precision}")
+              f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, {t.precision}"
+              + (f", schedule {p['schedule']}" if p.get("schedule", "1f1b") != "1f1b" else ""))
     con.print(f"  batch    {t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step")
     con.print()
     head = Table(show_header=False, box=None, pad_edge=False)
