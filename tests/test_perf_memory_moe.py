@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from colossim.errors import ColossimError
 from colossim.perf import comm, evaluate, moe
@@ -149,3 +151,13 @@ def test_llama3_405b_published_plan_runs_and_fits() -> None:
     assert 0.3 < est.mfu < 0.5
     even = estimate(load_scenario({**sc.to_dict(), "parallel": {"tp": 8, "pp": 18, "dp": 128, "vpp": 1}}))
     assert even.step_time_s > 0  # another split of the same model runs as well
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(1.0, 3.0), st.floats(1.0, 3.0), st.integers(1, 8), st.integers(1, 8))
+def test_moe_bytes_grow_with_capacity_and_fall_with_node_limit(c1, c2, m1, m2) -> None:
+    lo, hi = sorted((c1, c2))
+    assert _a2a({"capacity_factor": lo}) <= _a2a({"capacity_factor": hi}) * (1 + 1e-12)
+    few, many = sorted((m1, m2))
+    assert _a2a({"max_nodes_per_token": few}) <= _a2a({"max_nodes_per_token": many}) * (1 + 1e-12)
+    assert _a2a({"max_nodes_per_token": many}) <= _a2a({}) * (1 + 1e-12)
