@@ -26,6 +26,7 @@ re-plan); ``none`` once the job runs its full-scale plan.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,18 +135,20 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
     owed_s = 0.0
     tokens = 0.0
     ever_ready_min = False
-    for d in days:
+    for d in range(horizon + 1):
         ready += ready_add[d]
         burning += burn_add[d] - burn_end[d]
         in_repair += fail * burn_end[d] - rep_end[d]
         other_w = load.facility_w(0, 0.0, burning, energized_gpus)
-        # 1. training
-        train_w = (job or full_plan).train_it_w_per_gpu
-        per = (train_w - planner.idle_it_w) * planner.power.pue
+        # 1. training: the plans whose GPUs are ready and whose draw the supply holds
+        def fits(plan: ScalePlan) -> bool:
+            extra = plan.gpus_used * (plan.train_it_w_per_gpu - planner.idle_it_w) * planner.power.pue
+            return plan.gpus_used <= ready and other_w + extra <= supply[d] + 1e-6
+
+        per = (full_plan.train_it_w_per_gpu - planner.idle_it_w) * planner.power.pue
         cap = max(0.0, (supply[d] - other_w) / per) if per > 0 else ready
-        avail = int(min(ready, cap))
         ever_ready_min |= ready >= cfg.training.min_gpus
-        job, cost = _decide(cfg, job, avail, d, steps, rungs)
+        job, cost = _decide(cfg, job, fits, d, steps, rungs)
         owed_s += cost
         train = job.gpus_used if job else 0
         if job:
@@ -162,6 +165,9 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
         can = int(max(headroom, 0.0) // rack_w) if rack_w > 0 else 0
         due = int(inst_count[d]) - energized
         new = max(0, min(can, due))
+        while new > 0 and load.facility_w(train, job.train_it_w_per_gpu if job else 0.0, burning + new * racks.gpus_per_rack,
+                                          energized_gpus + new * racks.gpus_per_rack) > supply[d]:
+            new -= 1  # the network of the newly energized pods
         for r in order[energized:energized + new]:
             g = float(racks.rack_gpus[r])
             start = max(float(racks.installed_d[r]), float(d))
@@ -215,23 +221,25 @@ def ladder(planner: Planner, cfg: BuildoutConfig, full: ScalePlan) -> list[Scale
     return [best[k] for k in sorted(best)]
 
 
-def _decide(cfg: BuildoutConfig, job: ScalePlan | None, avail: int, day: int, steps: list[Step],
-            rungs: list[ScalePlan]) -> tuple[ScalePlan | None, float]:
+def _decide(cfg: BuildoutConfig, job: ScalePlan | None, fits: Callable[[ScalePlan], bool], day: int,
+            steps: list[Step], rungs: list[ScalePlan]) -> tuple[ScalePlan | None, float]:
     """Start, grow, shrink or keep the job; returns it and the restart cost paid today (s).
 
-    The job runs the largest rung whose plan ``avail`` GPUs can hold (with ``start: full``,
-    only the full-scale plan); a start pays relaunch + communicator init, a re-plan also the
-    resharding."""
+    The job runs the largest rung that fits (ready GPUs and power; with ``start: full``, only
+    the full-scale plan); it grows only by ``growth_factor`` or to the full plan, shrinks (or
+    stops) when its own plan no longer fits. A start pays relaunch + communicator init, a
+    re-plan also the resharding."""
     allowed = rungs[-1:] if cfg.training.start == "full" else rungs
-    reach = [p for p in allowed if p.gpus_used <= avail]
-    if job is not None and avail < job.gpus_used and not reach:  # lost power: stop
-        steps.append(Step(day, job.gpus_used, 0, 0.0, job))
+    reach = [p for p in allowed if fits(p)]
+    if job is not None and fits(job):
+        bigger = [p for p in reach if p is rungs[-1] or p.gpus_used >= job.gpus_used * cfg.training.growth_factor - 1e-9]
+        reach = [p for p in bigger if p.gpus_used > job.gpus_used]
+        if not reach:
+            return job, 0.0
+    if not reach:
+        if job is not None:
+            steps.append(Step(day, job.gpus_used, 0, 0.0, job))
         return None, 0.0
-    if not reach or (job is not None and reach[-1].gpus_used == job.gpus_used):
-        return job, 0.0
-    if job is not None and reach[-1].gpus_used > job.gpus_used and reach[-1] is not rungs[-1] \
-            and reach[-1].gpus_used < job.gpus_used * cfg.training.growth_factor - 1e-9:
-        return job, 0.0  # a step too small to be worth a restart
     new = reach[-1]
     cost = new.restart_s if job is None else new.restart_s + new.reshard_s
     steps.append(Step(day, 0 if job is None else job.gpus_used, new.gpus_used, cost, new))
