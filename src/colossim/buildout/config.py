@@ -26,7 +26,15 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 
 from colossim.errors import ColossimError, field_error
 from colossim.scenario.loader import validate_section
@@ -35,7 +43,8 @@ from colossim.scenario.loader import validate_section
 @functools.cache
 def defaults() -> dict[str, Any]:
     text = resources.files("colossim.buildout").joinpath("data", "buildout.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)  # type: ignore[no-any-return]
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
 
 
 def default(group: str, name: str) -> Any:

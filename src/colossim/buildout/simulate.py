@@ -25,6 +25,7 @@ re-plan); ``none`` once the job runs its full-scale plan.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,10 +142,8 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
         in_repair += fail * burn_end[d] - rep_end[d]
         other_w = load.facility_w(0, 0.0, burning, energized_gpus)
         # 1. training: the plans whose GPUs are ready and whose draw the supply holds
-        def fits(plan: ScalePlan) -> bool:
-            extra = plan.gpus_used * (plan.train_it_w_per_gpu - planner.idle_it_w) * planner.power.pue
-            return plan.gpus_used <= ready and other_w + extra <= supply[d] + 1e-6
-
+        fits = functools.partial(_fits, ready=ready, free_w=float(supply[d] - other_w), idle_w=planner.idle_it_w,
+                                 pue=planner.power.pue)
         per = (full_plan.train_it_w_per_gpu - planner.idle_it_w) * planner.power.pue
         cap = max(0.0, (supply[d] - other_w) / per) if per > 0 else ready
         ever_ready_min |= ready >= cfg.training.min_gpus
@@ -219,6 +218,11 @@ def ladder(planner: Planner, cfg: BuildoutConfig, full: ScalePlan) -> list[Scale
         if p.gpus_used not in best or p.tokens_per_s > best[p.gpus_used].tokens_per_s:
             best[p.gpus_used] = p
     return [best[k] for k in sorted(best)]
+
+
+def _fits(plan: ScalePlan, *, ready: float, free_w: float, idle_w: float, pue: float) -> bool:
+    """The plan's GPUs are ready and the supply left holds their draw above idle."""
+    return plan.gpus_used <= ready and plan.gpus_used * (plan.train_it_w_per_gpu - idle_w) * pue <= free_w + 1e-6
 
 
 def _decide(cfg: BuildoutConfig, job: ScalePlan | None, fits: Callable[[ScalePlan], bool], day: int,
