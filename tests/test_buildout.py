@@ -128,3 +128,12 @@ def test_power_ramp_question_answers_when_the_full_cluster_trains(colossus):
     assert fast.full_scale_day <= slow.full_scale_day
     with pytest.raises(ColossimError):
         with_power_ramp(base.config, 0.0)
+
+
+def test_an_expansion_trains_from_day_0_and_power_ramp_orders_full_scale():
+    sc = load_scenario(EXAMPLE.parent / "colossus-buildout-200k.yaml")
+    res = run_buildout(sc, phases=False)
+    assert res.first_training_day == 0 and res.traj.steps[0].gpus_to >= 98_000
+    assert res.full_scale_day is not None and res.full_scale_day <= 92  # "doubled in about 92 days"
+    with pytest.raises(ColossimError, match="existing_gpus"):
+        run_buildout(sc, changed(res.config, {"existing_gpus": 300_000}), phases=False)

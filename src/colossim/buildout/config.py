@@ -124,6 +124,7 @@ class TrainingPlanConfig(_Strict):
 class BuildoutConfig(_Strict):
     start_date: dt.date | None = None
     cluster_gpus: PositiveInt | None = Field(default=None, description="GPUs at full build (default: cluster.num_gpus)")
+    existing_gpus: NonNegativeInt = Field(default=0, description="GPUs already installed, burned in and on the fabric at day 0 (an expansion)")
     delivery: DeliveryConfig = DeliveryConfig()
     install: InstallConfig = InstallConfig()
     burn_in: BurnInConfig = BurnInConfig()

@@ -84,3 +84,26 @@ def compare(results: list[BuildoutResult]) -> list[dict[str, Any]]:
                      "peak_facility_mw": float(r.traj.cols["facility_mw"].max()),
                      "bottleneck_days": d["bottleneck_days"]})
     return rows
+
+
+def buildout_report(scenario: Scenario, changes: dict[str, Any] | None = None, *,
+                    power_mw_per_month: float | None = None, target_tokens: float | None = None,
+                    others: list[Scenario] | None = None) -> tuple[dict[str, Any], list[BuildoutResult]]:
+    """The ``colossim buildout --json`` object (the run, its questions, comparisons) and the
+    results behind it (for plots). ``changes`` are dotted ``buildout:`` paths applied to the
+    scenario and to every one in ``others``."""
+    def config(sc: Scenario) -> BuildoutConfig:
+        cfg = changed(buildout_config(sc.sections.get("buildout")), dict(changes or {}))
+        return cfg if power_mw_per_month is None else with_power_ramp(cfg, power_mw_per_month)
+
+    res = run_buildout(scenario, config(scenario))
+    compared = [run_buildout(sc, config(sc)) for sc in others or []]
+    out = res.to_dict()
+    out["questions"] = {"wait_vs_ready": wait_vs_ready(res, scenario),
+                        "pod_order": pod_orders(res, scenario, target_tokens)}
+    if power_mw_per_month is not None:
+        out["questions"]["power_ramp"] = {"mw_per_month": power_mw_per_month, "full_scale_day": res.full_scale_day,
+                                          "full_scale_date": res.date_of(res.full_scale_day)}
+    if compared:
+        out["compare"] = compare([res, *compared])
+    return out, [res, *compared]

@@ -38,6 +38,7 @@ class RackSchedule:
     pod_of: np.ndarray
     pod_joined_d: np.ndarray  # per pod
     pod_gpus: int
+    existing: np.ndarray  # racks already in service at day 0 (an expansion)
 
     @property
     def num_racks(self) -> int:
@@ -118,9 +119,16 @@ def pod_assignment(num_racks: int, pod_racks: int, order: str, interleave: int) 
     return (r // block) * interleave + (r % block) % interleave
 
 
+EXISTING_D = -30.0  # install day given to racks already in service (before day 0)
+
+
 def rack_schedule(cfg: BuildoutConfig, cluster: ClusterSpec, total_gpus: int) -> RackSchedule:
     per_rack = gpus_per_rack(cluster)
-    delivered = deliveries(cfg, total_gpus, per_rack)
+    if cfg.existing_gpus > total_gpus:
+        raise field_error("buildout.existing_gpus", cfg.existing_gpus,
+                          f"at most the cluster's {total_gpus:,} GPUs (buildout.cluster_gpus or cluster.num_gpus)")
+    old = math.ceil(cfg.existing_gpus / per_rack)
+    delivered = np.concatenate([np.full(old, EXISTING_D), deliveries(cfg, total_gpus - old * per_rack, per_rack)])
     n = len(delivered)
     if n == 0:
         raise ColossimError("buildout.delivery: the schedule delivers no GPUs", field="buildout.delivery")
@@ -128,6 +136,8 @@ def rack_schedule(cfg: BuildoutConfig, cluster: ClusterSpec, total_gpus: int) ->
     rack_gpus[-1] = min(per_rack, total_gpus - per_rack * (n - 1)) if total_gpus < per_rack * n else per_rack
     ins = cfg.install
     installed = fcfs_queue(delivered, ins.crews, (ins.rack_h + ins.cabling_h_per_rack) / 24.0)
+    existing = np.arange(n) < old
+    installed[existing] = EXISTING_D
     net = cfg.network
     pod_gpus = net.pod_gpus or per_rack * int(cluster.racks_per_group or 8)
     pod_racks = max(1, pod_gpus // per_rack)
@@ -139,7 +149,7 @@ def rack_schedule(cfg: BuildoutConfig, cluster: ClusterSpec, total_gpus: int) ->
     joined = np.empty(pods)
     joined[order] = fcfs_queue(last_install[order], net.spine_crews, net.spine_days_per_pod)
     return RackSchedule(gpus_per_rack=per_rack, rack_gpus=rack_gpus, delivered_d=delivered, installed_d=installed,
-                        pod_of=pod_of, pod_joined_d=joined, pod_gpus=pod_racks * per_rack)
+                        pod_of=pod_of, pod_joined_d=joined, pod_gpus=pod_racks * per_rack, existing=existing)
 
 
 def supply_mw(cfg: BuildoutConfig, days: np.ndarray) -> np.ndarray:

@@ -130,8 +130,9 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
     inst_count = np.searchsorted(np.sort(racks.installed_d), days + 1.0, side="left")
     cum_gpus = np.concatenate([[0], np.cumsum(racks.rack_gpus)])
     order = np.argsort(racks.installed_d, kind="stable")  # energize in install order
-    energized = 0  # racks energized (in install order)
-    energized_gpus = ready = burning = in_repair = 0.0
+    energized = int(racks.existing.sum())  # racks energized (in install order): those in service before day 0
+    energized_gpus = ready = float(racks.rack_gpus[racks.existing].sum())
+    burning = in_repair = 0.0
     job: ScalePlan | None = None
     owed_s = 0.0
     tokens = 0.0

@@ -33,8 +33,6 @@ def register(app: typer.Typer) -> None:
         """Delivery, install, burn-in, pods, power and a growing job: first training day, full scale, tokens by day."""
         from colossim.api import load_scenario
         from colossim.buildout import questions
-        from colossim.buildout.config import buildout_config
-        from colossim.buildout.result import run_buildout
 
         if every < 1:
             raise field_error("--every", every, "give a positive number of days")
@@ -52,30 +50,14 @@ def register(app: typer.Typer) -> None:
 
             check_plot_path(plot)
 
-        def load(path: Path) -> tuple[Any, Any]:
-            sc = load_scenario(scenario_path(path))
-            cfg = questions.changed(buildout_config(sc.sections.get("buildout")), changes)
-            if power_mw_per_month is not None:
-                cfg = questions.with_power_ramp(cfg, power_mw_per_month)
-            return sc, cfg
-
-        sc, cfg = load(scenario)
-        others = [load(p) for p in compare or []]
-        res = run_buildout(sc, cfg)
-        answers = {"wait_vs_ready": questions.wait_vs_ready(res, sc),
-                   "pod_order": questions.pod_orders(res, sc, target_tokens)}
-        compared = [run_buildout(s, c) for s, c in others]
+        sc = load_scenario(scenario_path(scenario))
+        others = [load_scenario(scenario_path(p)) for p in compare or []]
+        out, results = questions.buildout_report(sc, changes, power_mw_per_month=power_mw_per_month,
+                                                 target_tokens=target_tokens, others=others)
         if plot is not None:
             from colossim.buildout.plot import plot_buildout
 
-            plot_buildout([res, *compared], plot)
-        out = res.to_dict()
-        out["questions"] = answers
-        if power_mw_per_month is not None:
-            out["questions"]["power_ramp"] = {"mw_per_month": power_mw_per_month,
-                                              "full_scale_day": res.full_scale_day}
-        if compared:
-            out["compare"] = questions.compare([res, *compared])
+            plot_buildout(results, plot)
         out["plot"] = None if plot is None else str(plot)
         if json_out:
             print_json(out)
