@@ -89,7 +89,9 @@ class Planner:
         self.search_s = 0.0
 
     def key(self, gpus: int) -> int:
-        return (int(gpus) // self.quantum) * self.quantum
+        """The size searched for ``gpus`` GPUs: whole pods (all of them below one pod)."""
+        g = int(gpus)
+        return g if g < self.quantum else (g // self.quantum) * self.quantum
 
     def plan(self, gpus: int) -> ScalePlan | None:
         """The plan on ``gpus`` GPUs (rounded down to whole pods); None when none fits."""

@@ -27,7 +27,7 @@ KEY_FIGURES = ("first_training_day", "full_scale_day", "full_scale_gpus", "token
 
 def changed(cfg: BuildoutConfig, changes: dict[str, Any]) -> BuildoutConfig:
     """The config with dotted-path changes (``training.start``), validated again."""
-    body = cfg.model_dump(exclude_none=True)
+    body = cfg.model_dump(exclude_unset=True)
     for path, value in changes.items():
         *parents, leaf = path.split(".")
         node = body

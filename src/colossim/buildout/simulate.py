@@ -92,7 +92,8 @@ class _Load:
         self._net: dict[int, float] = {}
 
     def network_w(self, energized: int) -> float:
-        k = self.p.key(energized) + (self.p.quantum if energized % self.p.quantum else 0)
+        q = self.p.quantum
+        k = energized if energized < q else -(-energized // q) * q  # whole pods' switches
         if k not in self._net:
             self._net[k] = network_w_at(self.cluster, k, self.p.power)
         return self._net[k]
@@ -147,7 +148,7 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
                                  pue=planner.power.pue)
         per = (full_plan.train_it_w_per_gpu - planner.idle_it_w) * planner.power.pue
         cap = max(0.0, (supply[d] - other_w) / per) if per > 0 else ready
-        ever_ready_min |= ready >= cfg.training.min_gpus
+        ever_ready_min |= ready >= min_gpus(cfg, full_plan)
         job, cost = _decide(cfg, job, fits, d, steps, rungs)
         owed_s += cost
         train = job.gpus_used if job else 0
@@ -203,11 +204,18 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
     return traj
 
 
+def min_gpus(cfg: BuildoutConfig, full: ScalePlan) -> int:
+    """The smallest job: ``training.min_gpus``, or by default the smaller of its default
+    (16,384) and the full-scale plan (a small cluster trains on what it has)."""
+    t = cfg.training
+    return t.min_gpus if "min_gpus" in t.model_fields_set else min(t.min_gpus, full.gpus_used)
+
+
 def ladder(planner: Planner, cfg: BuildoutConfig, full: ScalePlan) -> list[ScalePlan]:
     """The plans the job may run: searched at min_gpus x growth_factor^k (whole pods) and at
     the full size; one per GPU count used (the faster where two use as many), ascending."""
     t = cfg.training
-    sizes, n = [], float(t.min_gpus)
+    sizes, n = [], float(min_gpus(cfg, full))
     while planner.key(int(n)) < full.gpus:
         sizes.append(planner.key(int(n)))
         n *= t.growth_factor
@@ -273,7 +281,7 @@ def _bottleneck(row: dict[str, float], total: int, full: bool, cap: float) -> st
 
 def _never_trains(cfg: BuildoutConfig, traj: Trajectory, ready_enough: bool, planner: Planner) -> None:
     t = cfg.training
-    need = t.min_gpus if t.start == "ready" else traj.full_gpus
+    need = min_gpus(cfg, traj.full_plan) if t.start == "ready" else traj.full_gpus
     if ready_enough or traj.cols["gpus_installed"][-1] >= need:
         per_gpu = planner.power.pue * (traj.full_plan.train_it_w_per_gpu)
         raise ColossimError(
