@@ -228,6 +228,10 @@ def _combined(job: Job, recovery: Recovery, target: float, rec0: float, step_s: 
         return {"reachable": False, "best_ettr": best}, best
     f = _largest(lambda x: ettr_model(at(x), recovery, step_s=step_s)[0] >= target, 0.0, 1.0)
     j = at(f)
+    if f >= 1.0:  # recovery and checkpoint as they are suffice: only as many spares as the target needs
+        fewest = smallest_spares(j, lambda x: ettr_model(x, recovery, step_s=step_s)[0] >= target)
+        j = with_spares(j, j.spare_servers if fewest is None else fewest)
+        spared = j
     e, tau = ettr_model(j, recovery, step_s=step_s)
     return {"reachable": True, "factor": f, "detect_restart_s": j.detect_s + j.restart_total_s,
             "checkpoint_save_s": j.block_s if recovery.rollback == "checkpoint" else None,
