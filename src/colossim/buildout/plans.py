@@ -88,6 +88,12 @@ class Planner:
         self.searches = 0
         self.search_s = 0.0
 
+    def serves(self, cfg: BuildoutConfig, quantum_gpus: int) -> bool:
+        """Whether this planner's cached plans hold for ``cfg`` (same pods, same re-plan settings)."""
+        mine, theirs = self.cfg.training, cfg.training
+        return quantum_gpus == self.quantum and all(
+            getattr(mine, f) == getattr(theirs, f) for f in ("search_fixed", "failures", "reshard_factor"))
+
     def key(self, gpus: int) -> int:
         """The size searched for ``gpus`` GPUs: whole pods (all of them below one pod)."""
         g = int(gpus)

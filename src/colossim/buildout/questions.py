@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from colossim.buildout.config import BuildoutConfig, buildout_config
-from colossim.buildout.plans import Planner
 from colossim.buildout.result import BuildoutResult, run_buildout
 from colossim.errors import ColossimError
 from colossim.scenario import Scenario
@@ -39,8 +38,7 @@ def changed(cfg: BuildoutConfig, changes: dict[str, Any]) -> BuildoutConfig:
 
 def rerun(base: BuildoutResult, scenario: Scenario, changes: dict[str, Any]) -> BuildoutResult:
     cfg = changed(base.config, changes)
-    planner: Planner | None = base.planner if cfg.training == base.config.training else None
-    return run_buildout(scenario, cfg, planner=planner, phases=False)
+    return run_buildout(scenario, cfg, planner=base.planner, phases=False)
 
 
 def wait_vs_ready(base: BuildoutResult, scenario: Scenario) -> dict[str, Any]:

@@ -139,7 +139,7 @@ def run_buildout(scenario: Scenario, config: BuildoutConfig | None = None, *, pl
     cfg = config if config is not None else buildout_config(scenario.sections.get("buildout"))
     total = cfg.cluster_gpus or scenario.cluster.num_gpus
     racks = rack_schedule(cfg, scenario.cluster, total)
-    if planner is None or planner.cfg.training != cfg.training:
+    if planner is None or not planner.serves(cfg, racks.pod_gpus):
         planner = Planner(scenario, cfg, racks.pod_gpus)
     traj = simulate(planner, racks, cfg)
     res = BuildoutResult(scenario=scenario.name, config=cfg, traj=traj, planner=planner)
