@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from colossim.api import load_scenario
@@ -45,16 +47,26 @@ def test_timeline_never_draws_more_than_the_supply(colossus):
     assert (c["gpus_installed"] <= c["gpus_delivered"]).all()
 
 
-@pytest.mark.parametrize("rates", [(8, 16, 32, 64)])
-def test_faster_delivery_never_delays_the_first_training_day(colossus, rates):
+@settings(max_examples=15, deadline=None)
+@given(slow=st.floats(4.0, 200.0), faster=st.floats(1.0, 4.0), mw=st.sampled_from([None, 30.0, 60.0, 200.0]))
+def test_faster_delivery_never_delays_the_first_training_day(colossus, slow, faster, mw):
     sc, base = colossus
-    firsts = []
-    for rate in rates:
-        cfg = changed(base.config, {"delivery.racks_per_day": float(rate)})
-        res = run_buildout(sc, cfg, planner=base.planner, phases=False)
-        firsts.append(res.first_training_day)
-    assert all(f is not None for f in firsts)
-    assert all(later <= earlier for earlier, later in zip(firsts, firsts[1:], strict=False)), firsts
+    power = {} if mw is None else {"power.grid": [{"day": 0, "mw": mw}], "power.onsite": []}
+    days = []
+    for rate in (slow, slow * faster):
+        cfg = changed(base.config, {"delivery.racks_per_day": rate, **power})
+        days.append(run_buildout(sc, cfg, planner=base.planner, phases=False).first_training_day)
+    assert days[0] is not None and days[1] is not None
+    assert days[1] <= days[0], (slow, faster, mw, days)
+
+
+def test_faster_batches_never_delay_the_first_training_day(colossus):
+    sc, base = colossus
+    late = [{"day": 10 * i, "racks": 390} for i in range(4)]
+    early = [{"day": 5 * i, "racks": 390} for i in range(4)]
+    firsts = [run_buildout(sc, changed(base.config, {"delivery": {"batches": b}}), planner=base.planner,
+                           phases=False).first_training_day for b in (late, early)]
+    assert firsts[1] <= firsts[0]
 
 
 def test_waiting_for_the_whole_cluster_starts_no_earlier(colossus):

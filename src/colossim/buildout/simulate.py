@@ -10,9 +10,11 @@ Each day ``d`` covers ``[d, d + 1)``. In order:
    shrinks when power drops below it. Each start or re-plan pays relaunch + communicator
    init (+ resharding on a re-plan) from the reliability model; a cost longer than the day
    carries over.
-2. **Energize**: racks installed by the end of the day start burn-in as far as the power
-   headroom left after training allows (training keeps priority); burn-in draws the compute
-   power of a busy GPU for ``burn_in.days``. A ``failure_fraction`` of each rack's GPUs fails
+2. **Energize**: racks installed by the end of the day start burn-in while the supply could
+   still run every energized GPU at the larger of its training and burn-in draw (an operator
+   powers no more racks than the site can train, so burn-in never starves training and a
+   faster delivery never delays training); burn-in draws the compute power of a busy GPU for
+   ``burn_in.days``. A ``failure_fraction`` of each rack's GPUs fails
    and comes back after ``repair_days``.
 3. **Facility MW**: PUE x (training + burn-in + idle IT power + the network of the energized
    part), with the energy model's per-GPU figures (average over a step).
@@ -113,6 +115,7 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
         raise ColossimError(f"buildout: no training plan fits {racks.total_gpus:,} GPUs (the full build); "
                             "check the scenario with colossim search", field="buildout")
     load = _Load(planner, planner.scenario.cluster)
+    per_gpu_max_w = planner.power.pue * max(full_plan.train_it_w_per_gpu, planner.burn_in_it_w)
     rungs = ladder(planner, cfg, full_plan)
     fail = cfg.burn_in.failure_fraction
     joined = racks.rack_joined_d()
@@ -159,16 +162,14 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
         else:
             today = 0.0
         tokens += today
-        # 2. energize racks installed by the end of the day, within the headroom left
-        used_w = load.facility_w(train, job.train_it_w_per_gpu if job else 0.0, burning, energized_gpus)
-        headroom = supply[d] - used_w
-        rack_w = planner.power.pue * racks.gpus_per_rack * (planner.burn_in_it_w - 0.0)
-        can = int(max(headroom, 0.0) // rack_w) if rack_w > 0 else 0
+        # 2. energize installed racks while the supply could still run every energized GPU at
+        #    the larger of its training and burn-in draw (so burn-in never starves training)
         due = int(inst_count[d]) - energized
-        new = max(0, min(can, due))
-        while new > 0 and load.facility_w(train, job.train_it_w_per_gpu if job else 0.0, burning + new * racks.gpus_per_rack,
-                                          energized_gpus + new * racks.gpus_per_rack) > supply[d]:
-            new -= 1  # the network of the newly energized pods
+        new = max(0, min(int(max(supply[d] / per_gpu_max_w - energized_gpus, 0.0) // racks.gpus_per_rack), due))
+        while new > 0 and ((energized_gpus + new * racks.gpus_per_rack) * per_gpu_max_w
+                           + planner.power.pue * load.network_w(int(energized_gpus) + new * racks.gpus_per_rack)
+                           > supply[d]):
+            new -= 1
         for r in order[energized:energized + new]:
             g = float(racks.rack_gpus[r])
             start = max(float(racks.installed_d[r]), float(d))
@@ -283,12 +284,14 @@ def _never_trains(cfg: BuildoutConfig, traj: Trajectory, ready_enough: bool, pla
     t = cfg.training
     need = min_gpus(cfg, traj.full_plan) if t.start == "ready" else traj.full_gpus
     if ready_enough or traj.cols["gpus_installed"][-1] >= need:
-        per_gpu = planner.power.pue * (traj.full_plan.train_it_w_per_gpu)
+        p = planner.power
+        per_w = max(traj.full_plan.train_it_w_per_gpu, planner.burn_in_it_w)  # burn in, then train
+        mw = p.pue * (need * per_w + network_w_at(planner.scenario.cluster, need, p)) / 1e6
         raise ColossimError(
             f"buildout.power: never suffices: by day {cfg.horizon_days} the site offers "
             f"{traj.cols['power_available_mw'][-1]:.1f} MW, and {need:,} training GPUs need about "
-            f"{need * per_gpu / 1e6:.1f} MW (raise the grid or on-site levels)", field="buildout.power",
-            allowed="more MW")
+            f"{mw:.1f} MW of facility power with their network (raise the grid or on-site levels)",
+            field="buildout.power", allowed="more MW")
     raise ColossimError(
         f"buildout.delivery: only {traj.full_gpus:,} GPUs are delivered, fewer than the {need:,} the job needs to "
         f"start ({'training.min_gpus' if t.start == 'ready' else 'the full cluster'})", field="buildout.delivery")
