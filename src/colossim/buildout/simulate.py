@@ -19,10 +19,10 @@ Each day ``d`` covers ``[d, d + 1)``. In order:
 3. **Facility MW**: PUE x (training + burn-in + idle IT power + the network of the energized
    part), with the energy model's per-GPU figures (average over a step).
 
-The day's bottleneck is the stage holding back the most GPUs from full scale: delivery (not
-yet on site), install, power (installed but not energized, or ready but no power to
-train), burn-in, network (burned in, pod not joined), growth (ready, waiting for the next
-re-plan); ``none`` once the job runs its full-scale plan.
+The day's bottleneck is what keeps the job from its next plan: the earliest stage of
+delivered >= installed >= energized (power) >= burned in >= ready (network) short of that
+plan's GPUs, or power when the supply caps the ready GPUs; growth when the next plan would
+fit but the job has not moved; ``none`` once the full-scale plan runs.
 """
 
 from __future__ import annotations
@@ -194,7 +194,8 @@ def simulate(planner: Planner, racks: RackSchedule, cfg: BuildoutConfig) -> Traj
                "tokens_per_day": today, "tokens_trained": tokens}
         for c, v in row.items():
             cols[c][d] = v
-        bottleneck.append(_bottleneck(row, racks.total_gpus, train >= full_plan.gpus_used, cap))
+        bottleneck.append(_bottleneck(row, racks.total_gpus, train >= full_plan.gpus_used, cap,
+                                      next_rung(rungs, train, cfg.training.growth_factor)))
     traj = Trajectory(days=days, cols=cols, bottleneck=bottleneck, steps=steps, full_gpus=racks.total_gpus,
                       full_plan=full_plan)
     if traj.first_training_day is None:
@@ -260,24 +261,31 @@ def _decide(cfg: BuildoutConfig, job: ScalePlan | None, fits: Callable[[ScalePla
     return new, cost
 
 
-def _bottleneck(row: dict[str, float], total: int, full: bool, cap: float) -> str:
-    """What holds training back: power when it caps the ready GPUs, growth when the job waits
-    for its next rung, else the upstream stage holding back the most GPUs."""
+def next_rung(rungs: list[ScalePlan], training: int, growth: float) -> int:
+    """GPUs of the plan the job would grow to next (the smallest when it has not started)."""
+    if training <= 0:
+        return rungs[0].gpus_used
+    ahead = [p.gpus_used for p in rungs if p.gpus_used > training
+             and (p is rungs[-1] or p.gpus_used >= training * growth - 1e-9)]
+    return min(ahead) if ahead else rungs[-1].gpus_used
+
+
+def _bottleneck(row: dict[str, float], total: int, full: bool, cap: float, target: int) -> str:
+    """What keeps the job from its next plan (``target`` GPUs): the earliest stage of the chain
+    delivered >= installed >= energized >= burned in >= ready whose count is short of it
+    (energized: power), or power when the supply caps the ready GPUs below it; growth when
+    the next plan would fit but the job has not moved yet."""
     if full:
         return "none"
     ready = row["gpus_ready"]
-    if cap < ready and cap < total:
-        return "power"
-    if min(ready, cap) > row["gpus_training"] and row["gpus_training"] > 0:
+    if min(ready, cap) >= target:
         return "growth"
-    short = {
-        "delivery": total - row["gpus_delivered"],
-        "install": row["gpus_delivered"] - row["gpus_installed"],
-        "power": row["gpus_installed"] - row["gpus_energized"],
-        "burn-in": row["gpus_energized"] - row["gpus_burned_in"],
-        "network": max(row["gpus_burned_in"] - ready, 0.0),
-    }
-    return max(short, key=lambda s: (short[s], -STAGES.index(s)))
+    chain = (("delivery", row["gpus_delivered"]), ("install", row["gpus_installed"]),
+             ("power", row["gpus_energized"]), ("burn-in", row["gpus_burned_in"]), ("network", ready))
+    for stage, count in chain:
+        if count < target:
+            return stage
+    return "power"  # every stage holds the target: the supply caps training
 
 
 def _never_trains(cfg: BuildoutConfig, traj: Trajectory, ready_enough: bool, planner: Planner) -> None:
