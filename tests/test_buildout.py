@@ -149,3 +149,28 @@ def test_an_expansion_trains_from_day_0_and_power_ramp_orders_full_scale():
     assert res.full_scale_day is not None and res.full_scale_day <= 92  # "doubled in about 92 days"
     with pytest.raises(ColossimError, match="existing_gpus"):
         run_buildout(sc, changed(res.config, {"existing_gpus": 300_000}), phases=False)
+
+
+def test_missing_section_is_one_line_and_the_capability_defaults_one():
+    flagship = EXAMPLE.parent / "grok1-colossus-100k.yaml"
+    r = CliRunner().invoke(build_app(), ["buildout", str(flagship)])
+    assert r.exit_code == 2 and "buildout: missing" in r.output and len(r.output.strip().splitlines()) == 1
+    from colossim.report.cap_buildout import BuildoutOptions, present_buildout, run_buildout as run_cap
+    from colossim.report.capabilities import Context
+
+    d = run_cap(Context(scenario=load_scenario(flagship), raw={}, options=BuildoutOptions(day=30)))
+    assert d["first_training_day"] is not None and "no buildout: section" in d["notes"][0]
+    section = present_buildout(d)
+    assert section.kpis and section.figures and section.tables
+
+
+def test_pod_order_matters_when_delivery_is_slow(colossus):
+    from colossim.buildout.questions import pod_orders
+
+    sc, base = colossus
+    slow = run_buildout(sc, changed(base.config, {"delivery.racks_per_day": 8.0, "network.interleave_pods": 16,
+                                                  "network.spine_days_per_pod": 4.0}),
+                        planner=base.planner, phases=False)
+    q = pod_orders(slow, sc, 5e13)
+    seq, inter = q["orders"]["sequential"], q["orders"]["interleaved"]
+    assert q["first"] == "sequential" and seq["day_reaching_target"] < inter["day_reaching_target"]

@@ -44,8 +44,14 @@ class BuildoutResult:
     def tokens_by_day(self, day: int | None = None) -> float:
         return self.traj.tokens_by(self.config.report_day if day is None else day)
 
-    def day_tokens_reach(self, tokens: float) -> int | None:
-        return self.traj.first_day("tokens_trained", tokens)
+    def day_tokens_reach(self, tokens: float) -> float | None:
+        """When the job has trained ``tokens`` (days from day 0, within the day by its rate)."""
+        i = self.traj.first_day("tokens_trained", tokens)
+        if i is None:
+            return None
+        cum, today = self.traj.cols["tokens_trained"], self.traj.cols["tokens_per_day"]
+        before = float(cum[i - 1]) if i > 0 else 0.0
+        return float(i + (tokens - before) / today[i]) if today[i] > 0 else float(i)
 
     def date_of(self, day: int | None) -> str | None:
         start = self.config.start_date

@@ -137,7 +137,8 @@ def _print(out: dict[str, Any], every: int) -> None:
               f"{fmt_count(w['ready']['tokens_by_day'])} training on what is ready: "
               f"{fmt_count(w['tokens_lost_by_waiting'])} tokens lost")
     po = q["pod_order"]
-    parts = [f"{k} day {v['day_reaching_target']}" for k, v in po["orders"].items()]
+    parts = [f"{k} " + ("never" if v["day_reaching_target"] is None else f"day {v['day_reaching_target']:.2f}")
+             for k, v in po["orders"].items()]
     con.print(f"pod order to reach {fmt_count(po['target_tokens'])} tokens: {', '.join(parts)} "
               f"(first: {po['first'] or 'neither'})")
     if "power_ramp" in q:
