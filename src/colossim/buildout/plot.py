@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from colossim.buildout.result import BuildoutResult
-from colossim.energy.plot import _pyplot, check_plot_path
+from colossim.energy.plot import check_plot_path
+from colossim.report.mpl import pyplot
 
 BOTTLENECK_COLORS = {"delivery": "#8c564b", "install": "#e377c2", "power": "#d62728", "burn-in": "#ff7f0e",
                      "network": "#9467bd", "growth": "#17becf", "none": "#2ca02c"}
@@ -17,7 +18,7 @@ GPU_LINES = (("gpus_delivered", "delivered", ":"), ("gpus_installed", "installed
 def plot_buildout(results: list[BuildoutResult], path: str | Path) -> Path:
     """Three panels sharing the day axis; several results are overlaid (``--compare``)."""
     path = check_plot_path(path)
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
     for k, res in enumerate(results):
         n = res.shown_days()
