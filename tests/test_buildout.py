@@ -155,7 +155,8 @@ def test_missing_section_is_one_line_and_the_capability_defaults_one():
     flagship = EXAMPLE.parent / "grok1-colossus-100k.yaml"
     r = CliRunner().invoke(build_app(), ["buildout", str(flagship)])
     assert r.exit_code == 2 and "buildout: missing" in r.output and len(r.output.strip().splitlines()) == 1
-    from colossim.report.cap_buildout import BuildoutOptions, present_buildout, run_buildout as run_cap
+    from colossim.report.cap_buildout import BuildoutOptions, present_buildout
+    from colossim.report.cap_buildout import run_buildout as run_cap
     from colossim.report.capabilities import Context
 
     d = run_cap(Context(scenario=load_scenario(flagship), raw={}, options=BuildoutOptions(day=30)))
