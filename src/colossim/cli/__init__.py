@@ -16,7 +16,7 @@ import typer
 from colossim.errors import ColossimError
 
 # Command modules in help order; a module not (yet) present is skipped.
-COMMAND_MODULES = ("estimate", "search", "sweep", "network", "power", "cost", "reliability", "report",
+COMMAND_MODULES = ("estimate", "search", "sweep", "network", "power", "cost", "reliability", "buildout", "report",
                    "serve", "validate", "catalog")
 
 
