@@ -49,6 +49,7 @@ class Hardware:
     pod_gpus: int
     pod_oversubscription: float
     ecmp_fraction: float  # 1.0 under adaptive routing
+    step_host_s: float = 0.0  # host time between steps (perf/step_costs.py, item 5)
 
 
 def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
@@ -91,4 +92,5 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         pod_gpus=cluster.fabric.pod_gpus or cluster.num_gpus,
         pod_oversubscription=cluster.fabric.top_oversubscription,
         ecmp_fraction=ECMP_FABRIC_FRACTION if cluster.fabric.routing == "ecmp" and cluster.fabric.tiers > 1 else 1.0,
+        step_host_s=prof.step_host_s,
     )
