@@ -56,6 +56,10 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
                      profile: catalog.EfficiencyProfile | None = None) -> Hardware:
     """``profile`` replaces the GPU family's catalog profile (calibration tries candidates)."""
     gpu = catalog.gpu(cluster.gpu)
+    if profile is None and cluster.efficiency_profile:
+        from colossim.calibration.profile import load_profile
+
+        profile = load_profile(cluster.efficiency_profile, gpu.profile)
     prof = profile or catalog.efficiency_profile(gpu.profile)
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
