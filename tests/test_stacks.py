@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from colossim.catalog import stacks
+from colossim.cli import main
 from colossim.errors import ColossimError
 from colossim.scenario import load_scenario
 from colossim.scenario.training import TrainingSpec
-from colossim.cli import main
 
 
 def _scenario(training: dict, parallel: dict | None = None):
@@ -113,6 +113,6 @@ def test_chunked_tp_overlap_costs_gemm_efficiency() -> None:
     tp = np.array([1, 2, 8])
     one = np.ones(3, dtype=int)
     sh = shapes(s.model, s.training, tp, one, one, np.ones(3, dtype=bool))
-    loss, copy_s = chunked_tp_costs(s.model, sh, tp, hw, np.zeros(3))
+    loss, copy_s = chunked_tp_costs(s.model, sh, tp, hw)
     assert loss[0] == 0.0 and loss[2] > loss[1] > 0.0
     assert copy_s[0] == 0.0 and copy_s[2] > 0.0

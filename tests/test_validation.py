@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from colossim.validation.runs import case_info, cross_validated_mape, family_summary, mape, reference_runs, validate
+from colossim.validation.runs import (
+    case_info,
+    cross_validated_mape,
+    family_summary,
+    mape,
+    reference_runs,
+    validate,
+)
 
 # issue #10's goals
 GOAL_CV_MAPE = 0.05

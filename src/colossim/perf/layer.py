@@ -192,15 +192,15 @@ def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.nda
     gemm = proj + ffn
     fwd = gemm + core_f + elem_s
     bwd = 2.0 * gemm + core_b + 2.0 * elem_s
-    loss, copy_s = 0.0, 0.0
+    loss: np.ndarray | float = 0.0
+    copy_s: np.ndarray | float = 0.0
     if training.tp_overlap == "full":
-        loss, copy_s = chunked_tp_costs(model, sh, tp, hw, gemm if not moe_layer else proj)
+        loss, copy_s = chunked_tp_costs(model, sh, tp, hw)
     return LayerTimes(fwd=fwd, bwd=bwd, attn_core_fwd=core_f, attn_core_bwd=core_b, gemm_fwd=gemm,
                       gemm_chunk_loss=loss, tp_copy_hbm_s=copy_s)
 
 
-def chunked_tp_costs(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware,
-                     whole_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def chunked_tp_costs(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
     """What chunked TP overlap (Transformer Engine userbuffers, torch async TP) costs
     beside the communication it hides.
 

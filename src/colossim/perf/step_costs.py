@@ -64,7 +64,7 @@ def param_tensors(n_layers: np.ndarray, first: np.ndarray, last: np.ndarray) -> 
 def optimizer_kernels(tensors: np.ndarray, training: TrainingSpec) -> np.ndarray:
     if training.optimizer == "unfused":
         return tensors * UNFUSED_KERNELS_PER_TENSOR
-    return sum(np.ceil(tensors / per) for per in FUSED_TENSORS_PER_LAUNCH.values())
+    return np.sum([np.ceil(tensors / per) for per in FUSED_TENSORS_PER_LAUNCH.values()], axis=0)
 
 
 def scalar_syncs_s(training: TrainingSpec, tp, pp, cp, dp, zero, coll: comm.AnalyticCollectives) -> np.ndarray:
