@@ -86,7 +86,7 @@ def test_in_flight_micro_batches() -> None:
 
 
 def test_zero_sharding() -> None:
-    tr = TrainingSpec(seq_len=1024, global_batch_size=8)
+    tr = TrainingSpec(seq_len=1024, global_batch_size=8, grad_reduce_in_fp32=False)  # the ZeRO paper's bf16 gradients
     st = state_bytes(A([1e9] * 4), A([0.0] * 4), A([8] * 4), A([1] * 4), A([0, 1, 2, 3]), tr)
     total = st.weights + st.grads + st.optimizer
     assert total[0] == pytest.approx(16e9)  # 2 + 2 + 12 bytes per parameter (ZeRO paper)

@@ -95,4 +95,5 @@ class EfficiencyProfile(BaseModel):
     all_to_all_fraction: float
     comm_sm_fraction: float
     kernel_overhead_s: float
+    step_host_s: float = 0.0  # host time between steps: syncs, batch fetch, first launches (perf/step_costs.py)
     sources: dict[str, str]

@@ -17,7 +17,7 @@ from colossim.errors import ColossimError
 
 # Command modules in help order; a module not (yet) present is skipped.
 COMMAND_MODULES = ("estimate", "search", "sweep", "network", "power", "cost", "reliability", "buildout", "report",
-                   "serve", "validate", "catalog")
+                   "serve", "validate", "calibrate", "catalog")
 
 
 def build_app() -> typer.Typer:

@@ -55,12 +55,17 @@ class Hardware:
     pod_oversubscription: float
     ecmp_fraction: float  # 1.0 under adaptive routing
     host_bytes_s: float = 0.0  # host-link bandwidth per GPU with every GPU copying at once (0: unknown)
+    step_host_s: float = 0.0  # host time between steps (perf/step_costs.py, item 5)
 
 
 def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
                      profile: catalog.EfficiencyProfile | None = None) -> Hardware:
     """``profile`` replaces the GPU family's catalog profile (calibration tries candidates)."""
     gpu = catalog.gpu(cluster.gpu)
+    if profile is None and cluster.efficiency_profile:
+        from colossim.calibration.profile import load_profile
+
+        profile = load_profile(cluster.efficiency_profile, gpu.profile)
     prof = profile or catalog.efficiency_profile(gpu.profile)
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
@@ -98,6 +103,7 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         pod_oversubscription=cluster.fabric.top_oversubscription,
         ecmp_fraction=ECMP_FABRIC_FRACTION if cluster.fabric.routing == "ecmp" and cluster.fabric.tiers > 1 else 1.0,
         host_bytes_s=_host_bytes_s(gpu, training),
+        step_host_s=prof.step_host_s,
     )
 
 

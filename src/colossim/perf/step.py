@@ -13,8 +13,10 @@ receiver also all-gathers the tensor-parallel slices. Without gradient-accumulat
 every micro-batch's backward ends with an add of its weight gradients into the main
 gradient buffer. Data-parallel gradient reduction (and ZeRO's parameter gathering) overlaps
 the last micro-batch's backward (forward) pass when ``overlap_dp_comm``; what does not fit
-is exposed. The optimizer is a memory-bound pass over the GPU's shard of the parameters,
-plus zeroing and scaling of its whole gradient buffer. docs/methodology.md derives each term.
+is exposed, and the last gradient bucket's reduction always is. The ``optimizer`` term holds
+everything the step pays once (perf/step_costs.py: optimizer pass, master copies, kernel
+chains, scalar all-reduces, host synchronisation and the batch broadcast). docs/methodology.md
+derives each term.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from colossim.perf import comm, exposure, fsdp, moe, offload, schedule
+from colossim.perf import comm, exposure, fsdp, moe, offload, schedule, step_costs
 from colossim.perf.cp import cp_exposed_s
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
@@ -186,14 +188,17 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     p2p = exposure.pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, plans.sp, n_micro, coll)
 
     dense_p, expert_p = _stage_params(model, params, layers, pp, dual)
+    layer_p = np.maximum(params.dense_layer, params.moe_shared + params.moe_experts) if model.moe else params.dense_layer
     dp_exposed = exposure.dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow.fwd,
-                                       slow.bwd + slow.rec, coll)
+                                       slow.bwd + slow.rec, coll, step_costs.bucket_params(training, layer_p))
     dp_exposed = np.where(zero == 3, fsdp.zero3_exposed_s(training, dense_p, expert_p, tp, cp, dp, ep, n_micro, slow.fwd,
                                                           slow.bwd + slow.rec, layers.middle, coll), dp_exposed)
-    if training.offload.optimizer:
-        opt = offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd)
-    else:
-        opt = exposure.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw)
+    offloaded = (offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd)
+                 if training.offload.optimizer else None)
+    most_layers = np.maximum(np.maximum(layers.first, layers.middle), layers.last)
+    tensors = step_costs.param_tensors(most_layers, pp == 1, np.ones_like(pp, dtype=bool))
+    opt = step_costs.once_per_step_s(training, hw, coll, dense_p, expert_p, tensors, tp, pp, cp, dp, ep, zero, mbs,
+                                     n_micro, optimizer_pass_s=offloaded)
 
     step = n_micro * (slow.fwd + slow.bwd + slow.rec + slow.tp + slow.ep + slow.cp) + bubble + p2p + dp_exposed + opt
     if training.offload.activations:

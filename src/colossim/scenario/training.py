@@ -1,10 +1,26 @@
-"""How it trains: batch, precision, memory savers, and the run's software behaviour."""
+"""How it trains: batch, precision, memory savers, and the run's software behaviour.
+
+The software behaviour (attention kernel, dropout, overlaps, gradient precision, optimizer
+implementation, bucket size) comes from a named software stack (``stack``, catalog/data/
+stacks.yaml, each value with its source); a field set in the scenario overrides the stack's.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from colossim.catalog import stacks
+from colossim.errors import unknown_name_error
 
 Precision = Literal["bf16", "fp16", "fp8"]
 Recompute = Literal["none", "selective", "full"]
@@ -40,6 +56,10 @@ class TrainingSpec(BaseModel):
     )
     zero_stage: int = Field(default=1, ge=0, le=3, description="0 none, 1 optimizer, 2 +gradients, 3 +weights (FSDP)")
     total_tokens: PositiveFloat | None = Field(default=None, le=1e18, description="tokens to train (gives days to train)")
+    stack: str = Field(
+        default_factory=stacks.default_stack,
+        description="software stack whose documented defaults fill the fields below (see `colossim catalog stacks`)",
+    )
     attention_kernel: Literal["flash", "unfused"] = Field(
         default="flash",
         description="flash: fused IO-aware attention (FlashAttention, cuDNN); unfused: explicit QK^T, softmax, AV (Megatron before 2023)",
@@ -100,6 +120,36 @@ class TrainingSpec(BaseModel):
     moe_dispatch_dtype: Literal["bf16", "fp8"] = Field(
         default="bf16", description="dtype of the forward MoE dispatch (DeepSeek-V3 sends it in fp8)"
     )
+
+    optimizer: Literal["fused", "unfused"] = Field(
+        default="fused",
+        description="fused: multi-tensor Adam, norm and scaling kernels (apex/TE FusedAdam); unfused: one kernel chain per tensor",
+    )
+    dp_bucket_params: PositiveFloat | None = Field(
+        default=4.0e7,
+        description="parameters per gradient-reduction bucket (the last one cannot overlap); null: one layer (FSDP)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_stack(cls, data: Any) -> Any:
+        """Every software field the scenario leaves out takes the stack's value."""
+        if not isinstance(data, dict):
+            return data
+        name = data.get("stack", stacks.default_stack())
+        if not isinstance(name, str) or name.lower() not in stacks.stack_names():
+            return data  # the field validator reports it
+        precision = data.get("precision", "bf16")
+        values = stacks.stack(name).values(precision if isinstance(precision, str) else "bf16")
+        return {**values, **data, "stack": name.lower()}
+
+    @field_validator("stack")
+    @classmethod
+    def _known_stack(cls, name: str) -> str:
+        if name.lower() not in stacks.stack_names():
+            err = unknown_name_error("software stack", "training.stack", name, stacks.stack_names())
+            raise ValueError(str(err).removeprefix("training.stack: "))
+        return name.lower()
 
     @property
     def tokens_per_step(self) -> int:
