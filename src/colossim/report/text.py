@@ -28,7 +28,8 @@ def print_estimate(sc: Scenario, est: Estimate) -> None:
               f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})")
     con.print(f"  plan     tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} vpp={p['vpp']} "
               f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
-              f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, {t.precision}")
+              f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, {t.precision}"
+              + (f", schedule {p['schedule']}" if p.get("schedule", "1f1b") != "1f1b" else ""))
     con.print(f"  batch    {t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step")
     con.print()
     head = Table(show_header=False, box=None, pad_edge=False)
@@ -37,7 +38,7 @@ def print_estimate(sc: Scenario, est: Estimate) -> None:
     head.add_row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}")
     head.add_row("model TFLOP/s per GPU", f"{est.model_tflops_per_gpu:.1f}")
     fits = "fits" if est.fits_in_memory else f"DOES NOT FIT: {est.memory_per_gpu_gb - est.hbm_per_gpu_gb:.1f} GB over"
-    head.add_row("memory per GPU", f"{est.memory_per_gpu_gb:.1f} of {est.hbm_per_gpu_gb:.0f} GB ({fits})")
+    head.add_row("memory per GPU", f"{est.memory_per_gpu_gb:.1f} of {est.hbm_per_gpu_gb:.1f} GB ({fits})")
     head.add_row("GPUs used", f"{est.gpus_used:,} ({est.gpus_idle:,} idle)")
     if est.time_to_train_days is not None:
         head.add_row("time to train", f"{est.time_to_train_days:.1f} days for {t.total_tokens:.3g} tokens")
