@@ -131,6 +131,7 @@ FLAGS: dict[str, list[str]] = {
                     "--run-days", "--repair-h", "--rate", "--sizes"],
     "search": ["--top", "--deadline-days", "--total-tokens", "--max-tp", "--max-pp", "--fix", "--max", "--min"],
     "network": ["--size", "--flows-per-pair", "--seed"],
+    "buildout": ["--day", "--power-mw-per-month", "--target-tokens", "--every"],
 }
 
 
@@ -153,6 +154,8 @@ def flag_values(draw: Any) -> tuple[str, list[str]]:
 def test_flags(workdir: Path, case: tuple[str, list[str]]) -> None:
     command, argv = case
     scenario = _file(workdir, yaml.safe_dump(BASE), "base.yaml")
+    if command == "buildout":
+        scenario = str(EXAMPLES / "colossus-buildout-200k.yaml")
     extra = {"reliability": ["-n", "20"], "search": ["--no-progress"], "network": ["--group", "dp"]}.get(command, [])
     if command == "reliability" and "--sizes" in argv:
         extra.append("--sweep-gpus")

@@ -189,7 +189,7 @@ def validate_section(cls: type[_T], body: Any, section: str) -> _T:
 
 def _validate(cls: type[_T], body: dict[str, Any], section: str) -> _T:
     """Pydantic validation between the gate's checks: no true/false for a number before,
-    every quantity finite and within its physical range after (colossim.gate.BOUNDS)."""
+    every quantity finite and within its physical range after (colossim.bounds.BOUNDS)."""
     gate.check_types(cls, body, section)
     try:
         obj = cls(**body)

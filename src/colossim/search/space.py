@@ -49,7 +49,7 @@ class Constraints:
 
 def parse_value(dim: str, raw: str | int | bool, field: str | None = None) -> int:
     """A constraint value as the integer code the batch uses (recompute names, booleans),
-    within the dimension's range (colossim.gate.DIMENSIONS); errors name ``field``."""
+    within the dimension's range (colossim.bounds.DIMENSIONS); errors name ``field``."""
     field = field or dim
     if isinstance(raw, bool) and dim != "sp":
         raise field_error(field, raw, "must be an integer, not true/false")
