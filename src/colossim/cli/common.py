@@ -43,3 +43,49 @@ def scenario_path(path: Path) -> Path:
     if not path.is_file():
         raise ColossimError(f"scenario file not found: {path}", field="scenario", value=str(path))
     return path
+
+
+# ---- checks before the work ------------------------------------------------------------
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_output_path(path: Path | str, suffixes: tuple[str, ...], flag: str = "--output") -> Path:
+    """An output file we can write, checked before any work: a known suffix, not a folder,
+    and a parent folder that exists (or can be created) and is writable. One helper for
+    every ``-o``/``--plot`` so the rules live in one place."""
+    import os
+
+    p = Path(path)
+    allowed = ", ".join(suffixes)
+    if p.suffix.lower() not in suffixes:
+        raise ColossimError(f"{flag}: {str(p)!r} is not allowed; give a {allowed} file", field=flag,
+                            value=str(p), allowed=allowed)
+    if p.is_dir():
+        raise ColossimError(f"{flag}: {str(p)!r} is a folder; give a file name ending in {allowed}",
+                            field=flag, value=str(p), allowed=allowed)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ColossimError(f"{flag}: {str(p)!r} exists and is not writable", field=flag, value=str(p))
+    parent = p.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ColossimError(f"{flag}: {str(p)!r} cannot be created: {parent} is not a folder", field=flag,
+                            value=str(p))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ColossimError(f"{flag}: {str(p)!r} cannot be written: no permission in {parent}", field=flag,
+                            value=str(p))
+    return p
+
+
+def require(module: str, what: str, extra: str | None = None) -> None:
+    """An optional part (ray, the web server, pandas) checked before any work: one line, exit 2."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        hint = f"pip install 'colossim[{extra}]'" if extra else f"pip install {module}"
+        raise ColossimError(f"{what} needs {module}, which is not installed: {hint}", field=what)

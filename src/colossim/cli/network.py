@@ -7,7 +7,13 @@ from typing import Any
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.cli.common import (
+    JSON_OPTION,
+    check_output_path,
+    print_json,
+    scenario_path,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +41,8 @@ def register(app: typer.Typer) -> None:
         from colossim.network import config as cfg
         from colossim.network.topology import fabric_inventory
 
+        if plot is not None:
+            check_output_path(plot, (".png",), "--plot")
         sc = load_scenario(scenario_path(scenario))
         if not inventory:
             cfg.require_scipy("colossim network")

@@ -7,7 +7,14 @@ from typing import Any
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.cli.common import (
+    JSON_OPTION,
+    PLOT_SUFFIXES,
+    check_output_path,
+    print_json,
+    scenario_path,
+    user_errors,
+)
 
 BUDGET_OPTION = typer.Option(None, "--budget-mw", help="site budget, MW of facility power: does the plan fit, "
                                                        "and how many GPUs would")
@@ -56,9 +63,7 @@ def register(app: typer.Typer) -> None:
         """IT and facility power per component, the swing over a step, the battery for a ramp limit,
         and whether a site budget feeds the plan (and how many GPUs it would feed)."""
         if plot is not None:
-            from colossim.energy.plot import check_plot_path
-
-            check_plot_path(plot)
+            check_output_path(plot, PLOT_SUFFIXES, "--plot")
         sc, report = load_power(
             scenario, budget_mw=("--budget-mw", budget_mw), budget_basis=("--basis", basis), pue=("--pue", pue),
             ramp_mw_per_min=("--ramp-mw-per-min", ramp_mw_per_min),

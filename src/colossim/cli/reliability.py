@@ -10,7 +10,13 @@ from typing import Any
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.cli.common import (
+    JSON_OPTION,
+    check_output_path,
+    print_json,
+    scenario_path,
+    user_errors,
+)
 from colossim.errors import ColossimError, field_error
 
 RATE_HELP = "override a class's failures per unit-day, CLASS=VALUE (repeatable), e.g. --rate gpu=2e-4"
@@ -88,8 +94,8 @@ def register(app: typer.Typer) -> None:
             **_rate_overrides(rate),
         }
         grid = _sizes(sizes)
-        if plot is not None and plot.suffix.lower() != ".png":
-            raise field_error("--plot", str(plot), "give a .png file name")
+        if plot is not None:
+            check_output_path(plot, (".png",), "--plot")
         sc = load_scenario(scenario_path(scenario))
         cfg = reliability_config(sc.sections.get("reliability"), overrides)
         if sweep:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from colossim.cli.common import scenario_path, user_errors
+from colossim.cli.common import check_output_path, scenario_path, user_errors
 from colossim.errors import ColossimError, field_error
 
 FORMATS = ("html", "md")
@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
         from colossim.report.document import build_report, default_parts
 
         path, kind = output_format(output, fmt, scenario)
+        check_output_path(path, (path.suffix.lower(),) if path.suffix else (".html", ".md"))
         if top < 1:
             raise field_error("--top", top, "must be >= 1")
         if kind == "html":

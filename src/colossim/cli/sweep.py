@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, user_errors
+from colossim.cli.common import (
+    JSON_OPTION,
+    PLOT_SUFFIXES,
+    check_output_path,
+    print_json,
+    require,
+    user_errors,
+)
 from colossim.errors import field_error
 
 
@@ -31,18 +38,22 @@ def register(app: typer.Typer) -> None:
             raise field_error("--executor", executor, "allowed: local, ray", choices=("local", "ray"))
         if workers is not None and workers < 1:
             raise field_error("--workers", workers, "must be >= 1")
+        if executor == "ray":
+            require("ray", "--executor ray", "ray")
         spec = load_sweep(sweep_file)
         n = len(points(spec))
+        base_dir = sweep_file.parent
+        out = check_output_path(output or (base_dir / (spec.output or f"{spec.name}.csv")), (".csv", ".parquet"))
+        png = plot or (base_dir / spec.plot if spec.plot else None)
+        if png is not None:
+            check_output_path(png, PLOT_SUFFIXES, "--plot")
 
         def progress(done: int, total: int) -> None:
             print(f"sweep: {done}/{total} scenarios", file=sys.stderr, flush=True)
 
         print(f"sweep {spec.name}: {n} scenarios on {executor}", file=sys.stderr)
         rows = run_sweep(spec, executor=executor, workers=workers, address=address, progress=progress)  # type: ignore[arg-type]
-        base_dir = sweep_file.parent
-        out = output or (base_dir / (spec.output or f"{spec.name}.csv"))
         table = write_table(rows, out)
-        png = plot or (base_dir / spec.plot if spec.plot else None)
         figure = plot_scaling(rows, png, list(spec.grid)) if png else None
         if json_out:
             print_json({"rows": rows, "output": str(table), "plot": str(figure) if figure else None})
