@@ -55,6 +55,7 @@ def check_output_path(path: Path | str, suffixes: tuple[str, ...], flag: str = "
     and a parent folder that exists (or can be created) and is writable. One helper for
     every ``-o``/``--plot`` so the rules live in one place."""
     import os
+    import tempfile
 
     p = Path(path)
     allowed = ", ".join(suffixes)
@@ -72,9 +73,12 @@ def check_output_path(path: Path | str, suffixes: tuple[str, ...], flag: str = "
     if not parent.is_dir():
         raise ColossimError(f"{flag}: {str(p)!r} cannot be created: {parent} is not a folder", field=flag,
                             value=str(p))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ColossimError(f"{flag}: {str(p)!r} cannot be written: no permission in {parent}", field=flag,
-                            value=str(p))
+    try:  # a real probe: permission bits say nothing for root, or on /proc and read-only mounts
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise ColossimError(f"{flag}: {str(p)!r} cannot be written in {parent}: {exc.strerror}", field=flag,
+                            value=str(p)) from None
     return p
 
 
