@@ -9,20 +9,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from colossim.errors import ColossimError
 from colossim.perf.estimate import Estimate, estimate
 from colossim.perf.step import StepArrays, evaluate
-from colossim.scenario import PlanBatch, Scenario, load_scenario
+from colossim.scenario import PlanBatch, Scenario
+from colossim.scenario import load_scenario as load_as_given
+from colossim.scenario.loader import read_scenario_data
 from colossim.validation.runs import validate
+
+PlanChoice = Literal["best", "as-given"]
+
+
+def load_scenario(source: str | Path | dict[str, Any], *, plan: PlanChoice = "best") -> Scenario:
+    """Load a scenario (a YAML path, YAML text or a mapping).
+
+    With no ``parallel:`` section the plan is the plan search's best (``plan="best"``, the
+    default; ``scenario.plan_source == "search"``); ``plan="as-given"`` keeps the
+    section's defaults (tp=1, pp=1, the largest dp) as the core loader does.
+    """
+    data = read_scenario_data(source)
+    sc = load_as_given(data)
+    if plan == "best" and isinstance(data, dict) and data.get("parallel") is None:
+        from colossim.search.default_plan import with_best_plan
+
+        sc = with_best_plan(sc)
+    return sc
 
 
 def scenario(model: str | dict[str, Any], cluster: str | dict[str, Any], training: dict[str, Any],
              parallel: dict[str, Any] | None = None, **sections: Any) -> Scenario:
-    """Build a scenario from presets and mappings, as a scenario file would."""
-    return load_scenario({"model": model, "cluster": cluster, "training": training,
-                          "parallel": parallel or {}, **sections})
+    """Build a scenario from presets and mappings, as a scenario file would (no ``parallel``:
+    the plan search's best plan)."""
+    body = {"model": model, "cluster": cluster, "training": training, **sections}
+    if parallel is not None:
+        body["parallel"] = parallel
+    return load_scenario(body)
 
 
 def to_record(est: Estimate) -> dict[str, Any]:

@@ -93,3 +93,16 @@ def require(module: str, what: str, extra: str | None = None) -> None:
     if not found:
         hint = f"pip install 'colossim[{extra}]'" if extra else f"pip install {module}"
         raise ColossimError(f"{what} needs {module}, which is not installed: {hint}", field=what)
+
+
+def load_planned(path: Path) -> Any:
+    """The scenario of a command that needs a plan: no ``parallel:`` section means the plan
+    search's best plan, said so on stderr (stdout stays one JSON object with --json)."""
+    from colossim.api import load_scenario
+
+    sc = load_scenario(scenario_path(path))
+    if sc.plan_source == "search":
+        from colossim.search.default_plan import describe_plan
+
+        print(describe_plan(sc), file=sys.stderr, flush=True)
+    return sc

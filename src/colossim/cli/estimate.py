@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.cli.common import JSON_OPTION, load_planned, print_json, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -21,12 +21,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Predict one training step: time breakdown, MFU, tokens/s, memory per GPU, days to train."""
         from colossim.api import estimate as run_estimate
-        from colossim.api import load_scenario
         from colossim.errors import field_error
 
         if network not in ("analytic", "flow"):
             raise field_error("--network", network, "allowed: analytic, flow", choices=("analytic", "flow"))
-        sc = load_scenario(scenario_path(scenario))
+        sc = load_planned(scenario)
         collectives = None
         if network == "flow":
             from colossim.network.config import require_scipy

@@ -10,8 +10,8 @@ import typer
 from colossim.cli.common import (
     JSON_OPTION,
     check_output_path,
+    load_planned,
     print_json,
-    scenario_path,
     user_errors,
 )
 
@@ -37,13 +37,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Simulate one collective on the built fat tree: time, algbw/busbw, throughput against a non-blocking
         fabric, link utilization per tier and the hottest links (ECMP vs adaptive routing, failures, two jobs)."""
-        from colossim.api import load_scenario
         from colossim.network import config as cfg
         from colossim.network.topology import fabric_inventory
 
         if plot is not None:
             check_output_path(plot, (".png",), "--plot")
-        sc = load_scenario(scenario_path(scenario))
+        sc = load_planned(scenario)
         if not inventory:
             cfg.require_scipy("colossim network")
         overrides: dict[str, Any] = {"routing": routing, "algorithm": algorithm, "flows_per_pair": flows_per_pair,

@@ -11,8 +11,8 @@ from colossim.cli.common import (
     JSON_OPTION,
     PLOT_SUFFIXES,
     check_output_path,
+    load_planned,
     print_json,
-    scenario_path,
     user_errors,
 )
 
@@ -24,11 +24,10 @@ PUE_OPTION = typer.Option(None, "--pue", help="PUE: a number >= 1 or a preset (a
 
 def load_power(scenario: Path, **flags: tuple[str, Any]) -> tuple[Any, Any]:
     """The scenario and its power report, with ``power:`` options and command-line flags."""
-    from colossim.api import load_scenario
     from colossim.energy.options import power_options
     from colossim.energy.site import power_report
 
-    sc = load_scenario(scenario_path(scenario))
+    sc = load_planned(scenario)
     flag, pue = flags.pop("pue", ("--pue", None))
     if pue is not None:
         from colossim.energy.power import resolve_pue

@@ -13,8 +13,8 @@ import typer
 from colossim.cli.common import (
     JSON_OPTION,
     check_output_path,
+    load_planned,
     print_json,
-    scenario_path,
     user_errors,
 )
 from colossim.errors import ColossimError, field_error
@@ -77,7 +77,6 @@ def register(app: typer.Typer) -> None:
         per_run: bool = typer.Option(False, "--per-run", help="with --json: add every replication's figures"),
     ) -> None:
         """Simulate failures, checkpoints and restarts over the whole run: ETTR, days to train, MTTF."""
-        from colossim.api import load_scenario
         from colossim.reliability import analysis
         from colossim.reliability.config import reliability_config
 
@@ -96,7 +95,7 @@ def register(app: typer.Typer) -> None:
         grid = _sizes(sizes)
         if plot is not None:
             check_output_path(plot, (".png",), "--plot")
-        sc = load_scenario(scenario_path(scenario))
+        sc = load_planned(scenario)
         cfg = reliability_config(sc.sections.get("reliability"), overrides)
         if sweep:
             rows = analysis.sweep_gpus(sc, cfg, grid or analysis.DEFAULT_SIZES)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from colossim.cli.common import check_output_path, scenario_path, user_errors
+from colossim.cli.common import check_output_path, load_planned, user_errors
 from colossim.errors import ColossimError, field_error
 
 FORMATS = ("html", "md")
@@ -50,7 +50,6 @@ def register(app: typer.Typer) -> None:
         charts and tables inline in one HTML file, or Markdown with PNG plots beside it."""
         import yaml
 
-        from colossim.api import load_scenario
         from colossim.report.document import build_report, default_parts
 
         path, kind = output_format(output, fmt, scenario)
@@ -65,7 +64,7 @@ def register(app: typer.Typer) -> None:
             from colossim.report.mpl import pyplot
 
             pyplot()
-        sc = load_scenario(scenario_path(scenario))
+        sc = load_planned(scenario)
         raw = yaml.safe_load(scenario.read_text(encoding="utf-8"))
         doc = build_report(sc, raw, default_parts(search=search, scaling=scaling, top=top), progress=_progress())
         if kind == "html":

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         if not isinstance(data, dict):
             raise ColossimError("a scenario must be a mapping with sections model, cluster, training", field="scenario")
         raw_parallel = data.pop("parallel", None) or {}  # the search chooses the plan
-        sc = load_scenario(data)
+        sc = load_scenario(data, plan="as-given")
         shortcuts = dict(zip(MAX_DIMS, (max_tp, max_pp, max_dp, max_cp, max_ep, max_vpp, max_mbs), strict=True))
         if keep_parallel and not isinstance(raw_parallel, dict):
             raise ColossimError("parallel: expected a mapping", field="parallel", value=raw_parallel)
