@@ -143,6 +143,8 @@ def _print_result(d: dict[str, Any], plot: Path | None) -> None:
 
     con = _console()
     ck, rec, sp = d["checkpoint"], d["recovery"], d["spares"]
+    if d.get("warning"):
+        con.print(f"[bold red]warning:[/bold red] {d['warning']}")
     con.print(f"[bold]{d['scenario']}[/bold]: {d['gpus']:,} GPUs on {d['servers']:,} servers, "
               f"{d['ideal_days']:.1f} failure-free days; {d['replications']} replications, seed {d['seed']} ({d['engine']})")
     con.print(f"  failures    preset {d['failure_preset']}: {d['interruptions_per_day']['expected']:.2f} unexpected "
