@@ -35,9 +35,12 @@ def register(app: typer.Typer) -> None:
 
             collectives = FlowCollectives(sc)
         est = run_estimate(sc, collectives=collectives)
+        from colossim.energy.goodput import time_to_train
+
+        ttt = time_to_train(sc, est.time_to_train_days)
         if json_out:
-            print_json(est.to_dict())
+            print_json({**est.to_dict(), "time_to_train": ttt})
             return
         from colossim.report.text import print_estimate
 
-        print_estimate(sc, est)
+        print_estimate(sc, est, ttt)

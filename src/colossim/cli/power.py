@@ -84,11 +84,12 @@ def register(app: typer.Typer) -> None:
 
 
 def print_power(report: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from colossim.report.text import console
+
     d = report.to_dict()
-    con = Console(highlight=False, soft_wrap=False, width=110)
+    con = console()
     srv = d["server_kw"]
     con.print(f"[bold]{d['scenario']}[/bold]")
     con.print(f"  cluster  {d['num_gpus']:,} x {d['gpu']} in {srv['design']} servers of {srv['gpus_per_server']}, "

@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
 def _console() -> Any:
     from colossim.report.text import console
 
-    return console(width=110)
+    return console()
 
 
 def _row(s: dict[str, Any], fmt: str) -> list[str]:

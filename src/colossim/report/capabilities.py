@@ -108,7 +108,11 @@ class NoOptions(Options):
 def run_estimate(ctx: Context) -> dict[str, Any]:
     from colossim.api import estimate
 
-    return estimate(ctx.scenario).to_dict()
+    from colossim.energy.goodput import time_to_train
+
+    out = estimate(ctx.scenario).to_dict()
+    out["time_to_train"] = time_to_train(ctx.scenario, out["time_to_train_days"])
+    return out
 
 
 # ---- search (`colossim search`) --------------------------------------------------------

@@ -22,6 +22,8 @@ class TrainingSpec(BaseModel):
     recompute: Recompute = Field(default="none", description="activation recomputation")
     zero_stage: int = Field(default=1, ge=0, le=3, description="0 none, 1 optimizer, 2 +gradients, 3 +weights (FSDP)")
     total_tokens: PositiveFloat | None = Field(default=None, le=1e18, description="tokens to train (gives days to train)")
+    goodput: float | None = Field(default=None, gt=0, le=1, description=(
+        "useful fraction of wall time for days to train, energy and cost (default: the reliability model's ETTR)"))
     attention_kernel: Literal["flash", "unfused"] = Field(
         default="flash",
         description="flash: fused IO-aware attention (FlashAttention, cuDNN); unfused: explicit QK^T, softmax, AV (Megatron before 2023)",
