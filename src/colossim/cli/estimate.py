@@ -28,19 +28,23 @@ def register(app: typer.Typer) -> None:
         sc = load_planned(scenario)
         collectives = None
         if network == "flow":
-            from colossim.network.config import require_scipy
+            from colossim.network.flow_compare import ComparingCollectives
 
-            require_scipy("estimate --network flow")
-            from colossim.network.flow_collectives import FlowCollectives
-
-            collectives = FlowCollectives(sc)
+            collectives = ComparingCollectives(sc)
         est = run_estimate(sc, collectives=collectives)
         from colossim.energy.goodput import time_to_train
 
         ttt = time_to_train(sc, est.time_to_train_days)
+        flow = None
+        if collectives is not None:
+            analytic = run_estimate(sc)
+            flow = {**collectives.comparison(), "step_time_analytic_s": analytic.step_time_s,
+                    "step_time_flow_s": est.step_time_s}
+        out = {**est.to_dict(), "time_to_train": ttt,
+               "collectives": flow or {"model": "analytic (alpha-beta on the fabric's bandwidths)"}}
         if json_out:
-            print_json({**est.to_dict(), "time_to_train": ttt})
+            print_json(out)
             return
         from colossim.report.text import print_estimate
 
-        print_estimate(sc, est, ttt)
+        print_estimate(sc, est, ttt, flow)

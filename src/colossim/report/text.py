@@ -79,6 +79,8 @@ def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | 
     con.print(mem)
     if flow is not None:
         print_flow_comparison(con, flow)
+    else:
+        con.print("collectives: analytic (alpha-beta); --network flow simulates them on the built fabric")
     con.print(f"dominant overhead: {est.dominant_overhead.replace('_', ' ')}")
     for note in est.notes:
         con.print(f"note: {note}")
@@ -90,10 +92,16 @@ def print_flow_comparison(con: Console, flow: dict[str, Any]) -> None:
     for col, just in (("term", "left"), ("analytic", "right"), ("simulated", "right"), ("ratio", "right")):
         cmp.add_column(col, justify=just)  # type: ignore[arg-type]
     for row in flow["rows"]:
+        term = f"{row['collective']} {row['group']} x{row['ranks']:,}, {fmt_quantity(row['size_bytes'], 'B', binary=True)}"
         ratio = row["simulated_s"] / row["analytic_s"] if row["analytic_s"] else None
-        cmp.add_row(row["term"], fmt_time(row["analytic_s"]), fmt_time(row["simulated_s"]),
+        cmp.add_row(term, fmt_time(row["analytic_s"]), fmt_time(row["simulated_s"]),
                     "-" if ratio is None else f"{ratio:.2f}x")
     con.print(cmp)
+    if flow["rows"] and all(abs(r["simulated_s"] - r["analytic_s"]) <= 1e-3 * r["analytic_s"] for r in flow["rows"]):
+        con.print("simulated = analytic: no link of the fabric is a bottleneck for these groups (the analytic "
+                  "model's line rate holds); try network: {routing: ecmp} in the scenario")
+    con.print(f"step time: {fmt_time(flow['step_time_flow_s'])} with the simulated collectives (this estimate), "
+              f"{fmt_time(flow['step_time_analytic_s'])} with the analytic ones")
 
 
 def print_validation(rows: list[Any], summary: dict[str, Any]) -> None:
