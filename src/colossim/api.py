@@ -59,5 +59,26 @@ def to_record(est: Estimate) -> dict[str, Any]:
     return flat
 
 
+def to_frame(results: Any) -> Any:
+    """A pandas DataFrame, one row per plan (the columns of :func:`to_record`), from an
+    Estimate, a list of Estimates, or a search result (``colossim.search.search(...)``;
+    its rows carry their ``rank``). pandas is optional: a clear error without it."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ColossimError("to_frame needs pandas, which is not installed: pip install pandas "
+                            "(or pip install 'colossim[pandas]')", field="to_frame") from None
+    if isinstance(results, Estimate):
+        rows = [to_record(results)]
+    elif hasattr(results, "top") and hasattr(results, "objective"):
+        rows = [{"rank": i + 1, **to_record(e)} for i, e in enumerate(results.top)]
+    elif isinstance(results, (list, tuple)) and all(isinstance(e, Estimate) for e in results):
+        rows = [to_record(e) for e in results]
+    else:
+        raise ColossimError(f"to_frame: {type(results).__name__} is not allowed; give an Estimate, a list of "
+                            "Estimates or a search result", field="to_frame", value=type(results).__name__)
+    return pd.DataFrame(rows)
+
+
 __all__ = ["ColossimError", "Estimate", "PlanBatch", "Scenario", "StepArrays", "estimate", "evaluate",
-           "load_scenario", "scenario", "to_record", "validate"]
+           "load_scenario", "scenario", "to_frame", "to_record", "validate"]
