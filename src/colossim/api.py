@@ -59,6 +59,19 @@ def to_record(est: Estimate) -> dict[str, Any]:
     return flat
 
 
+ANALYTIC_COLLECTIVES = {"model": "analytic (alpha-beta on the fabric's bandwidths)"}
+
+
+def estimate_record(sc: Scenario, est: Estimate, collectives: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `estimate --json` object (and the dashboard's): the estimate, its time to train
+    with the run's goodput, and which collective model ran (``collectives``: the
+    ``--network flow`` comparison)."""
+    from colossim.energy.goodput import time_to_train
+
+    return {**est.to_dict(), "time_to_train": time_to_train(sc, est.time_to_train_days),
+            "collectives": collectives or ANALYTIC_COLLECTIVES}
+
+
 def to_frame(results: Any) -> Any:
     """A pandas DataFrame, one row per plan (the columns of :func:`to_record`), from an
     Estimate, a list of Estimates, or a search result (``colossim.search.search(...)``;

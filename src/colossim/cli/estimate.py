@@ -32,19 +32,17 @@ def register(app: typer.Typer) -> None:
 
             collectives = ComparingCollectives(sc)
         est = run_estimate(sc, collectives=collectives)
-        from colossim.energy.goodput import time_to_train
+        from colossim.api import estimate_record
 
-        ttt = time_to_train(sc, est.time_to_train_days)
         flow = None
         if collectives is not None:
             analytic = run_estimate(sc)
             flow = {**collectives.comparison(), "step_time_analytic_s": analytic.step_time_s,
                     "step_time_flow_s": est.step_time_s}
-        out = {**est.to_dict(), "time_to_train": ttt,
-               "collectives": flow or {"model": "analytic (alpha-beta on the fabric's bandwidths)"}}
+        out = estimate_record(sc, est, flow)
         if json_out:
             print_json(out)
             return
         from colossim.report.text import print_estimate
 
-        print_estimate(sc, est, ttt, flow)
+        print_estimate(sc, est, out["time_to_train"], flow)

@@ -106,13 +106,9 @@ class NoOptions(Options):
 
 
 def run_estimate(ctx: Context) -> dict[str, Any]:
-    from colossim.api import estimate
+    from colossim.api import estimate, estimate_record
 
-    from colossim.energy.goodput import time_to_train
-
-    out = estimate(ctx.scenario).to_dict()
-    out["time_to_train"] = time_to_train(ctx.scenario, out["time_to_train_days"])
-    return out
+    return estimate_record(ctx.scenario, estimate(ctx.scenario))
 
 
 # ---- search (`colossim search`) --------------------------------------------------------
