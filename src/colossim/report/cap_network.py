@@ -15,7 +15,7 @@ from pydantic import Field
 from colossim.errors import ColossimError
 from colossim.report import figures
 from colossim.report.capabilities import Context, Limits, Options
-from colossim.report.present import Section, fmt_pct, fmt_time
+from colossim.report.present import Section, fmt_field, fmt_pct, fmt_time
 
 REQUIRES = ("colossim.network.twin", "colossim.network.config", "colossim.network.topology", "scipy.sparse")
 FLAGS = {"--collective": "collective", "--group": "group", "--size": "size", "--routing": "routing",
@@ -83,8 +83,8 @@ def present_network(d: dict[str, Any]) -> Section:
     util = {tier: 100.0 * u.get("mean", 0.0) for tier, u in d["link_utilization"].items()}
     s.figures.append(figures.bars("link_utilization", "Mean link utilization by tier", util, "%"))
     s.table("link utilization by tier", ["tier", *next(iter(d["link_utilization"].values()), {}).keys()],
-            [[tier, *(f"{v:.3g}" for v in u.values())] for tier, u in d["link_utilization"].items()])
+            [[tier, *(fmt_field(k, v) for k, v in u.items())] for tier, u in d["link_utilization"].items()])
     s.table("hottest links", list(d["hottest_links"][0]) if d["hottest_links"] else ["link"],
-            [list(h.values()) for h in d["hottest_links"][:10]])
+            [[fmt_field(k, v) for k, v in h.items()] for h in d["hottest_links"][:10]])
     s.notes += d.get("notes", [])
     return s

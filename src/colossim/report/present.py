@@ -146,6 +146,26 @@ def fmt_num(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
+def fmt_field(key: str, value: Any) -> str:
+    """A table cell formatted by what its field name says it is: ``*bytes`` in binary
+    prefixes, ``*_s`` as a time, utilization/fraction/share as a percentage, ``*_gbps``
+    and ``*_w`` with SI prefixes; anything else through :func:`fmt_num`."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return fmt_num(value)
+    k = key.lower()
+    if k.endswith("bytes") or k == "size":
+        return fmt_bytes(value)
+    if k.endswith("_s") or k in ("time", "seconds"):
+        return fmt_time(value)
+    if any(w in k for w in ("utilization", "fraction", "share", "mean", "max", "p99", "p50")) and abs(value) <= 1.5:
+        return fmt_pct(value)
+    if k.endswith("_gbps"):
+        return fmt_quantity(value * 1e9, "b/s")
+    if k.endswith("_w"):
+        return fmt_quantity(value, "W")
+    return fmt_num(value)
+
+
 # ---- one presenter per capability -----------------------------------------------------
 
 
