@@ -71,7 +71,7 @@ def fmt_quantity(x: float | None, unit: str = "", *, binary: bool = False, digit
         return f"0{space}{unit}"
     table = BINARY_PREFIXES if binary else SI_PREFIXES
     scale, prefix = next(((sc, p) for sc, p in table if abs(x) >= sc * (1 - 0.5 * 10 ** -digits)), table[-1])
-    v = x / scale
+    v = float(f"{x / scale:.{digits}g}")  # rounded first: 0.99996 kW is 1.00 kW, not 1.000
     decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(v)))) if v else 0)
     text = f"{v:.{decimals}f}"
     return f"{text} {prefix}{unit}" if (prefix or unit) else text
