@@ -209,14 +209,14 @@ def cost_report(scenario: Scenario, power: PowerReport, opts: CostOptions | None
     """
     opts = opts or CostOptions()
     model = cost_model(scenario.cluster, opts)
-    goodput = resolve_goodput(scenario, opts.goodput, "cost.goodput or --goodput") if gpu_hours is None else None
+    goodput = None
     tokens = opts.total_tokens or scenario.training.total_tokens
     tokens_per_s = scenario.training.tokens_per_step / power.step_time_s
     notes = list(power.notes)
     if gpu_hours is not None:
         hours, basis = gpu_hours / power.gpus_used, f"{gpu_hours:.4g} GPU-hours given"
     elif tokens is not None:
-        assert goodput is not None
+        goodput = resolve_goodput(scenario, opts.goodput, "cost.goodput or --goodput", tokens)
         hours = tokens / tokens_per_s / goodput.value / SECONDS_PER_HOUR
         basis = f"{tokens:,.0f} tokens at {tokens_per_s:,.0f} tokens/s, {goodput.describe()}"
     else:

@@ -36,14 +36,19 @@ class Goodput:
         return f"goodput {self.value:.3f} ({self.detail})"
 
 
-def resolve_goodput(scenario: Scenario, given: float | None = None, given_by: str = "--goodput") -> Goodput:
-    """The goodput of the scenario's run: ``given`` wins, then ``training.goodput``, then ETTR."""
+def resolve_goodput(scenario: Scenario, given: float | None = None, given_by: str = "--goodput",
+                    total_tokens: float | None = None) -> Goodput:
+    """The goodput of the scenario's run: ``given`` wins, then ``training.goodput``, then ETTR
+    (of a run of ``total_tokens``, default ``training.total_tokens``)."""
     if given is not None:
         return Goodput(float(given), "given", f"given by {given_by}")
     if scenario.training.goodput is not None:
         return Goodput(float(scenario.training.goodput), "training.goodput", "training.goodput")
     from colossim.reliability.analysis import analyze
 
+    if total_tokens is not None and total_tokens != scenario.training.total_tokens:
+        training = scenario.training.model_copy(update={"total_tokens": total_tokens})
+        scenario = scenario.model_copy(update={"training": training})
     result = analyze(scenario)
     ettr = float(result.runs.ettr().mean())
     return Goodput(ettr, "reliability", f"the reliability model's ETTR, mean of {result.runs.replications} "
