@@ -232,3 +232,13 @@ def test_html_report_comes_from_a_template() -> None:
     template = _environment().get_template("report.html.j2")
     assert template.render  # the packaged template loads
     assert (ROOT / "src/colossim/report/templates/report.html.j2").is_file()
+
+
+def test_cost_and_estimate_warn_first_when_no_spare_is_left(tmp_path, capsys) -> None:
+    path = tmp_path / "full.yaml"
+    path.write_text("model: llama3-405b\ncluster: {gpu: h100-sxm, num_gpus: 16384, fabric: {tiers: 3}}\n"
+                    "training: {seq_len: 8192, global_batch_size: 2048, total_tokens: 15.6e12}\n"
+                    "parallel: {tp: 8, pp: 16, dp: 128}\nreliability: {replications: 20}\n")
+    for command in ("cost", "estimate"):
+        code, out, _ = run_cli([command, str(path)], capsys)
+        assert code == 0 and out.startswith("warning: ETTR 0.0"), out[:200]

@@ -70,6 +70,8 @@ def print_cost(d: dict[str, Any]) -> None:
     from colossim.report.text import console
 
     con = console()
+    if d.get("goodput_warning"):
+        con.print(f"[bold red]warning:[/bold red] {d['goodput_warning']}")
     con.print(f"[bold]{d['scenario']}[/bold]")
     con.print(f"  run      {d['basis']}: {d['run_days']:.1f} days on {d['gpus_used']:,} of {d['num_gpus']:,} GPUs")
     con.print()

@@ -126,6 +126,7 @@ class CostReport:
     num_gpus: int
     goodput: float
     goodput_source: str
+    goodput_warning: str | None
     facility_avg_w: float
     it_avg_w: float
     model: CostModel
@@ -174,6 +175,7 @@ class CostReport:
             "run_days": self.run_hours / 24.0,
             "goodput": self.goodput,
             "goodput_source": self.goodput_source,
+            "goodput_warning": self.goodput_warning,
             "gpus_used": self.gpus_used,
             "num_gpus": self.num_gpus,
             "gpu_hours": self.gpu_hours,
@@ -229,7 +231,8 @@ def cost_report(scenario: Scenario, power: PowerReport, opts: CostOptions | None
     return CostReport(
         scenario=scenario.name, total_tokens=tokens, run_hours=hours, gpus_used=power.gpus_used,
         num_gpus=pm.num_gpus, goodput=1.0 if goodput is None else goodput.value,
-        goodput_source="gpu-hours given" if goodput is None else goodput.detail, facility_avg_w=power.facility_w("average"),
+        goodput_source="gpu-hours given" if goodput is None else goodput.detail,
+        goodput_warning=None if goodput is None else goodput.warning, facility_avg_w=power.facility_w("average"),
         it_avg_w=power.it_w["average"], model=model, capex_usd=model.capex_usd(pm),
         bounds_mwh=energy_bounds_mwh(pm, power.gpus_used * hours), basis=basis, notes=notes,
     )

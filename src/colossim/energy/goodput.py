@@ -28,9 +28,10 @@ class Goodput:
     value: float
     source: str  # "given", "training.goodput" or "reliability"
     detail: str
+    warning: str | None = None  # the reliability model's first-line warning (no spare left, ETTR < 0.5)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "source": self.source, "detail": self.detail}
+        return {"value": self.value, "source": self.source, "detail": self.detail, "warning": self.warning}
 
     def describe(self) -> str:
         return f"goodput {self.value:.3f} ({self.detail})"
@@ -44,7 +45,7 @@ def resolve_goodput(scenario: Scenario, given: float | None = None, given_by: st
         return Goodput(float(given), "given", f"given by {given_by}")
     if scenario.training.goodput is not None:
         return Goodput(float(scenario.training.goodput), "training.goodput", "training.goodput")
-    from colossim.reliability.analysis import analyze
+    from colossim.reliability.analysis import analyze, spares_warning
 
     if total_tokens is not None and total_tokens != scenario.training.total_tokens:
         training = scenario.training.model_copy(update={"total_tokens": total_tokens})
@@ -52,7 +53,7 @@ def resolve_goodput(scenario: Scenario, given: float | None = None, given_by: st
     result = analyze(scenario)
     ettr = float(result.runs.ettr().mean())
     return Goodput(ettr, "reliability", f"the reliability model's ETTR, mean of {result.runs.replications} "
-                                        f"replications, seed {result.seed}")
+                                        f"replications, seed {result.seed}", spares_warning(result.job, ettr))
 
 
 def time_to_train(scenario: Scenario, failure_free_days: float | None) -> dict[str, Any] | None:

@@ -35,6 +35,8 @@ def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | 
                    flow: dict[str, Any] | None = None) -> None:
     con = console()
     m, c, t, p = sc.model, sc.cluster, sc.training, est.plan
+    if time_to_train is not None and time_to_train["goodput"].get("warning"):
+        con.print(f"[bold red]warning:[/bold red] {time_to_train['goodput']['warning']}")
     con.print(f"[bold]{sc.name}[/bold]")
     con.print(f"  model    {m.name}: {fmt_count(m.total_params(t.seq_len))} params"
               + (f" ({fmt_count(m.active_params(t.seq_len))} active)" if m.moe else "")
