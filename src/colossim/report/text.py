@@ -38,16 +38,21 @@ def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | 
     if time_to_train is not None and time_to_train["goodput"].get("warning"):
         con.print(f"[bold red]warning:[/bold red] {time_to_train['goodput']['warning']}")
     con.print(f"[bold]{sc.name}[/bold]")
-    con.print(f"  model    {m.name}: {fmt_count(m.total_params(t.seq_len))} params"
-              + (f" ({fmt_count(m.active_params(t.seq_len))} active)" if m.moe else "")
-              + f", {m.num_layers} layers, hidden {m.hidden_size:,}")
-    con.print(f"  cluster  {c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per NVLink domain, "
-              f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})")
     source = " (the search's best: no parallel section)" if sc.plan_source == "search" else ""
-    con.print(f"  plan     tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} vpp={p['vpp']} "
-              f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
-              f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, {t.precision}{source}")
-    con.print(f"  batch    {t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step")
+    about = Table.grid(padding=(0, 2))  # wrapped text stays in its column
+    about.add_column(no_wrap=True)
+    about.add_column()
+    about.add_row("  model", f"{m.name}: {fmt_count(m.total_params(t.seq_len))} params"
+                  + (f" ({fmt_count(m.active_params(t.seq_len))} active)" if m.moe else "")
+                  + f", {m.num_layers} layers, hidden {m.hidden_size:,}")
+    about.add_row("  cluster", f"{c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per NVLink domain, "
+                  f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})")
+    about.add_row("  plan", f"tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} vpp={p['vpp']} "
+                  f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
+                  f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, "
+                  f"{t.precision}{source}")
+    about.add_row("  batch", f"{t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step")
+    con.print(about)
     con.print()
     head = Table(show_header=False, box=None, pad_edge=False)
     head.add_row("step time", fmt_time(est.step_time_s))
