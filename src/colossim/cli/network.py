@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
 def _console() -> Any:
     from colossim.report.text import console
 
-    return console(width=140)
+    return console()
 
 
 def _pct(x: float) -> str:
