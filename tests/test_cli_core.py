@@ -14,7 +14,7 @@ REQUIRED_JSON = {"step_time_s", "tokens_per_s", "mfu", "hfu", "model_tflops_per_
                  "fits_in_memory", "time_to_train_days", "breakdown_s", "memory_breakdown_gb"}
 BREAKDOWN = {"compute_forward", "compute_backward", "compute_recompute", "tp_exposed", "pp_bubble", "pp_p2p",
              "dp_exposed", "ep_all_to_all", "cp_exposed", "optimizer"}
-MEMORY = {"weights", "gradients", "optimizer_states", "activations", "buffers"}
+MEMORY = {"weights", "gradients", "optimizer_states", "activations", "buffers", "fragmentation"}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -9,7 +9,8 @@ from colossim.perf import comm
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import resolve_hardware
 from colossim.perf.layer import shapes
-from colossim.perf.memory import in_flight, layer_activation, state_bytes
+from colossim.perf.memory import layer_activation, state_bytes
+from colossim.perf.schedule import StageTimes, one_f_one_b
 from colossim.perf.stages import stage_layers
 from colossim.scenario import build_cluster, build_model
 from colossim.scenario.training import TrainingSpec
@@ -76,13 +77,16 @@ def test_flash_attention_keeps_no_score_matrix() -> None:
 def test_in_flight_micro_batches() -> None:
     """1F1B: the first stage holds pp micro-batches; interleaved: 1 + (pp-1)/(pp*vpp) times more."""
     pp, vpp, m = A([8, 8, 4]), A([1, 3, 1]), A([64, 64, 2])
-    got = in_flight(pp, vpp, m, 0)
+    one = np.ones(3)
+    st = StageTimes(first=one, middle=one, last=one, has_middle=pp > 2, wgrad_first=one / 3, wgrad_middle=one / 3,
+                    wgrad_last=one / 3, chunk_first=one, chunk_middle=one, chunk_last=one, pp=pp, vpp=vpp, n_micro=m)
+    got = one_f_one_b(st).in_flight_first
     assert got[0] == 8 and got[2] == 2  # capped by the micro-batch count
     assert got[1] == pytest.approx(8 * (1 + 7 / 24))
 
 
 def test_zero_sharding() -> None:
-    tr = TrainingSpec(seq_len=1024, global_batch_size=8)
+    tr = TrainingSpec(seq_len=1024, global_batch_size=8, grad_reduce_in_fp32=False)  # the ZeRO paper's bf16 gradients
     st = state_bytes(A([1e9] * 4), A([0.0] * 4), A([8] * 4), A([1] * 4), A([0, 1, 2, 3]), tr)
     total = st.weights + st.grads + st.optimizer
     assert total[0] == pytest.approx(16e9)  # 2 + 2 + 12 bytes per parameter (ZeRO paper)

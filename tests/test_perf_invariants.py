@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from colossim.perf import evaluate
 from colossim.scenario import PlanBatch, build_cluster, build_model
 from colossim.scenario.rules import check_plans
-from colossim.scenario.training import TrainingSpec
+from colossim.scenario.training import OffloadSpec, TrainingSpec
 
 MODELS = ["llama3-8b", "llama3-70b", "gpt3-175b", "mixtral-8x7b", "grok-1", "deepseek-v3"]
 GPUS = ["a100-80gb", "h100-sxm", "h200", "b200", "gb200", "mi300x"]
@@ -97,3 +99,44 @@ def test_batch_equals_one_by_one() -> None:
         one = evaluate(model, cluster, training, batch.take(slice(i, i + 1)))
         assert one.step_time_s[0] == whole.step_time_s[i]
         assert one.memory_bytes[0] == whole.memory_bytes[i]
+
+
+# ---- schedules and memory (issue 11) -------------------------------------------------
+SETTINGS_PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+
+
+def _with(batch: PlanBatch, **cols) -> PlanBatch:
+    return dataclasses.replace(batch, **{k: np.asarray([v]) for k, v in cols.items()})
+
+
+@SETTINGS_PROPS
+@given(cases())
+def test_memory_rises_with_micro_batch_and_falls_with_offload(case) -> None:
+    model, cluster, training, batch = case
+    base = evaluate(model, cluster, training, batch)
+    bigger = _with(batch, mbs=int(batch.mbs[0]) * 2)
+    if check_plans(model, cluster, training, bigger)[0] == 0:
+        assert evaluate(model, cluster, training, bigger).memory_bytes[0] >= base.memory_bytes[0] * (1 - 1e-9)
+    for off in (OffloadSpec(optimizer=True), OffloadSpec(optimizer=True, activations=True)):
+        offloaded = training.model_copy(update={"offload": off})
+        assert evaluate(model, cluster, offloaded, batch).memory_bytes[0] <= base.memory_bytes[0] * (1 + 1e-9)
+
+
+@SETTINGS_PROPS
+@given(st.sampled_from(["llama3-70b", "gpt3-175b"]), st.sampled_from([0, 1, 2]), st.sampled_from([64, 128, 256]))
+def test_step_bubble_monotone_in_pp_and_share_falls_with_micro_batches(name, schedule, gbs) -> None:
+    model = build_model(name)
+    cluster = build_cluster({"gpu": "h100-sxm", "num_gpus": 4096})
+    training = TrainingSpec(seq_len=4096, global_batch_size=gbs)
+    pps = [2, 4, 8, 16]
+    batch = PlanBatch.from_arrays(tp=[8] * 4, pp=pps, dp=[4] * 4, schedule=[schedule] * 4)
+    ok = check_plans(model, cluster, training, batch) == 0
+    bubble = evaluate(model, cluster, training, batch).pp_bubble_s[ok]
+    assert np.all(np.diff(bubble) >= -1e-12)
+    shares = []
+    for g in (gbs, 2 * gbs):
+        tr = training.model_copy(update={"global_batch_size": g})
+        one = PlanBatch.from_arrays(tp=[8], pp=[8], dp=[4], schedule=[schedule])
+        r = evaluate(model, cluster, tr, one)
+        shares.append(r.pp_bubble_s[0] / r.step_time_s[0])
+    assert shares[1] <= shares[0]

@@ -24,7 +24,10 @@ class GPUEntry(_Entry):
     profile: str = Field(description="efficiency profile (efficiency.yaml)")
     peak_tflops: dict[str, float] = Field(description="dense peak TFLOP/s by dtype")
     hbm_gb: float
+    hbm_exposed_mib: float | None = Field(default=None, description="memory the driver exposes (nvidia-smi memory.total)")
     hbm_bw_tbps: float
+    host_link_unidir_gbps: float | None = Field(default=None, description="GB/s one direction to host memory (PCIe/C2C)")
+    host_link_shared_by: int = Field(default=1, ge=1, description="GPUs sharing one uplink to the CPU")
     scaleup: str
     scaleup_unidir_gbps: float = Field(description="NVLink/xGMI GB/s per GPU, one direction")
     scaleup_domain: int
@@ -43,6 +46,9 @@ class GPUEntry(_Entry):
 
     @property
     def hbm_bytes(self) -> float:
+        """What a process can fill: the driver-exposed MiB where known, else the nominal GB."""
+        if self.hbm_exposed_mib is not None:
+            return self.hbm_exposed_mib * 2**20
         return self.hbm_gb * 1e9
 
 
@@ -89,4 +95,5 @@ class EfficiencyProfile(BaseModel):
     all_to_all_fraction: float
     comm_sm_fraction: float
     kernel_overhead_s: float
+    step_host_s: float = 0.0  # host time between steps: syncs, batch fetch, first launches (perf/step_costs.py)
     sources: dict[str, str]

@@ -16,8 +16,8 @@ import typer
 from colossim.errors import ColossimError
 
 # Command modules in help order; a module not (yet) present is skipped.
-COMMAND_MODULES = ("estimate", "search", "sweep", "network", "power", "cost", "reliability", "report",
-                   "serve", "validate", "catalog")
+COMMAND_MODULES = ("estimate", "search", "sweep", "network", "power", "cost", "reliability", "buildout", "report",
+                   "serve", "validate", "calibrate", "catalog")
 
 
 def build_app() -> typer.Typer:

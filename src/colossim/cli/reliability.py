@@ -75,6 +75,11 @@ def register(app: typer.Typer) -> None:
         engine: str = typer.Option("vectorized", "--engine", help="vectorized (fast) or events (event by event)"),
         repair_h: float | None = typer.Option(None, "--repair-h", help="repair turnaround of a failed server, hours"),
         per_run: bool = typer.Option(False, "--per-run", help="with --json: add every replication's figures"),
+        target_ettr: float | None = typer.Option(
+            None, "--target-ettr", help="solve for what reaches this ETTR: recovery time, checkpoint, spares"),
+        technique: str | None = typer.Option(
+            None, "--technique", help="recovery technique: baseline, async-checkpoint, in-memory, hot-spare-swap, "
+                                      "elastic-dp, or all (with --sweep-gpus: ETTR against scale for each)"),
     ) -> None:
         """Simulate failures, checkpoints and restarts over the whole run: ETTR, days to train, MTTF."""
         from colossim.reliability import analysis
@@ -95,8 +100,12 @@ def register(app: typer.Typer) -> None:
         grid = _sizes(sizes)
         if plot is not None:
             check_output_path(plot, (".png",), "--plot")
+        _check_goal(target_ettr, technique)
         sc = load_planned(scenario)
         cfg = reliability_config(sc.sections.get("reliability"), overrides)
+        if sweep and technique is not None:
+            _technique_sweep(sc, cfg, grid or analysis.DEFAULT_SIZES, technique, target_ettr, plot, json_out)
+            return
         if sweep:
             rows = analysis.sweep_gpus(sc, cfg, grid or analysis.DEFAULT_SIZES)
             if plot is not None:
@@ -119,11 +128,114 @@ def register(app: typer.Typer) -> None:
 
             plot_timeline(result, timeline(result.job, cfg.seed)[1], plot)
         out = result.to_dict(per_run=per_run)
+        if target_ettr is not None or technique is not None:
+            _add_goal(out, sc, result, target_ettr, technique)
         if json_out:
             out["plot"] = None if plot is None else str(plot)
             print_json(out)
         else:
             _print_result(out, plot)
+            if "target" in out or "techniques" in out:
+                _print_goal(out)
+
+
+# ---- --target-ettr and --technique (colossim.reliability.whatif) -------------------------
+
+def _check_goal(target: float | None, technique: str | None) -> None:
+    if target is not None and not 0.0 < target < 1.0:
+        raise field_error("--target-ettr", target, "give an ETTR between 0 and 1 (exclusive), e.g. 0.9")
+    if technique is not None and technique != "all":
+        from colossim.reliability.techniques import technique_names
+
+        names = technique_names()
+        if technique.lower() not in names:
+            raise field_error("--technique", technique, f"allowed: {', '.join(names)}, all", choices=[*names, "all"])
+
+
+def _step_s(sc: Any) -> float:
+    from colossim.perf.estimate import estimate
+
+    return float(estimate(sc).step_time_s)
+
+
+def _add_goal(out: dict[str, Any], sc: Any, result: Any, target: float | None, technique: str | None) -> None:
+    from colossim.reliability import whatif
+
+    name = "baseline" if technique in (None, "all") else technique
+    if target is not None:
+        out["target"] = whatif.target_report(result.job, target, name, _step_s(sc), result.seed)
+    else:
+        out["techniques"] = whatif.technique_table(result.job, None, _step_s(sc))
+
+
+def _technique_sweep(sc: Any, cfg: Any, sizes: tuple[int, ...], technique: str, target: float | None,
+                     plot: Path | None, json_out: bool) -> None:
+    from colossim.reliability import whatif
+    from colossim.reliability.job import build_job
+    from colossim.reliability.techniques import technique_names
+
+    names = technique_names() if technique == "all" else list(dict.fromkeys(["baseline", technique.lower()]))
+    job = build_job(sc, cfg)
+    ettr = whatif.technique_sweep(job, sizes, names, _step_s(sc))
+    if plot is not None:
+        from colossim.reliability.plot import plot_techniques
+
+        plot_techniques(sizes, ettr, plot, target)
+    if json_out:
+        print_json({"scenario": sc.name, "sizes": list(sizes), "techniques": ettr, "target_ettr": target,
+                    "model": whatif.sources(job)["model"], "plot": None if plot is None else str(plot)})
+        return
+    from rich.table import Table
+
+    con = _console()
+    table = Table(title=f"{sc.name}: ETTR against scale by recovery technique (analytic model)", title_justify="left")
+    table.add_column("GPUs", justify="right")
+    for n in names:
+        table.add_column(n, justify="right")
+    for i, size in enumerate(sizes):
+        table.add_row(f"{size:,}", *(f"{ettr[n][i]:.3f}" for n in names))
+    con.print(table)
+    if plot is not None:
+        con.print(f"ETTR against scale by technique written to {plot}")
+
+
+def _print_goal(d: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    con = _console()
+    t = d.get("target")
+    if t is not None:
+        a, c = t["alone"], t["combined"]
+        con.print()
+        con.print(f"[bold]what it takes to reach ETTR {t['ettr']:g}[/bold] at {t['gpus']:,} GPUs "
+                  f"(technique {t['technique']}; analytic model {t['baseline_ettr']:.3f} now): {t['message']}")
+
+        def s(x: float | None, unit: str = "s") -> str:
+            return "not alone" if x is None else f"{x:,.1f} {unit}"
+
+        con.print(f"  each alone   detect + restart <= {s(a['max_recovery_s'])} (now {a['baseline']['detect_restart_s']:,.0f} s); "
+                  f"checkpoint pause <= {s(a['checkpoint_save_s'])} every {s(a['checkpoint_interval_s'])} "
+                  f"(now {a['baseline']['checkpoint_save_s']:.1f} s); hot spares >= "
+                  f"{'not alone' if a['hot_spare_servers'] is None else format(a['hot_spare_servers'], ',')} "
+                  f"(now {a['baseline']['hot_spare_servers']:,})")
+        if c["reachable"]:
+            sim = c.get("simulated_ettr")
+            con.print(f"  combined     detect + restart {c['detect_restart_s']:,.0f} s, checkpoint pause "
+                      f"{s(c['checkpoint_save_s'])} every {s(c['checkpoint_interval_s'])}, "
+                      f"{c['hot_spare_servers']:,} hot spares: ETTR {c['ettr']:.3f}"
+                      + ("" if sim is None else f" (Monte Carlo: {sim:.3f})"))
+        else:
+            con.print(f"  combined     not reachable, the best is {t['best_ettr']:.3f}")
+    rows = t["techniques"] if t is not None else d.get("techniques", [])
+    if rows:
+        table = Table(title="recovery techniques at this scale (analytic model)", title_justify="left")
+        for col in ("technique", "ETTR", "rollback", "recovery", "checkpoint pause", "source"):
+            table.add_column(col, justify="left" if col in ("technique", "rollback", "source") else "right")
+        for r in rows:
+            pause = r["checkpoint_pause_s"]
+            table.add_row(r["technique"], f"{r['ettr']:.3f}", r["rollback"], f"{r['recovery_s']:,.0f} s",
+                          "-" if pause is None else f"{pause:.2f} s", r["source"][:60])
+        con.print(table)
 
 
 # ---- human reports (rich, imported lazily) ----------------------------------------------

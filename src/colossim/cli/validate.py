@@ -13,19 +13,34 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def validate(
         case: str = typer.Option(None, "--case", help="only this case family (e.g. megatron_sc21_table1)"),
+        cross_validate: bool = typer.Option(
+            False, "--cross-validate",
+            help="also refit each GPU family's profile with each case family left out and predict that family",
+        ),
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Replay the published training runs and report the error of each and the MAPE."""
-        from colossim.validation.runs import case_names, mape
+        from colossim.validation.runs import case_names, cross_validated_mape, family_summary, mape
         from colossim.validation.runs import validate as run_validate
 
         if case is not None and case not in case_names():
             raise field_error("--case", case, f"allowed: {', '.join(case_names())}", choices=case_names())
-        rows = run_validate(case)
+        rows = run_validate(case, cross_validate=cross_validate)
         summary = {"cases": len(rows), "mape": mape(rows), "max_abs_error": max(abs(r.error) for r in rows)}
+        if cross_validate:
+            summary["cross_validated_mape"] = cross_validated_mape(rows)
+            summary["cross_validated_max_abs_error"] = max(abs(r.cross_validated_error or 0.0) for r in rows)
+        families = family_summary(rows)
         if json_out:
-            print_json({"rows": [r.to_dict() for r in rows], **summary})
+            print_json({"rows": [r.to_dict() for r in rows], **summary, "families": families})
             return
-        from colossim.report.text import print_validation
+        from colossim.report.text import console, print_validation
 
         print_validation(rows, summary)
+        if cross_validate:
+            con = console()
+            con.print(f"cross-validated (leave one case family out): MAPE {summary['cross_validated_mape']:.2%}, "
+                      f"worst {summary['cross_validated_max_abs_error']:.2%}")
+            for f in families:
+                con.print(f"  {f['case']:34s} {f['runs']:3d} runs  in-sample {f['mape']:6.2%}  "
+                          f"cross-validated {f['cross_validated_mape']:6.2%}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from colossim.perf import envelope
 from colossim.perf.comm import AnalyticCollectives
 from colossim.perf.step import MEMORY_FIELDS, TIME_FIELDS, StepArrays, evaluate
 from colossim.scenario import Scenario
@@ -31,6 +32,7 @@ MEMORY_NAMES = {
     "optimizer_bytes": "optimizer_states",
     "activations_bytes": "activations",
     "buffers_bytes": "buffers",
+    "fragmentation_bytes": "fragmentation",
 }
 
 
@@ -57,6 +59,7 @@ class Estimate:
     model_flops_per_step: float
     plan: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    envelope: dict[str, Any] = field(default_factory=dict)  # perf.envelope.assess: validated or extrapolated
 
     @property
     def dominant_overhead(self) -> str:
@@ -86,20 +89,24 @@ class Estimate:
             "dominant_overhead": self.dominant_overhead,
             "plan": dict(self.plan),
             "notes": list(self.notes),
+            "envelope": dict(self.envelope),
         }
 
 
 def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, Any], num_gpus: int,
-           total_tokens: float | None, notes: list[str] | None = None) -> Estimate:
+           total_tokens: float | None, notes: list[str] | None = None,
+           features: dict[str, Any] | None = None) -> Estimate:
     """Row ``i`` of a batch evaluation as an Estimate (used by estimate and search alike)."""
     step = float(arrays.step_time_s[i])
     tokens_s = float(arrays.tokens_per_s[i])
     used = int(arrays.gpus_used[i])
+    mfu = float(arrays.mfu[i])
+    assessment = envelope.assess(plan, used, mfu, features)
     return Estimate(
         scenario=scenario_name,
         step_time_s=step,
         tokens_per_s=tokens_s,
-        mfu=float(arrays.mfu[i]),
+        mfu=mfu,
         hfu=float(arrays.hfu[i]),
         model_tflops_per_gpu=float(arrays.model_tflops_per_gpu[i]),
         memory_per_gpu_gb=float(arrays.memory_bytes[i]) / GB,
@@ -114,7 +121,8 @@ def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, An
         tokens_per_step=arrays.tokens_per_step,
         model_flops_per_step=arrays.model_flops_per_step,
         plan=plan,
-        notes=list(notes or []),
+        notes=[*(notes or []), *envelope.notes(assessment)],
+        envelope=assessment,
     )
 
 
@@ -135,4 +143,5 @@ def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None)
     if scenario.num_gpus_idle:
         notes.append(f"{scenario.num_gpus_idle} of {scenario.cluster.num_gpus} GPUs stay idle (spares)")
     return record(arrays, 0, scenario_name=scenario.name, plan=batch.row(0), num_gpus=scenario.cluster.num_gpus,
-                  total_tokens=scenario.training.total_tokens, notes=notes)
+                  total_tokens=scenario.training.total_tokens, notes=notes,
+                  features=envelope.scenario_features(scenario))

@@ -30,6 +30,10 @@ GRAD_BUFFER_PASSES = 3.0
 # micro-batch (Megatron-LM's DDP param hook ``main_grad.add_(grad)``; DeepSpeed's
 # BF16_Optimizer ``update_hp_grads``): write 2 + read 2 + read and write the main gradient.
 PARAM_TENSORS_PER_LAYER = 12  # weights and biases of QKV, projection, FC1, FC2; two norms' scale and shift
+# tp_overlap "full": in the backward pass only the row-parallel layers' data-gradient GEMMs
+# run chunked beside their all-gather (TE's ub_overlap_ag on dgrad); the column-parallel
+# layers' reduce-scatter overlaps the weight-gradient GEMM in bulk (whole GEMMs)
+CHUNKED_BWD_SHARE = 0.5
 
 
 def grad_accumulation_bytes(training: TrainingSpec) -> float:
@@ -65,7 +69,8 @@ def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.nd
     reduce-scatter of the last chunk after each forward row-parallel GEMM stays exposed
     (1/tp of the forward reduce-scatters), the rest hides behind the layer's GEMMs if they
     are long enough. Hidden communication still slows compute by the SMs it occupies.
-    Left out: the lower efficiency of the chunked GEMMs and copy-engine contention.
+    The chunked GEMMs run less efficiently than whole ones and the copy engines' traffic
+    shares HBM with them: both are added (perf/layer.py ``chunked_tp_costs``).
     """
     fwd = (2.0 + np.where(recompute == 2, 2.0, 0.0)) * ar_s
     bwd = (2.0 + np.where(sp, 1.0, 0.0)) * ar_s
@@ -80,8 +85,12 @@ def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.nd
     # full: each GEMM runs in tp chunks along the sequence beside the ring exchange of the
     # next (all-gather) or previous (reduce-scatter) chunk; only the reduce-scatter of the
     # last chunk after each forward row-parallel GEMM finds no GEMM left to hide behind.
+    # Priced beside the hidden traffic (perf/layer.py chunked_tp_costs): the chunked GEMMs'
+    # lost efficiency, forward and the backward's chunked data-gradient GEMMs (half of the
+    # backward's overlapped GEMMs: CHUNKED_BWD_SHARE), and the copy engines' HBM traffic.
     tail = fwd / (2.0 * tp)
-    return tail + overlapped(fwd + bwd - tail, 3.0 * t.gemm_fwd, sm_fraction)
+    chunking = t.gemm_chunk_loss * (1.0 + CHUNKED_BWD_SHARE) + t.tp_copy_hbm_s
+    return tail + overlapped(fwd + bwd - tail, 3.0 * t.gemm_fwd, sm_fraction) + chunking
 
 
 def layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, coll: comm.AnalyticCollectives) -> dict[str, np.ndarray]:
@@ -130,8 +139,9 @@ def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp
     return np.where(pp > 1, messages * one + tied, 0.0)
 
 
-def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, fwd_mb, bwd_mb,
-                coll: comm.AnalyticCollectives) -> np.ndarray:
+def _dp_collectives(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero,
+                    coll: comm.AnalyticCollectives) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient reduction and (ZeRO >= 1) parameter gathering of ``dense_p``/``expert_p``."""
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     dp_cp = dp * cp
     edp = np.maximum(dp_cp // ep, 1)
@@ -141,9 +151,25 @@ def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, 
     for p, n, s, g in groups:
         reduce = reduce + np.where(zero == 0, coll.all_reduce(p * grad_b, n, s, g), coll.reduce_scatter(p * grad_b, n, s, g))
         gather = gather + np.where(zero >= 1, coll.all_gather(p * ACT_BYTES, n, s, g), 0.0)
+    return reduce, gather
+
+
+def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, fwd_mb, bwd_mb,
+                coll: comm.AnalyticCollectives, bucket_p: np.ndarray | None = None) -> np.ndarray:
+    """Exposed data-parallel traffic. Overlapped reduction runs bucket by bucket beside the
+    backward pass; the last bucket (``bucket_p`` parameters, perf/step_costs.py) is reduced
+    after the last gradient is produced and hides behind nothing, nor does the first
+    bucket's parameter gather before the first forward layer (the latency tail)."""
+    reduce, gather = _dp_collectives(training, dense_p, expert_p, tp, cp, dp, ep, zero, coll)
     if training.overlap_dp_comm:
         sm = coll.hw.comm_sm_fraction_scaleout
-        staged = overlapped(reduce, bwd_mb, sm) + overlapped(gather, fwd_mb, sm)
+        tail_r = tail_g = np.zeros_like(reduce)
+        if bucket_p is not None:
+            total = np.maximum(dense_p + expert_p, 1.0)
+            share = np.minimum(bucket_p / total, 1.0)
+            tail_r, tail_g = share * reduce, share * gather
+        staged = (overlapped(reduce - tail_r, bwd_mb, sm) + tail_r
+                  + overlapped(gather - tail_g, fwd_mb, sm) + tail_g)
         fsdp = n_micro * overlapped(2.0 * gather + reduce, fwd_mb + bwd_mb, sm)
     else:
         staged = reduce + gather

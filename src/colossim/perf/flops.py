@@ -51,12 +51,26 @@ def model_flops_per_step(model: ModelSpec, seq_len: int, global_batch_size: int)
     return 3.0 * forward_flops_per_token(model, seq_len) * seq_len * global_batch_size
 
 
-def recompute_flops_per_step(model: ModelSpec, seq_len: int, global_batch_size: int, recompute: int) -> float:
+def mla_up_projection_params(model: ModelSpec) -> float:
+    """MLA's query and key/value up-projection weights (what mla_up_proj recompute re-runs)."""
+    if model.mla is None:
+        return 0.0
+    m, a = model.mla, model.num_heads
+    q = m.q_lora_rank * a * (m.qk_nope_head_dim + m.qk_rope_head_dim) if m.q_lora_rank else 0
+    return float(q + m.kv_lora_rank * a * (m.qk_nope_head_dim + m.v_head_dim))
+
+
+def recompute_flops_per_step(model: ModelSpec, seq_len: int, global_batch_size: int, recompute: int,
+                             modules: tuple[str, ...] = ("core_attn",)) -> float:
     """Extra FLOPs of activation recomputation: full re-runs every layer's forward,
-    selective re-runs the attention core only (Korthikanti et al. 2022, section 5)."""
+    selective re-runs its modules' GEMMs: the attention core (Korthikanti et al. 2022,
+    section 5) and MLA's up-projections (norms and activations are not FLOPs here)."""
     tokens = seq_len * global_batch_size
     if recompute == 2:
         return (forward_flops_per_token(model, seq_len) - 2.0 * model.hidden_size * model.vocab_size) * tokens
     if recompute == 1:
-        return model.num_layers * attention_score_flops_per_token(model, seq_len) * tokens
+        per_token = attention_score_flops_per_token(model, seq_len) if "core_attn" in modules else 0.0
+        if "mla_up_proj" in modules:
+            per_token += 2.0 * mla_up_projection_params(model)
+        return model.num_layers * per_token * tokens
     return 0.0

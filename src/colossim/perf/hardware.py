@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from colossim import catalog
+from colossim.errors import ColossimError
 from colossim.scenario.cluster import ClusterSpec
 from colossim.scenario.training import TrainingSpec
 
@@ -23,6 +24,10 @@ ECMP_FABRIC_FRACTION = 0.632
 # (CUDA_LAUNCH_BLOCKING=1): PyTorch eager dispatch ~10 us plus cudaLaunchKernel ~5 us and
 # the synchronisation round trip (PyTorch profiler traces of eager-mode training).
 HOST_LAUNCH_S = 20e-6
+
+# Achievable share of a PCIe x16 link's raw rate for large pinned copies (cudaMemcpyAsync):
+# 128b/130b encoding and TLP headers leave ~85% (bandwidthTest: ~26 GB/s on Gen4, ~55 GB/s on Gen5)
+HOST_LINK_FRACTION = 0.85
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +54,18 @@ class Hardware:
     pod_gpus: int
     pod_oversubscription: float
     ecmp_fraction: float  # 1.0 under adaptive routing
+    host_bytes_s: float = 0.0  # host-link bandwidth per GPU with every GPU copying at once (0: unknown)
+    step_host_s: float = 0.0  # host time between steps (perf/step_costs.py, item 5)
 
 
 def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
                      profile: catalog.EfficiencyProfile | None = None) -> Hardware:
     """``profile`` replaces the GPU family's catalog profile (calibration tries candidates)."""
     gpu = catalog.gpu(cluster.gpu)
+    if profile is None and cluster.efficiency_profile:
+        from colossim.calibration.profile import load_profile
+
+        profile = load_profile(cluster.efficiency_profile, gpu.profile)
     prof = profile or catalog.efficiency_profile(gpu.profile)
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
@@ -91,4 +102,17 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         pod_gpus=cluster.fabric.pod_gpus or cluster.num_gpus,
         pod_oversubscription=cluster.fabric.top_oversubscription,
         ecmp_fraction=ECMP_FABRIC_FRACTION if cluster.fabric.routing == "ecmp" and cluster.fabric.tiers > 1 else 1.0,
+        host_bytes_s=_host_bytes_s(gpu, training),
+        step_host_s=prof.step_host_s,
     )
+
+
+def _host_bytes_s(gpu: catalog.GPUEntry, training: TrainingSpec) -> float:
+    if gpu.host_link_unidir_gbps is None:
+        if training.offload.optimizer or training.offload.activations:
+            raise ColossimError(
+                f"training.offload needs the GPU's host link, but catalog GPU {gpu.name!r} has no host_link_unidir_gbps; "
+                "turn offload off or add the field to the GPU entry",
+                field="training.offload", value=training.offload.model_dump(), allowed="a GPU with host_link_unidir_gbps")
+        return 0.0
+    return gpu.host_link_unidir_gbps * 1e9 * HOST_LINK_FRACTION / gpu.host_link_shared_by

@@ -59,6 +59,11 @@ class LayerTimes:
     attn_core_fwd: np.ndarray  # what selective recompute re-runs
     attn_core_bwd: np.ndarray
     gemm_fwd: np.ndarray  # GEMM share of fwd (TP overlap hides comm behind it)
+    # tp_overlap "full" only (exposure.tp_exposed): the forward TP GEMMs run as tp chunks of
+    # tokens/tp rows, each less efficient than the whole; and the copy-engine traffic of the
+    # ring exchange in HBM
+    gemm_chunk_loss: np.ndarray | float = 0.0
+    tp_copy_hbm_s: np.ndarray | float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +192,36 @@ def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.nda
     gemm = proj + ffn
     fwd = gemm + core_f + elem_s
     bwd = 2.0 * gemm + core_b + 2.0 * elem_s
-    return LayerTimes(fwd=fwd, bwd=bwd, attn_core_fwd=core_f, attn_core_bwd=core_b, gemm_fwd=gemm)
+    loss: np.ndarray | float = 0.0
+    copy_s: np.ndarray | float = 0.0
+    if training.tp_overlap == "full":
+        loss, copy_s = chunked_tp_costs(model, sh, tp, hw)
+    return LayerTimes(fwd=fwd, bwd=bwd, attn_core_fwd=core_f, attn_core_bwd=core_b, gemm_fwd=gemm,
+                      gemm_chunk_loss=loss, tp_copy_hbm_s=copy_s)
+
+
+def chunked_tp_costs(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
+    """What chunked TP overlap (Transformer Engine userbuffers, torch async TP) costs
+    beside the communication it hides.
+
+    - Chunked GEMMs: each overlapped GEMM runs as tp GEMMs of tokens/tp rows (ring
+      exchange: one chunk per peer), each on the GEMM shape curve, so small chunks lose
+      efficiency: the loss is tp * gemm(tokens/tp) - gemm(tokens), computed on the dense
+      layer's four TP GEMMs (MoE layers: the attention projections; the experts' GEMMs are
+      not TP-overlapped).
+    - Copy engines: the ring exchange of the all-gathers runs on the copy engines
+      (userbuffers' CE path, no SMs), but each byte received is written to and later read
+      from HBM beside the GEMMs: 2 x (tp-1)/tp of the gathered activation, for the two
+      forward all-gathers and the two backward ones.
+    The SMs the reduce-scatter kernels take are the comm_sm_fraction of exposure.overlapped.
+    """
+    chunk = Shapes(tokens=sh.tokens / tp, seq_q=sh.seq_q, heads=sh.heads, kv_heads=sh.kv_heads, sp_div=sh.sp_div)
+    chunked = attention_projection_s(model, chunk, hw) + (dense_ffn_s(model, chunk, tp, hw) if model.moe is None else 0.0)
+    whole = attention_projection_s(model, sh, hw) + (dense_ffn_s(model, sh, tp, hw) if model.moe is None else 0.0)
+    loss = np.maximum(tp * chunked - whole, 0.0) * (tp > 1)
+    gathered = ACT_BYTES * sh.tokens * model.hidden_size * (tp - 1) / tp
+    copy_s = 4.0 * 2.0 * gathered / hw.hbm_bytes_s
+    return loss, copy_s
 
 
 # Vocabulary-parallel cross-entropy in fp32 (Megatron-LM's _VocabParallelCrossEntropy):

@@ -12,15 +12,22 @@
   parallelism divides the norm/dropout/residual tensors by tp; selective recompute drops
   the attention-score tensors; full recompute keeps each layer's input only, plus one
   layer's working set.
-- In flight on a pipeline stage: 1F1B keeps min(pp - stage, m) micro-batches; the
-  interleaved schedule keeps 1 + (pp-1)/(pp*vpp) times more (Korthikanti Eq. 3-4; Megatron's
-  warm-up count (pp-1)*2 + (vpp-1)*pp + 1 chunk micro-batches on the first rank).
-- Buffers: a fixed 2 GB for the CUDA context, NCCL communicators and library workspaces
-  (measured ranges: 0.5-1 GB CUDA context, 0.2-0.5 GB per NCCL communicator), plus the
-  gathered weights of two layers under ZeRO-3.
+- In flight on a pipeline rank: what its schedule holds (colossim.perf.schedule): 1F1B and
+  ZB-H1 min(pp - stage, m) micro-batches, interleaved 1 + (pp-1)/(pp*vpp) times more
+  (Korthikanti Eq. 3-4; Megatron's warm-up count), DualPipe pp + 1 micro-batches of its
+  two stages (DeepSeek-V3 Table 2) and both stages' weights, gradients and states.
+- Offload (``training.offload``): optimizer states live in host memory (ZeRO-Offload);
+  offloaded activations leave two layers' worth on the GPU (the one in use and the one
+  being copied).
+- FSDP without resharding after forward keeps the stage's weights gathered (ZeRO-2's memory).
+- Reserve: the CUDA context and library handles (CUDA_CONTEXT_BYTES) plus one set of
+  NCCL buffers per communicator the plan opens (NCCL_COMMUNICATOR_BYTES), plus the
+  gathered weights of two layers under ZeRO-3. Capacity is what the driver exposes
+  (catalog ``hbm_exposed_mib``: an H100 80GB shows 81,559 MiB = 85.5e9 bytes).
+- Allocator fragmentation: FRAGMENTATION_FRACTION of the memory that churns every step
+  (activations and gather buffers) is reserved by PyTorch's caching allocator but unusable.
 
-Left out: allocator fragmentation (often 5-15% of activations), pipeline send buffers,
-and the spike of the first optimizer step.
+Left out: pipeline send buffers and the spike of the first optimizer step.
 """
 
 from __future__ import annotations
@@ -30,10 +37,30 @@ from dataclasses import dataclass
 import numpy as np
 
 from colossim.perf.layer import ACT_BYTES, Shapes, head_dims
+from colossim.perf.schedule import ScheduleResult
+from colossim.perf.stages import LayerParams, StageLayers, dense_count
+from colossim.scenario.batch import PlanBatch
 from colossim.scenario.model import ModelSpec
 from colossim.scenario.training import TrainingSpec
 
-FIXED_BUFFER_BYTES = 2.0e9
+MEMORY_FIELDS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes",
+                 "fragmentation_bytes")
+
+# CUDA context, cuBLAS/cuDNN handles and workspaces of one PyTorch process on Hopper:
+# 0.5-0.6 GB measured (torch.cuda.memory: the gap between nvidia-smi and reserved bytes)
+CUDA_CONTEXT_BYTES = 0.6e9
+# One NCCL communicator: NCCL_BUFFSIZE (4 MiB, NCCL docs "Environment Variables") for the
+# Simple protocol plus LL128 (~4.7 MiB) and LL buffers, per channel and ring peer (send and
+# receive), 16 channels typical on NVLink + 8 NICs: about 0.3 GB
+NCCL_COMMUNICATOR_BYTES = 0.3e9
+# PyTorch's caching allocator keeps freed blocks for reuse; blocks split for one size can
+# not serve a larger one. Reserved-but-unusable bytes reach 43% of the churning memory in
+# the worst case without care (Huang et al. 2025, arXiv:2507.16274, STWeaver) and are kept
+# to a few percent with expandable segments (PYTORCH_CUDA_ALLOC_CONF, PyTorch 2.1+), which
+# Megatron-LM and torchtitan recipes set: Megatron's per-rank memory report (max reserved
+# over max allocated) typically shows 2-5% in steady state. 3% is assumed (an assumption,
+# not a fitted value: no run in the validation set reports its peak memory).
+FRAGMENTATION_FRACTION = 0.03
 OPTIMIZER_BYTES_PER_PARAM = 12.0  # fp32 master + Adam m + v
 
 
@@ -45,40 +72,49 @@ class LayerActivation:
 
 def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.ndarray,
                      mbs: np.ndarray, recompute: np.ndarray, *, moe_layer: bool) -> LayerActivation:
+    """Bytes one layer keeps per micro-batch. Selective recompute drops what its modules
+    re-run (training.recompute_modules): core_attn the attention scores, layernorm the norm
+    outputs (the QKV and FC1 inputs), mla_up_proj MLA's full-width Q, K and V (the latents
+    stay), moe_act the expert activation output. An fp8 MoE dispatch keeps the dispatched
+    tokens and the expert activation input in fp8 for the backward (DeepSeek-V3 Sec. 3.3.4)."""
     h, t, sp = model.hidden_size, sh.tokens, sh.sp_div
     d_qk, d_v = head_dims(model)
+    mods = set(training.recompute_modules)
     mask = 1.0 if training.dropout else 0.0
+    norm_out = ACT_BYTES * t * h / sp  # one norm's output: the QKV (or FC1) input
     # attention block: norm input, QKV input, Q, K, V, projection input, dropout mask
-    attn = (4.0 + mask) * t * h / sp + ACT_BYTES * t * (sh.heads * d_qk + sh.kv_heads * (d_qk + d_v) + sh.heads * d_v)
+    qkv = ACT_BYTES * t * (sh.heads * d_qk + sh.kv_heads * (d_qk + d_v))
+    attn_rest = (2.0 + mask) * t * h / sp + ACT_BYTES * t * sh.heads * d_v
     if model.mla is not None:
-        attn = attn + ACT_BYTES * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
+        attn_rest = attn_rest + ACT_BYTES * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
     if training.attention_kernel == "flash":
         scores = 4.0 * t * sh.heads  # fp32 log-sum-exp per row
     else:
         scores = (2.0 + 3.0 * mask) * mbs * sh.heads * sh.seq_q * training.seq_len
     gate = 2.0 if model.is_gated else 1.0
+    ffn_rest = (2.0 + mask) * t * h / sp
     if moe_layer:
         assert model.moe is not None
         moe = model.moe
         routed = t * moe.top_k
-        ffn = (4.0 + mask) * t * h / sp + ACT_BYTES * routed * (2.0 * h + (gate + 1.0) * model.expert_ffn / tp)
+        low = 1.0 if training.moe_dispatch_dtype == "fp8" else ACT_BYTES
+        act_in = low * routed * gate * model.expert_ffn / tp
+        act_out = ACT_BYTES * routed * model.expert_ffn / tp
+        # the dispatched input; and the expert output, which the router-probability gradient
+        # needs unless the probabilities scale the recomputed activation (weighted SwiGLU)
+        ffn_rest = ffn_rest + routed * h * (low + (0.0 if "moe_act" in mods else ACT_BYTES))
         if moe.num_shared_experts:
-            ffn = ffn + ACT_BYTES * t * (gate + 1.0) * moe.num_shared_experts * model.shared_expert_ffn / tp
+            width = moe.num_shared_experts * model.shared_expert_ffn / tp
+            act_in, act_out = act_in + ACT_BYTES * t * gate * width, act_out + ACT_BYTES * t * width
     else:
-        ffn = (4.0 + mask) * t * h / sp + ACT_BYTES * t * (gate + 1.0) * model.ffn_hidden_size / tp
-    full = attn + scores + ffn
-    selective = attn + ffn
+        act_in = ACT_BYTES * t * gate * model.ffn_hidden_size / tp
+        act_out = ACT_BYTES * t * model.ffn_hidden_size / tp
+    full = attn_rest + qkv + 2.0 * norm_out + scores + ffn_rest + act_in + act_out
+    selective = (full - ("core_attn" in mods) * scores - ("layernorm" in mods) * 2.0 * norm_out
+                 - ("mla_up_proj" in mods and model.mla is not None) * qkv - ("moe_act" in mods) * act_out)
     layer_input = ACT_BYTES * t * h / sp
     stored = np.where(recompute == 2, layer_input, np.where(recompute == 1, selective, full))
     return LayerActivation(stored=stored, full=full)
-
-
-def in_flight(pp: np.ndarray, vpp: np.ndarray, n_micro: np.ndarray, stage: int) -> np.ndarray:
-    """Micro-batches whose activations a stage holds at its peak (in whole-stage units)."""
-    one_f_one_b = np.minimum(np.maximum(pp - stage, 1), n_micro).astype(float)
-    warmup_chunks = (pp - 1 - stage) * 2 + (vpp - 1) * pp + 1
-    interleaved = np.minimum(warmup_chunks, n_micro * vpp) / vpp
-    return np.where(vpp > 1, interleaved, one_f_one_b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +138,108 @@ def state_bytes(dense_params: np.ndarray, expert_params: np.ndarray, dp_cp: np.n
 
     return StateBytes(weights=sharded(weight_b, 3), grads=sharded(grad_b, 2),
                       optimizer=sharded(OPTIMIZER_BYTES_PER_PARAM, 1))
+
+
+def reserve_bytes(plans: PlanBatch, moe: bool) -> np.ndarray:
+    """CUDA context plus one NCCL buffer set per communicator the plan opens."""
+    dp_cp = plans.dp * plans.cp
+    edp = np.maximum(dp_cp // plans.ep, 1)
+    comms = ((plans.tp > 1).astype(float) + (plans.cp > 1) + (dp_cp > 1) + (plans.ep > 1)
+             + ((edp > 1) & moe) + 2.0 * (plans.pp > 1))  # pp: one per neighbour
+    return CUDA_CONTEXT_BYTES + NCCL_COMMUNICATOR_BYTES * comms
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    weights: np.ndarray
+    grads: np.ndarray
+    optimizer: np.ndarray
+    act_micro: np.ndarray  # stored activations of one micro-batch through the stage
+    act_fixed: np.ndarray  # logits/loss and the recompute working set (once)
+    act_layer: np.ndarray  # the stage's largest layer's stored activations (offload double buffer)
+    gather: np.ndarray  # ZeRO-3 gathered weights of two layers
+
+
+def _activations(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, mbs, recompute):
+    dense_act = layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=False)
+    moe_act = layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=True) if model.moe else dense_act
+    return dense_act, moe_act
+
+
+def stage_activation_bytes(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, mbs, recompute,
+                           layers: StageLayers) -> np.ndarray:
+    """Stored activations of one micro-batch through the largest stage (what offload copies)."""
+    dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute)
+    per_layer = np.maximum(dense_act.stored, moe_act.stored)
+    return per_layer * np.maximum(np.maximum(layers.first, layers.middle), layers.last)
+
+
+def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: PlanBatch, zero: np.ndarray,
+                layers: StageLayers, params: LayerParams, sched: ScheduleResult) -> dict[str, np.ndarray]:
+    """Memory of the fullest pipeline rank, by kind (MEMORY_FIELDS) and in total."""
+    tp, pp, ep, mbs, recompute = plans.tp, plans.pp, plans.ep, plans.mbs, plans.recompute
+    dp_cp = plans.dp * plans.cp
+    dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute)
+    emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * model.hidden_size / sh.sp_div
+    logit_act = 6.0 * sh.tokens * model.vocab_size / tp  # bf16 logits + fp32 softmax for the loss
+    edp = np.maximum(dp_cp // ep, 1)
+
+    def stage(n_layers, before, first, last) -> _Stage:
+        n_layers = n_layers + np.where(last, model.mtp_depth, 0)  # MTP modules follow the last layer
+        n_dense = dense_count(model, before, n_layers)
+        n_moe = n_layers - n_dense
+        act_micro = n_dense * dense_act.stored + n_moe * moe_act.stored + np.where(first, emb_act, 0.0)
+        fixed = np.where(last, (1.0 + model.mtp_depth) * logit_act, 0.0) + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0)
+        layer = np.maximum(np.where(n_dense > 0, dense_act.stored, 0.0), np.where(n_moe > 0, moe_act.stored, 0.0))
+        dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
+        dense_p = dense_p + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
+        st = state_bytes(dense_p, n_moe * params.moe_experts, dp_cp, ep, zero, training)
+        # ZeRO-3 gathers one layer ahead: two of this stage's layers in full, but only the
+        # parts that are sharded at all (a shard group of one gathers nothing)
+        gathered_moe = (params.moe_shared * (dp_cp > 1) + params.moe_experts * (edp > 1)) * (n_moe > 0)
+        gathered_dense = params.dense_layer * (dp_cp > 1) * (n_dense > 0)
+        gather = np.where(zero == 3, 2.0 * np.maximum(gathered_dense, gathered_moe) * ACT_BYTES, 0.0)
+        optimizer = np.zeros_like(st.optimizer) if training.offload.optimizer else st.optimizer
+        return _Stage(st.weights, st.grads, optimizer, act_micro, fixed, layer, gather)
+
+    zero_i = np.zeros_like(pp)
+    first = stage(layers.first, zero_i, True, pp == 1)
+    mid = stage(layers.middle, layers.first, False, False)
+    last = stage(layers.last, model.num_layers - layers.last, pp == 1, True)
+    dual = sched.weight_copies > 1
+    ranks = [_rank(first, sched.in_flight_first, training), _rank(mid, sched.in_flight_middle, training),
+             _rank(last, sched.in_flight_last, training)]
+    paired = _pair(first, last, sched.in_flight_first, training)  # DualPipe: stage i with stage pp-1-i
+    mid_pair = _pair(mid, mid, sched.in_flight_middle, training)
+    ranks = [{k: np.where(dual, p[k], r[k]) for k in r} for r, p in zip(ranks, (paired, mid_pair, paired), strict=True)]
+    reserve = reserve_bytes(plans, model.moe is not None)
+    for r in ranks:
+        r["buffers_bytes"] = reserve + r.pop("gather")
+        r["fragmentation_bytes"] = FRAGMENTATION_FRACTION * (r["activations_bytes"] + r["buffers_bytes"] - reserve)
+    totals = [sum(r[n] for n in MEMORY_FIELDS) for r in ranks]
+    totals[1] = np.where(layers.has_middle, totals[1], -1.0)
+    best = np.argmax(np.stack(totals), axis=0)
+    out = {name: np.choose(best, [r[name] for r in ranks]) for name in MEMORY_FIELDS}
+    out["memory_bytes"] = sum(out[n] for n in MEMORY_FIELDS)
+    return out
+
+
+def _held_activations(act_micro, act_layer, act_fixed, flight, training: TrainingSpec) -> np.ndarray:
+    if training.offload.activations:
+        return 2.0 * act_layer + act_fixed
+    return act_micro * flight + act_fixed
+
+
+def _rank(s: _Stage, flight: np.ndarray, training: TrainingSpec) -> dict[str, np.ndarray]:
+    return {"weights_bytes": s.weights, "gradients_bytes": s.grads, "optimizer_bytes": s.optimizer,
+            "activations_bytes": _held_activations(s.act_micro, s.act_layer, s.act_fixed, flight, training),
+            "gather": s.gather}
+
+
+def _pair(a: _Stage, b: _Stage, flight: np.ndarray, training: TrainingSpec) -> dict[str, np.ndarray]:
+    """A DualPipe rank: both stages' states; pp + 1 micro-batches of their mean activations."""
+    act = _held_activations(0.5 * (a.act_micro + b.act_micro), np.maximum(a.act_layer, b.act_layer),
+                            a.act_fixed + b.act_fixed, flight, training)
+    return {"weights_bytes": a.weights + b.weights, "gradients_bytes": a.grads + b.grads,
+            "optimizer_bytes": a.optimizer + b.optimizer, "activations_bytes": act,
+            "gather": np.maximum(a.gather, b.gather)}

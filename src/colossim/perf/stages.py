@@ -5,8 +5,9 @@ layers to middle stages first, because the first stage also embeds and the last 
 logits and loss; ``first_stage_layers`` / ``last_stage_layers`` pin them instead
 (Megatron-Core's --decoder-first/last-pipeline-num-layers; Llama 3 405B runs 126 layers on
 16 stages with one fewer on the first and last). The slowest stage sets the pace.
-With interleaving, counts are per stage (all its virtual chunks together); chunk-level
-imbalance is left out.
+With interleaving, counts are per stage (all its virtual chunks together), each stage's
+layers spread over its chunks as evenly as possible; the largest chunk paces the fill and
+drain (colossim.perf.schedule.chunk_factor).
 """
 
 from __future__ import annotations

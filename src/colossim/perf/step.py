@@ -13,8 +13,10 @@ receiver also all-gathers the tensor-parallel slices. Without gradient-accumulat
 every micro-batch's backward ends with an add of its weight gradients into the main
 gradient buffer. Data-parallel gradient reduction (and ZeRO's parameter gathering) overlaps
 the last micro-batch's backward (forward) pass when ``overlap_dp_comm``; what does not fit
-is exposed. The optimizer is a memory-bound pass over the GPU's shard of the parameters,
-plus zeroing and scaling of its whole gradient buffer. docs/methodology.md derives each term.
+is exposed, and the last gradient bucket's reduction always is. The ``optimizer`` term holds
+everything the step pays once (perf/step_costs.py: optimizer pass, master copies, kernel
+chains, scalar all-reduces, host synchronisation and the batch broadcast). docs/methodology.md
+derives each term.
 """
 
 from __future__ import annotations
@@ -23,20 +25,23 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from colossim.perf import comm, exposure
+from colossim.perf import comm, exposure, fsdp, moe, offload, schedule, step_costs
+from colossim.perf.cp import cp_exposed_s
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
 from colossim.perf.layer import ACT_BYTES, layer_times, logits_s, shapes
-from colossim.perf.memory import FIXED_BUFFER_BYTES, in_flight, layer_activation, state_bytes
+from colossim.perf.memory import MEMORY_FIELDS, stage_activation_bytes, step_memory
+from colossim.perf.recompute import selective_s as recompute_s
 from colossim.perf.stages import dense_count, layer_params, stage_layers
 from colossim.scenario.batch import PlanBatch
 from colossim.scenario.cluster import ClusterSpec
 from colossim.scenario.model import ModelSpec
+from colossim.scenario.parallel import SCHEDULE_CODES
 from colossim.scenario.training import TrainingSpec
 
 TIME_FIELDS = ("compute_forward_s", "compute_backward_s", "compute_recompute_s", "tp_exposed_s",
                "pp_bubble_s", "pp_p2p_s", "dp_exposed_s", "ep_all_to_all_s", "cp_exposed_s", "optimizer_s")
-MEMORY_FIELDS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes")
+__all__ = ["MEMORY_FIELDS", "TIME_FIELDS", "StepArrays", "evaluate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,7 @@ class StepArrays:
     optimizer_bytes: np.ndarray
     activations_bytes: np.ndarray
     buffers_bytes: np.ndarray
+    fragmentation_bytes: np.ndarray
     memory_bytes: np.ndarray
     hbm_bytes: float
     n_micro: np.ndarray
@@ -65,6 +71,7 @@ class StepArrays:
     hardware_flops_per_step: np.ndarray
     tokens_per_step: int
     peak_flops: float
+    weight_copies: np.ndarray  # model stages each pipeline rank holds (DualPipe: 2)
 
     def __len__(self) -> int:
         return int(self.step_time_s.shape[0])
@@ -107,6 +114,7 @@ class _StageWork:
     tp: np.ndarray
     ep: np.ndarray
     cp: np.ndarray
+    wgrad: np.ndarray  # weight-gradient GEMMs inside bwd (zero-bubble and DualPipe move them)
 
     @property
     def total(self) -> np.ndarray:
@@ -122,21 +130,30 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     hw = hw or resolve_hardware(cluster, training)
     coll = collectives or comm.AnalyticCollectives(hw)
     tp, pp, dp, cp, ep, vpp, mbs = (plans.tp, plans.pp, plans.dp, plans.cp, plans.ep, plans.vpp, plans.mbs)
-    recompute, zero = plans.recompute, plans.zero
+    recompute = plans.recompute
+    # FSDP without resharding after forward keeps the gathered weights for the whole step:
+    # one gather and one reduce-scatter per step, ZeRO-2's traffic and weight memory
+    zero = np.where((plans.zero == 3) & (not training.reshard_after_forward), 2, plans.zero)
+    dual = plans.schedule == SCHEDULE_CODES["dualpipe"]
     n_micro = training.global_batch_size // (dp * mbs)
     sh = shapes(model, training, tp, cp, mbs, plans.sp)
     layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
 
     dense_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
     moe_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense_t
-    comm_t = exposure.layer_comm(model, sh, tp, cp, ep, dense_t, coll)
     log_f, log_b = logits_s(model, sh, tp, hw)
     tp_ar = coll.all_reduce(ACT_BYTES * sh.tokens * model.hidden_size, tp, np.ones_like(tp), "tp")
 
     params = layer_params(model, tp, ep, pp, training.seq_len)
     accum_b = 0.0 if training.grad_accumulation_fusion else exposure.grad_accumulation_bytes(training)
+    cp_layer = cp_exposed_s(model, training, sh, tp, cp, dense_t, coll)
+    sel_dense = recompute_s(model, training, sh, tp, hw, dense_t, moe_layer=False)
+    sel_moe = recompute_s(model, training, sh, tp, hw, moe_t, moe_layer=True) if model.moe else sel_dense
+    ep_total = moe.all_to_all_s(model, training, sh, tp, cp, ep, coll) if model.moe else np.zeros_like(tp, dtype=float)
+    ep_layer = moe.ep_exposed(ep_total, moe_t.fwd + moe_t.bwd, dual | training.ep_overlap, dual)
 
     def work(n_layers: np.ndarray, before: np.ndarray, first: bool, last: bool) -> _StageWork:
+        n_layers = n_layers + np.where(last, model.mtp_depth, 0)  # MTP modules follow the last layer
         n_dense = dense_count(model, before, n_layers)
         n_moe = n_layers - n_dense
         fwd = n_dense * dense_t.fwd + n_moe * moe_t.fwd
@@ -145,39 +162,52 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
             stage_p = (n_dense * params.dense_layer + n_moe * (params.moe_shared + params.moe_experts)
                        + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0))
             bwd = bwd + stage_p * accum_b / hw.hbm_bytes_s + n_layers * exposure.PARAM_TENSORS_PER_LAYER * hw.kernel_overhead_s
-        rec = np.where(recompute == 2, fwd, np.where(recompute == 1, n_layers * dense_t.attn_core_fwd, 0.0))
+        selective = n_dense * sel_dense + n_moe * sel_moe
+        rec = np.where(recompute == 2, fwd, np.where(recompute == 1, selective, 0.0))
         tp_layer = (exposure.tp_exposed(dense_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction) * n_dense
                     + exposure.tp_exposed(moe_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction) * n_moe)
         tp_layer = tp_layer + np.where(first, tp_ar, 0.0) + np.where(last, tp_ar, 0.0)  # embedding, logits
-        fwd = fwd + np.where(last, log_f, 0.0)
-        bwd = bwd + np.where(last, log_b, 0.0)
-        ep_s = n_moe * comm_t["ep"] * np.where(recompute == 2, 1.5, 1.0)
-        cp_s = n_layers * comm_t["cp"]
-        return _StageWork(fwd, bwd, rec, tp_layer, ep_s, cp_s)
+        heads = 1.0 + model.mtp_depth  # main and MTP passes through the shared output head
+        fwd = fwd + np.where(last, heads * log_f, 0.0)
+        bwd = bwd + np.where(last, heads * log_b, 0.0)
+        ep_s = n_moe * ep_layer * np.where(recompute == 2, 1.5, 1.0)
+        cp_s = n_layers * cp_layer
+        wgrad = n_dense * dense_t.gemm_fwd + n_moe * moe_t.gemm_fwd
+        return _StageWork(fwd, bwd, rec, tp_layer, ep_s, cp_s, wgrad)
 
     zero_i = np.zeros_like(pp)
     first_w = work(layers.first, zero_i, True, pp == 1)
     mid_w = work(layers.middle, layers.first, False, False)
     last_w = work(layers.last, model.num_layers - layers.last, pp == 1, True)
-    t_mb = np.maximum(np.maximum(first_w.total, np.where(layers.has_middle, mid_w.total, 0.0)), last_w.total)
-    slow = _slowest(first_w, mid_w, last_w, layers.has_middle)
-
-    # Fill and drain pass once through every other stage: a pipeline of stage times t_i
-    # takes (m - 1) * max(t) + sum(t) (the bottleneck sets the steady state), so the
-    # bubble is (sum(t) - max(t)) / vpp; with equal stages, (pp - 1) / vpp * t.
-    stage_sum = first_w.total + np.maximum(pp - 2, 0) * mid_w.total + np.where(pp > 1, last_w.total, 0.0)
-    bubble = (stage_sum - t_mb) / vpp
+    # DualPipe: rank i runs half the micro-batches through stage i, half through stage pp-1-i
+    pair = _mix(_average(first_w, last_w), first_w, dual)
+    first_r, last_r = pair, _mix(pair, last_w, dual)
+    slow = _slowest(first_r, mid_w, last_r, layers.has_middle)
+    sched = schedule.run(_stage_times(first_r, mid_w, last_r, layers, pp, vpp, n_micro), plans.schedule)
+    bubble = sched.bubble_s
     p2p = exposure.pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, plans.sp, n_micro, coll)
 
-    dense_p, expert_p = _stage_params(model, params, layers, pp)
+    dense_p, expert_p = _stage_params(model, params, layers, pp, dual)
+    layer_p = np.maximum(params.dense_layer, params.moe_shared + params.moe_experts) if model.moe else params.dense_layer
     dp_exposed = exposure.dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, slow.fwd,
-                                       slow.bwd + slow.rec, coll)
-    opt = exposure.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw)
+                                       slow.bwd + slow.rec, coll, step_costs.bucket_params(training, layer_p))
+    dp_exposed = np.where(zero == 3, fsdp.zero3_exposed_s(training, dense_p, expert_p, tp, cp, dp, ep, n_micro, slow.fwd,
+                                                          slow.bwd + slow.rec, layers.middle, coll), dp_exposed)
+    offloaded = (offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd)
+                 if training.offload.optimizer else None)
+    most_layers = np.maximum(np.maximum(layers.first, layers.middle), layers.last)
+    tensors = step_costs.param_tensors(most_layers, pp == 1, np.ones_like(pp, dtype=bool))
+    opt = step_costs.once_per_step_s(training, hw, coll, dense_p, expert_p, tensors, tp, pp, cp, dp, ep, zero, mbs,
+                                     n_micro, optimizer_pass_s=offloaded)
 
     step = n_micro * (slow.fwd + slow.bwd + slow.rec + slow.tp + slow.ep + slow.cp) + bubble + p2p + dp_exposed + opt
-    mem = _memory(model, training, sh, tp, pp, vpp, dp * cp, ep, zero, mbs, recompute, n_micro, layers, params)
+    if training.offload.activations:
+        step = step + n_micro * offload.activation_exposed_s(stage_activation_bytes(model, training, sh, tp, mbs, recompute, layers),
+                                                               slow.fwd, slow.bwd, hw)
+    mem = step_memory(model, training, sh, plans, zero, layers, params, sched)
     mflops = model_flops_per_step(model, training.seq_len, training.global_batch_size)
-    rec_flops = np.array([recompute_flops_per_step(model, training.seq_len, training.global_batch_size, r) for r in range(3)])
+    rec_flops = np.array([recompute_flops_per_step(model, training.seq_len, training.global_batch_size, r,
+                                                   training.recompute_modules) for r in range(3)])
     return StepArrays(
         compute_forward_s=n_micro * slow.fwd, compute_backward_s=n_micro * slow.bwd,
         compute_recompute_s=n_micro * slow.rec, tp_exposed_s=n_micro * slow.tp, pp_bubble_s=bubble,
@@ -185,7 +215,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
         cp_exposed_s=n_micro * slow.cp, optimizer_s=opt, step_time_s=step, **mem,
         hbm_bytes=hw.hbm_capacity, n_micro=n_micro, gpus_used=tp * pp * cp * dp,
         model_flops_per_step=mflops, hardware_flops_per_step=mflops + rec_flops[recompute],
-        tokens_per_step=training.tokens_per_step, peak_flops=hw.peak_flops,
+        tokens_per_step=training.tokens_per_step, peak_flops=hw.peak_flops, weight_copies=sched.weight_copies,
     )
 
 
@@ -195,14 +225,35 @@ def _slowest(first: _StageWork, mid: _StageWork, last: _StageWork, has_mid: np.n
     pick_mid = (m >= f) & (m >= la)
     pick_last = ~pick_mid & (la > f)
     out = {}
-    for name in ("fwd", "bwd", "rec", "tp", "ep", "cp"):
+    for name in _WORK_FIELDS:
         out[name] = np.where(pick_mid, getattr(mid, name), np.where(pick_last, getattr(last, name), getattr(first, name)))
     return _StageWork(**out)
 
 
-def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.ndarray]:
-    """Dense and expert parameters of the stage holding the most (for DP traffic and the optimizer)."""
+_WORK_FIELDS = ("fwd", "bwd", "rec", "tp", "ep", "cp", "wgrad")
+
+
+def _average(a: _StageWork, b: _StageWork) -> _StageWork:
+    return _StageWork(**{n: 0.5 * (getattr(a, n) + getattr(b, n)) for n in _WORK_FIELDS})
+
+
+def _mix(yes: _StageWork, no: _StageWork, mask: np.ndarray) -> _StageWork:
+    return _StageWork(**{n: np.where(mask, getattr(yes, n), getattr(no, n)) for n in _WORK_FIELDS})
+
+
+def _stage_times(first: _StageWork, mid: _StageWork, last: _StageWork, layers, pp, vpp, n_micro) -> schedule.StageTimes:
+    return schedule.StageTimes(
+        first=first.total, middle=mid.total, last=last.total, has_middle=layers.has_middle,
+        wgrad_first=first.wgrad, wgrad_middle=mid.wgrad, wgrad_last=last.wgrad,
+        chunk_first=schedule.chunk_factor(layers.first, vpp), chunk_middle=schedule.chunk_factor(layers.middle, vpp),
+        chunk_last=schedule.chunk_factor(layers.last, vpp), pp=pp, vpp=vpp, n_micro=n_micro)
+
+
+def _stage_params(model: ModelSpec, params, layers, pp, dual) -> tuple[np.ndarray, np.ndarray]:
+    """Dense and expert parameters of the rank holding the most (for DP traffic and the
+    optimizer); a DualPipe rank holds stage i and stage pp-1-i."""
     def stage(n_layers, before, first, last):
+        n_layers = n_layers + np.where(last, model.mtp_depth, 0)
         n_dense = dense_count(model, before, n_layers)
         n_moe = n_layers - n_dense
         dense = n_dense * params.dense_layer + n_moe * params.moe_shared
@@ -213,51 +264,13 @@ def _stage_params(model: ModelSpec, params, layers, pp) -> tuple[np.ndarray, np.
     fd, fe = stage(layers.first, zero_i, True, pp == 1)
     md, me = stage(layers.middle, layers.first, False, False)
     ld, le = stage(layers.last, model.num_layers - layers.last, False, True)
+    # DualPipe ranks: (first, last) and (middle, middle)
+    fd, fe, ld, le = (np.where(dual, fd + ld, fd), np.where(dual, fe + le, fe),
+                      np.where(dual, fd + ld, ld), np.where(dual, fe + le, le))
+    md, me = np.where(dual, 2.0 * md, md), np.where(dual, 2.0 * me, me)
     total_f, total_m, total_l = fd + fe, np.where(layers.has_middle, md + me, 0.0), ld + le
     pick_m = (total_m >= total_f) & (total_m >= total_l)
     pick_l = ~pick_m & (total_l > total_f)
     dense = np.where(pick_m, md, np.where(pick_l, ld, fd))
     experts = np.where(pick_m, me, np.where(pick_l, le, fe))
     return dense, experts
-
-
-def _memory(model, training, sh, tp, pp, vpp, dp_cp, ep, zero, mbs, recompute, n_micro, layers, params) -> dict[str, np.ndarray]:
-    dense_act = layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=False)
-    moe_act = layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=True) if model.moe else dense_act
-    h = model.hidden_size
-    emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * h / sh.sp_div
-    logit_act = 6.0 * sh.tokens * model.vocab_size / tp  # bf16 logits + fp32 softmax for the loss
-
-    def stage(n_layers, before, stage_idx, first, last):
-        n_dense = dense_count(model, before, n_layers)
-        n_moe = n_layers - n_dense
-        act_layer = (n_dense * dense_act.stored + n_moe * moe_act.stored)
-        flight = in_flight(pp, vpp, n_micro, stage_idx)
-        act = act_layer * flight + np.where(first, emb_act * flight, 0.0) + np.where(last, logit_act, 0.0)
-        act = act + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0)
-        dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
-        dense_p = dense_p + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
-        st = state_bytes(dense_p, n_moe * params.moe_experts, dp_cp, ep, zero, training)
-        # ZeRO-3 gathers one layer ahead: two of this stage's layers in full, but only the
-        # parts that are sharded at all (a shard group of one gathers nothing)
-        edp = np.maximum(dp_cp // ep, 1)
-        gathered_moe = (params.moe_shared * (dp_cp > 1) + params.moe_experts * (edp > 1)) * (n_moe > 0)
-        gathered_dense = params.dense_layer * (dp_cp > 1) * (n_dense > 0)
-        layer_w = np.maximum(gathered_dense, gathered_moe) * ACT_BYTES
-        buffers = FIXED_BUFFER_BYTES + np.where(zero == 3, 2.0 * layer_w, 0.0)
-        return st.weights, st.grads, st.optimizer, act, buffers
-
-    zero_i = np.zeros_like(pp)
-    candidates = [
-        stage(layers.first, zero_i, 0, True, pp == 1),
-        stage(layers.middle, layers.first, 1, False, False),
-        stage(layers.last, model.num_layers - layers.last, np.maximum(pp - 1, 0), pp == 1, True),
-    ]
-    totals = [sum(c) for c in candidates]
-    totals[1] = np.where(layers.has_middle, totals[1], -1.0)
-    best = np.argmax(np.stack(totals), axis=0)
-    out = {}
-    for j, name in enumerate(MEMORY_FIELDS):
-        out[name] = np.choose(best, [c[j] for c in candidates])
-    out["memory_bytes"] = sum(out[n] for n in MEMORY_FIELDS)
-    return out

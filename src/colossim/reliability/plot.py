@@ -105,3 +105,24 @@ def plot_timeline(result: ReliabilityResult, timeline: Timeline, path: str | Pat
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
+
+
+def plot_techniques(sizes: tuple[int, ...], ettr: dict[str, list[float]], path: str | Path,
+                    target: float | None = None) -> None:
+    """ETTR against scale, one line per recovery technique (the analytic model)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for name, ys in ettr.items():
+        ax.plot(list(sizes), ys, "o-", ms=4, label=name)
+    if target is not None:
+        ax.axhline(target, color="k", ls=":", lw=1, label=f"target {target:g}")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("GPUs in the job")
+    ax.set_ylabel("ETTR (analytic: Daly + M/G/inf spares)")
+    ax.set_title("ETTR against scale by recovery technique")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

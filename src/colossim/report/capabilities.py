@@ -276,6 +276,7 @@ def run_scaling(ctx: Context) -> dict[str, Any]:
 
 def _registry() -> tuple[Capability, ...]:
     """Every capability, in display order. A new one is one line here (and its module)."""
+    from colossim.report import cap_buildout as bo
     from colossim.report import cap_energy as en
     from colossim.report import cap_network as net
     from colossim.report import cap_reliability as rel
@@ -297,6 +298,8 @@ def _registry() -> tuple[Capability, ...]:
         Capability("network", "Collectives on the fabric", net.NetworkOptions, net.run_network,
                    net.present_network, long=True, check_first=net.check_network, requires=net.REQUIRES,
                    flags=net.FLAGS),
+        Capability("buildout", "Build-out", bo.BuildoutOptions, bo.run_buildout, bo.present_buildout,
+                   long=True, check_first=bo.check_buildout, requires=bo.REQUIRES),
     )
 
 

@@ -27,7 +27,7 @@ BREAKDOWN_LABELS = {
     "cp_exposed": "CP comm (exposed)", "optimizer": "optimizer",
 }
 MEMORY_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer_states": "optimizer states",
-                 "activations": "activations", "buffers": "buffers"}
+                 "activations": "activations", "buffers": "buffers", "fragmentation": "allocator fragmentation"}
 POWER_LABELS = {"gpus": "GPUs", "servers": "servers (CPU, memory, fans, PSU)", "nics": "NICs + optics",
                 "switches": "switches", "switch_optics": "switch optics", "storage": "storage"}
 

@@ -6,7 +6,7 @@ from rich.table import Table
 
 from colossim.report.text import console, fmt_time
 from colossim.search.engine import SearchResult
-from colossim.search.explain import plan_label
+from colossim.search.explain import flags_text, result_label
 
 
 def print_search(r: SearchResult) -> None:
@@ -17,10 +17,12 @@ def print_search(r: SearchResult) -> None:
                       ("MFU", "right"), ("mem/GPU", "right"), ("dominant overhead", "left")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for i, e in enumerate(r.top, start=1):
-        table.add_row(str(i), plan_label(e.plan), f"{e.gpus_used:,}", fmt_time(e.step_time_s), f"{e.tokens_per_s:,.0f}",
+        table.add_row(str(i), result_label(e), f"{e.gpus_used:,}", fmt_time(e.step_time_s), f"{e.tokens_per_s:,.0f}",
                       f"{e.mfu:.1%}", f"{e.memory_per_gpu_gb:.1f} GB", e.dominant_overhead.replace("_", " "))
     con.print(table)
     con.print(f"why: {r.explanation}")
+    if marks := flags_text(r.top):
+        con.print(f"flags: {marks}")
     if r.top[0].time_to_train_days is not None:
         con.print(f"time to train with #1: {r.top[0].time_to_train_days:.1f} days failure-free "
                   "(colossim estimate adds the reliability model's goodput)")

@@ -50,7 +50,8 @@ def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | 
     about.add_row("  plan", f"tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} vpp={p['vpp']} "
                   f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
                   f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, "
-                  f"{t.precision}{source}")
+                  f"{t.precision}"
+                  + (f", schedule {p['schedule']}" if p.get("schedule", "1f1b") != "1f1b" else "") + source)
     about.add_row("  batch", f"{t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step")
     con.print(about)
     con.print()
@@ -60,7 +61,7 @@ def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | 
     head.add_row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}")
     head.add_row("model TFLOP/s per GPU", f"{est.model_tflops_per_gpu:.1f}")
     fits = "fits" if est.fits_in_memory else f"DOES NOT FIT: {est.memory_per_gpu_gb - est.hbm_per_gpu_gb:.1f} GB over"
-    head.add_row("memory per GPU", f"{est.memory_per_gpu_gb:.1f} of {est.hbm_per_gpu_gb:.0f} GB ({fits})")
+    head.add_row("memory per GPU", f"{est.memory_per_gpu_gb:.1f} of {est.hbm_per_gpu_gb:.1f} GB ({fits})")
     head.add_row("GPUs used", f"{est.gpus_used:,} ({est.gpus_idle:,} idle)")
     if time_to_train is not None:
         g = time_to_train["goodput"]

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from colossim.scenario.parallel import ParallelPlan
+from colossim.scenario.parallel import SCHEDULE_CODES, ParallelPlan
 from colossim.scenario.training import RECOMPUTE_CODES, TrainingSpec
 
 RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODES.items()}
+SCHEDULE_NAMES = {v: k for k, v in SCHEDULE_CODES.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class PlanBatch:
     sp: np.ndarray  # bool
     first_stage_layers: np.ndarray  # 0: balanced
     last_stage_layers: np.ndarray  # 0: balanced
+    schedule: np.ndarray  # 0 1f1b (interleaved when vpp > 1), 1 zero-bubble, 2 dualpipe
 
     def __len__(self) -> int:
         return int(self.tp.shape[0])
@@ -42,7 +44,7 @@ class PlanBatch:
         """Build from array-likes; missing optional columns take their defaults."""
         n = len(np.asarray(arrays["tp"]))
         defaults = {"cp": 1, "ep": 1, "vpp": 1, "mbs": 1, "recompute": 0, "zero": 1, "sp": True,
-                    "first_stage_layers": 0, "last_stage_layers": 0}
+                    "first_stage_layers": 0, "last_stage_layers": 0, "schedule": 0}
         cols: dict[str, np.ndarray] = {}
         for f in fields(cls):
             value = arrays.get(f.name, defaults.get(f.name))
@@ -60,6 +62,7 @@ class PlanBatch:
             mbs=[training.micro_batch_size], recompute=[RECOMPUTE_CODES[training.recompute]],
             zero=[training.zero_stage], sp=[plan.sequence_parallel],
             first_stage_layers=[plan.first_stage_layers or 0], last_stage_layers=[plan.last_stage_layers or 0],
+            schedule=[SCHEDULE_CODES[plan.schedule]],
         )
 
     def take(self, index: Any) -> PlanBatch:
@@ -74,4 +77,5 @@ class PlanBatch:
             "zero_stage": int(self.zero[i]),
             "first_stage_layers": int(self.first_stage_layers[i]) or None,
             "last_stage_layers": int(self.last_stage_layers[i]) or None,
+            "schedule": SCHEDULE_NAMES[int(self.schedule[i])],
         }

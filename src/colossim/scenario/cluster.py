@@ -68,6 +68,10 @@ class ClusterSpec(_Strict):
     racks_per_group: PositiveInt | None = None
     cooling: Literal["air", "liquid"] = "air"
     notes: str | None = None
+    efficiency_profile: str | None = Field(
+        default=None,
+        description="path of a profile YAML fitted by `colossim calibrate` (its fields replace the GPU family's)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ClusterSpec:

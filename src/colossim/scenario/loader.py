@@ -27,7 +27,7 @@ from colossim.scenario.training import TrainingSpec
 _T = TypeVar("_T", bound=BaseModel)
 
 REQUIRED_SECTIONS = ("model", "cluster", "training")
-EXTRA_SECTIONS = ("network", "power", "cost", "reliability", "search")
+EXTRA_SECTIONS = ("network", "power", "cost", "reliability", "search", "buildout")
 TOP_LEVEL = ("name", "description", *REQUIRED_SECTIONS, "parallel", *EXTRA_SECTIONS)
 
 

@@ -37,6 +37,13 @@ class MoESpec(_Strict):
     capacity_factor: float | None = Field(
         default=None, gt=0, description="token capacity per expert (None: dropless routing)"
     )
+    max_nodes_per_token: PositiveInt | None = Field(
+        default=None,
+        description=(
+            "node-limited routing: each token goes to experts on at most this many nodes and crosses the NIC "
+            "once per node (DeepSeek-V3: 4; its config's topk_group). None: every routed copy travels on its own"
+        ),
+    )
 
     @model_validator(mode="after")
     def _top_k_fits(self) -> MoESpec:
@@ -79,6 +86,14 @@ class ModelSpec(_Strict):
     embedding_norm: bool = Field(default=False, description="a norm after the word embedding (BLOOM)")
     parallel_block: bool = Field(default=False, description="attention and FFN in parallel (PaLM, GPT-J)")
     published_params_b: float | None = Field(default=None, description="the published parameter count, in billions")
+    mtp_depth: int = Field(
+        default=0, ge=0, le=16,
+        description=(
+            "multi-token-prediction modules trained beside the model (DeepSeek-V3: 1), each one more transformer "
+            "layer and one more pass through the shared output head on the last pipeline stage; "
+            "not counted in the parameter total or the MFU numerator"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod

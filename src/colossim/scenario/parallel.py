@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+Schedule = Literal["1f1b", "zero-bubble", "dualpipe"]
+SCHEDULE_CODES: dict[str, int] = {"1f1b": 0, "zero-bubble": 1, "dualpipe": 2}
 
 
 class ParallelPlan(BaseModel):
@@ -24,6 +29,14 @@ class ParallelPlan(BaseModel):
     sequence_parallel: bool = Field(default=True, description="shard norms/dropout over tp (Korthikanti 2022)")
     first_stage_layers: PositiveInt | None = Field(default=None, description="layers on the first pipeline stage")
     last_stage_layers: PositiveInt | None = Field(default=None, description="layers on the last pipeline stage")
+    schedule: Schedule = Field(
+        default="1f1b",
+        description=(
+            "pipeline schedule: 1f1b (Narayanan et al. 2021; interleaved when vpp > 1), zero-bubble (ZB-H1, "
+            "Qi et al. 2023: backward split into input and weight gradients), dualpipe (DeepSeek-V3: two "
+            "directions, two weight copies, expert all-to-all hidden behind the paired micro-batch)"
+        ),
+    )
 
     @property
     def model_parallel_size(self) -> int:

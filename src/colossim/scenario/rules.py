@@ -70,6 +70,21 @@ RULES: tuple[Rule, ...] = (
     Rule("vpp_micro", "parallel.vpp",
          lambda m, c, t, b: (b.vpp == 1) | (_n_micro(t, b) % b.pp == 0),
          "the interleaved schedule (vpp={vpp}) needs the micro-batch count ({n_micro}) to be a multiple of pp ({pp})"),
+    Rule("zero_bubble_vpp", "parallel.schedule", lambda m, c, t, b: (b.schedule != 1) | (b.vpp == 1),
+         "parallel.schedule zero-bubble (ZB-H1) runs one chunk per rank: it needs vpp = 1, got vpp={vpp}"),
+    Rule("zero_bubble_pp", "parallel.schedule", lambda m, c, t, b: (b.schedule != 1) | (b.pp > 1),
+         "parallel.schedule zero-bubble needs a pipeline (pp > 1), got pp={pp}"),
+    Rule("dualpipe_pp", "parallel.schedule", lambda m, c, t, b: (b.schedule != 2) | ((b.pp % 2 == 0) & (b.pp > 1)),
+         "parallel.schedule dualpipe pairs stage i with stage pp-1-i: it needs an even pp, got pp={pp}"),
+    Rule("dualpipe_vpp", "parallel.schedule", lambda m, c, t, b: (b.schedule != 2) | (b.vpp == 1),
+         "parallel.schedule dualpipe runs two chunks per rank by itself: it needs vpp = 1, got vpp={vpp}"),
+    Rule("dualpipe_micro", "parallel.schedule", lambda m, c, t, b: (b.schedule != 2) | (_n_micro(t, b) % 2 == 0),
+         "parallel.schedule dualpipe feeds micro-batches from both ends: it needs an even micro-batch count, got {n_micro}"),
+    Rule("vpp_stage_layers", "parallel.vpp",
+         lambda m, c, t, b: (b.vpp == 1) | (((b.first_stage_layers == 0) | (b.first_stage_layers >= b.vpp))
+                                            & ((b.last_stage_layers == 0) | (b.last_stage_layers >= b.vpp))),
+         "the interleaved schedule gives each of a stage's vpp ({vpp}) chunks a layer: first/last_stage_layers "
+         "({first_stage_layers}/{last_stage_layers}) must be at least vpp"),
     Rule("stage_layers", "parallel.first_stage_layers", lambda m, c, t, b: _stage_layers_ok(m, b),
          "first/last_stage_layers ({first_stage_layers}/{last_stage_layers}) leave no valid split of "
          "{num_layers} layers over pp={pp} stages"),

@@ -1,14 +1,40 @@
-"""How it trains: batch, precision, memory savers, and the run's software behaviour."""
+"""How it trains: batch, precision, memory savers, and the run's software behaviour.
+
+The software behaviour (attention kernel, dropout, overlaps, gradient precision, optimizer
+implementation, bucket size) comes from a named software stack (``stack``, catalog/data/
+stacks.yaml, each value with its source); a field set in the scenario overrides the stack's.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from colossim.catalog import stacks
+from colossim.errors import unknown_name_error
 
 Precision = Literal["bf16", "fp16", "fp8"]
 Recompute = Literal["none", "selective", "full"]
 RECOMPUTE_CODES: dict[str, int] = {"none": 0, "selective": 1, "full": 2}
+RecomputeModule = Literal["core_attn", "layernorm", "mla_up_proj", "moe_act"]
+
+
+class OffloadSpec(BaseModel):
+    """What lives in host memory (ZeRO-Offload, Ren et al. 2021; activation offloading)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    optimizer: bool = Field(default=False, description="fp32 master weights and Adam states on the CPU (CPU Adam)")
+    activations: bool = Field(default=False, description="stored activations copied to host memory and back")
 
 
 class TrainingSpec(BaseModel):
@@ -20,10 +46,22 @@ class TrainingSpec(BaseModel):
     micro_batch_size: PositiveInt = Field(default=1, le=1 << 20, description="sequences per forward/backward pass")
     precision: Precision = Field(default="bf16", description="GEMM precision; fp8 keeps bf16 master weights")
     recompute: Recompute = Field(default="none", description="activation recomputation")
+    recompute_modules: tuple[RecomputeModule, ...] = Field(
+        default=("core_attn",),
+        description=(
+            "what selective recompute re-runs (Megatron-Core --recompute-modules): core_attn (the attention core), "
+            "layernorm (norm outputs), mla_up_proj (MLA's Q/K/V up-projections), moe_act (the expert activation "
+            "function). DeepSeek-V3: [layernorm, mla_up_proj, moe_act]"
+        ),
+    )
     zero_stage: int = Field(default=1, ge=0, le=3, description="0 none, 1 optimizer, 2 +gradients, 3 +weights (FSDP)")
     total_tokens: PositiveFloat | None = Field(default=None, le=1e18, description="tokens to train (gives days to train)")
     goodput: float | None = Field(default=None, gt=0, le=1, description=(
         "useful fraction of wall time for days to train, energy and cost (default: the reliability model's ETTR)"))
+    stack: str = Field(
+        default_factory=stacks.default_stack,
+        description="software stack whose documented defaults fill the fields below (see `colossim catalog stacks`)",
+    )
     attention_kernel: Literal["flash", "unfused"] = Field(
         default="flash",
         description="flash: fused IO-aware attention (FlashAttention, cuDNN); unfused: explicit QK^T, softmax, AV (Megatron before 2023)",
@@ -58,6 +96,62 @@ class TrainingSpec(BaseModel):
             "and micro-batch (Megatron-LM 2021, Megatron-DeepSpeed)"
         ),
     )
+
+    reshard_after_forward: bool = Field(
+        default=True,
+        description=(
+            "ZeRO-3/FSDP frees gathered weights after each forward and gathers them again per micro-batch; "
+            "false keeps them gathered for the whole step (FSDP2 reshard_after_forward=False): one gather per step"
+        ),
+    )
+    offload: OffloadSpec = Field(default_factory=OffloadSpec, description="optimizer states / activations in host memory")
+    ep_overlap: bool = Field(
+        default=False,
+        description=(
+            "expert all-to-all runs beside another micro-batch's compute (Megatron-Core "
+            "--overlap-moe-expert-parallel-comm); the dualpipe schedule always does"
+        ),
+    )
+    cp_comm: Literal["p2p", "all-gather"] = Field(
+        default="p2p",
+        description=(
+            "context-parallel K/V exchange: p2p (ring attention, Megatron-Core's default --cp-comm-type) or "
+            "all-gather (Llama 3)"
+        ),
+    )
+    moe_dispatch_dtype: Literal["bf16", "fp8"] = Field(
+        default="bf16", description="dtype of the forward MoE dispatch (DeepSeek-V3 sends it in fp8)"
+    )
+
+    optimizer: Literal["fused", "unfused"] = Field(
+        default="fused",
+        description="fused: multi-tensor Adam, norm and scaling kernels (apex/TE FusedAdam); unfused: one kernel chain per tensor",
+    )
+    dp_bucket_params: PositiveFloat | None = Field(
+        default=4.0e7,
+        description="parameters per gradient-reduction bucket (the last one cannot overlap); null: one layer (FSDP)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_stack(cls, data: Any) -> Any:
+        """Every software field the scenario leaves out takes the stack's value."""
+        if not isinstance(data, dict):
+            return data
+        name = data.get("stack", stacks.default_stack())
+        if not isinstance(name, str) or name.lower() not in stacks.stack_names():
+            return data  # the field validator reports it
+        precision = data.get("precision", "bf16")
+        values = stacks.stack(name).values(precision if isinstance(precision, str) else "bf16")
+        return {**values, **data, "stack": name.lower()}
+
+    @field_validator("stack")
+    @classmethod
+    def _known_stack(cls, name: str) -> str:
+        if name.lower() not in stacks.stack_names():
+            err = unknown_name_error("software stack", "training.stack", name, stacks.stack_names())
+            raise ValueError(str(err).removeprefix("training.stack: "))
+        return name.lower()
 
     @property
     def tokens_per_step(self) -> int:

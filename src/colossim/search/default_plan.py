@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from colossim.scenario import Scenario
 from colossim.scenario.parallel import ParallelPlan
-
-PLAN_FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel", "first_stage_layers", "last_stage_layers")
+from colossim.scenario.training import TrainingSpec
 
 
 def with_best_plan(scenario: Scenario, objective: str = "throughput") -> Scenario:
-    """The scenario with the search's best plan in place of its own."""
+    """The scenario with the search's best plan in place of its own: the plan's parallel
+    fields into ``parallel``, the training fields it searched (micro-batch, recompute, ZeRO
+    stage, ...) into ``training``."""
     from colossim.search.engine import search
 
     best = search(scenario, objective=objective, top=1).top[0].plan
-    plan = ParallelPlan(**{k: best[k] for k in PLAN_FIELDS})
+    plan = ParallelPlan(**{k: v for k, v in best.items() if k in ParallelPlan.model_fields and v is not None})
     training = scenario.training.model_copy(update={
-        "micro_batch_size": int(best["micro_batch_size"]), "recompute": best["recompute"],
-        "zero_stage": int(best["zero_stage"])})
+        k: v for k, v in best.items() if k in TrainingSpec.model_fields and k not in ParallelPlan.model_fields})
     return scenario.model_copy(update={"parallel": plan, "training": training, "dp_was_inferred": False,
                                        "plan_source": "search"})
 

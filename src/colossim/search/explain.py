@@ -4,20 +4,45 @@ from __future__ import annotations
 
 from colossim.perf.estimate import Estimate
 
-PLAN_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch_size", "recompute", "zero_stage", "sequence_parallel")
+PLAN_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch_size", "recompute", "zero_stage", "sequence_parallel",
+             "schedule")
 
 
 def plan_label(plan: dict) -> str:
     sp = "sp" if plan["sequence_parallel"] else "no-sp"
+    schedule = plan.get("schedule", "1f1b")
     return (f"tp{plan['tp']} pp{plan['pp']} dp{plan['dp']} cp{plan['cp']} ep{plan['ep']} vpp{plan['vpp']} "
-            f"mbs{plan['micro_batch_size']} {plan['recompute']} zero{plan['zero_stage']} {sp}")
+            f"mbs{plan['micro_batch_size']} {plan['recompute']} zero{plan['zero_stage']} {sp}"
+            + ("" if schedule == "1f1b" else f" {schedule}"))
+
+
+def flags(est: Estimate) -> str:
+    """Markers for a result: '*' outside the validated envelope, '!' above 50% MFU."""
+    env = est.envelope or {}
+    return ("*" if env.get("outside") else "") + ("!" if env.get("mfu_flag") else "")
+
+
+def result_label(est: Estimate) -> str:
+    mark = flags(est)
+    return plan_label(est.plan) + (f" {mark}" if mark else "")
+
+
+def flags_text(top: list[Estimate]) -> str:
+    """What the markers of the listed results mean ('' when none is marked)."""
+    parts = []
+    if any("*" in flags(e) for e in top):
+        first = next(e for e in top if "*" in flags(e))
+        parts.append("* extrapolation outside the validated envelope (e.g. " + "; ".join(first.envelope["outside"]) + ")")
+    if any("!" in flags(e) for e in top):
+        parts.append("! above 50% MFU: beyond any published H100 BF16 run, treat as optimistic")
+    return "; ".join(parts)
 
 
 def why_best(top: list[Estimate], objective: str) -> str:
     if len(top) < 2:
         return "only one plan is admissible"
     a, b = top[0], top[1]
-    changed = [f"{k} {a.plan[k]} vs {b.plan[k]}" for k in PLAN_KEYS if a.plan[k] != b.plan[k]]
+    changed = [f"{k} {a.plan.get(k)} vs {b.plan.get(k)}" for k in PLAN_KEYS if a.plan.get(k) != b.plan.get(k)]
     diffs = {k: b.breakdown_s[k] - a.breakdown_s[k] for k in a.breakdown_s}
     term = max(diffs, key=lambda k: diffs[k])
     gain = b.step_time_s - a.step_time_s

@@ -1,6 +1,7 @@
 """The reference runs (``data/training_runs.yaml``) and their replay.
 
-Each run is a scenario built from its case's conventions plus the run's own settings,
+Each run is a scenario built from its case's software stack, the settings its source states,
+the plan conventions for what it leaves out, and the run's own row,
 evaluated through the same :func:`colossim.perf.estimate` path users call, and compared
 on step time (the quantity every paper's throughput derives from).
 """
@@ -43,6 +44,7 @@ class ValidationRow:
     measured_iter_s: float
     predicted_iter_s: float
     predicted_mfu: float
+    cross_validated_error: float | None = None  # leave-one-case-family-out (validation/fit.py)
 
     @property
     def error(self) -> float:
@@ -51,7 +53,8 @@ class ValidationRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {"case": self.case, "run": self.run, "gpus": self.gpus, "measured_iter_s": self.measured_iter_s,
-                "predicted_iter_s": self.predicted_iter_s, "error": self.error, "predicted_mfu": self.predicted_mfu}
+                "predicted_iter_s": self.predicted_iter_s, "error": self.error, "predicted_mfu": self.predicted_mfu,
+                "cross_validated_error": self.cross_validated_error}
 
 
 @functools.cache
@@ -60,31 +63,56 @@ def _data() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def _values(section: dict[str, Any] | None) -> dict[str, Any]:
+    """``{field: {value, source|convention}}`` (nested by scenario section) as plain values."""
+    out: dict[str, Any] = {}
+    for key, entry in (section or {}).items():
+        out[key] = entry["value"] if isinstance(entry, dict) and "value" in entry else _values(entry)
+    return out
+
+
+def case_scenario(c: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """A run's scenario: the case's stack, what its source states, the plan conventions,
+    then the run's own row (stated by its table)."""
+    stated, conv = _values(c.get("stated")), _values(c.get("conventions"))
+    section = {}
+    for name in ("training", "parallel"):
+        section[name] = _deep_merge(_deep_merge(conv.get(name, {}), stated.get(name, {})), run.get(name, {}))
+    section["training"] = {"stack": c["stack"], **section["training"]}
+    return {"name": f"{c['case']}/{run['name']}", "model": run["model"], "cluster": c["cluster"]["value"], **section}
+
+
 def reference_runs(case: str | None = None) -> list[ReferenceRun]:
     out = []
     for c in _data()["cases"]:
         if case is not None and c["case"] != case:
             continue
-        conv = c["conventions"]
         for r in c["runs"]:
-            scenario = {
-                "name": f"{c['case']}/{r['name']}",
-                "model": r["model"],
-                "cluster": conv["cluster"],
-                "training": _deep_merge(conv.get("training", {}), r.get("training", {})),
-                "parallel": _deep_merge(conv.get("parallel", {}), r.get("parallel", {})),
-            }
-            out.append(ReferenceRun(case=c["case"], name=r["name"], gpu_family=c["gpu"], scenario=scenario,
+            out.append(ReferenceRun(case=c["case"], name=r["name"], gpu_family=c["gpu"], scenario=case_scenario(c, r),
                                     measured_iter_s=float(r["measured"]["iter_s"]), source=c["source"]))
     return out
+
+
+def case_info(case: str) -> dict[str, Any]:
+    """A case's stack, stated settings and conventions (for docs and reports)."""
+    c = next(c for c in _data()["cases"] if c["case"] == case)
+    return {"stack": c["stack"], "stated": _values(c.get("stated")), "conventions": _values(c.get("conventions"))}
 
 
 def case_names() -> list[str]:
     return [c["case"] for c in _data()["cases"]]
 
 
-def validate(case: str | None = None) -> list[ValidationRow]:
+def validate(case: str | None = None, cross_validate: bool = False) -> list[ValidationRow]:
+    """Every run's predicted step time under the catalog profiles; with ``cross_validate``
+    also its error when its case family is left out of the fit (validation/fit.py)."""
     from colossim.perf.estimate import estimate
+
+    cv: dict[str, float] = {}
+    if cross_validate:
+        from colossim.validation.fit import cross_validated_errors
+
+        cv = cross_validated_errors()
 
     rows = []
     for run in reference_runs(case):
@@ -92,9 +120,27 @@ def validate(case: str | None = None) -> list[ValidationRow]:
         est = estimate(scenario)
         rows.append(ValidationRow(case=run.case, run=run.name, gpus=scenario.num_gpus_used,
                                   measured_iter_s=run.measured_iter_s, predicted_iter_s=est.step_time_s,
-                                  predicted_mfu=est.mfu))
+                                  predicted_mfu=est.mfu, cross_validated_error=cv.get(run.label)))
     return rows
 
 
 def mape(rows: list[ValidationRow]) -> float:
     return sum(abs(r.error) for r in rows) / len(rows)
+
+
+def cross_validated_mape(rows: list[ValidationRow]) -> float:
+    errs = [abs(r.cross_validated_error) for r in rows if r.cross_validated_error is not None]
+    return sum(errs) / len(errs)
+
+
+def family_summary(rows: list[ValidationRow]) -> list[dict[str, Any]]:
+    """Per case family: runs, in-sample MAPE and worst, cross-validated MAPE (when known)."""
+    out = []
+    for case in dict.fromkeys(r.case for r in rows):
+        sub = [r for r in rows if r.case == case]
+        entry: dict[str, Any] = {"case": case, "runs": len(sub), "mape": mape(sub),
+                                 "max_abs_error": max(abs(r.error) for r in sub)}
+        if all(r.cross_validated_error is not None for r in sub):
+            entry["cross_validated_mape"] = cross_validated_mape(sub)
+        out.append(entry)
+    return out

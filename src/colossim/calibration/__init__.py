@@ -1,0 +1,1 @@
+"""Your own calibration: nccl-tests and GEMM-sweep measurements fitted into an efficiency profile."""

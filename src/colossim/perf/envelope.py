@@ -1,0 +1,87 @@
+"""Whether a plan lies inside what the validation set covers.
+
+The published runs ``colossim validate`` replays (colossim.validation, read only) span a
+range of parallel degrees, scales and features. An estimate inside that envelope is an
+interpolation of measured behaviour; outside it (a pp, an ep or a GPU count no run used,
+a schedule or ZeRO stage no run had) it is an extrapolation, and says so. Results above
+MFU_FLAG (50%) are flagged too: no published H100 BF16 run reaches it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+MFU_FLAG = 0.5
+RANGE_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch_size")
+SET_KEYS = ("zero_stage", "recompute", "schedule")
+FEATURE_KEYS = ("moe", "precision", "gpu_family", "offload")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    ranges: dict[str, tuple[int, int]]
+    sets: dict[str, frozenset[Any]]
+    gpus: tuple[int, int]
+    features: dict[str, frozenset[Any]]
+
+    def outside(self, plan: dict[str, Any], gpus_used: int, features: dict[str, Any] | None = None) -> list[str]:
+        """Why a plan is an extrapolation (empty when it is inside)."""
+        out = []
+        for k, (lo, hi) in self.ranges.items():
+            v = plan.get(k)
+            if v is not None and not lo <= v <= hi:
+                out.append(f"{k}={v} (validated {lo}-{hi})")
+        for k, seen in self.sets.items():
+            v = plan.get(k, "1f1b" if k == "schedule" else None)
+            if v is not None and v not in seen:
+                out.append(f"{k}={v} (validated: {', '.join(sorted(map(str, seen)))})")
+        lo, hi = self.gpus
+        if not lo <= gpus_used <= hi:
+            out.append(f"{gpus_used:,} GPUs (validated {lo:,}-{hi:,})")
+        for k, v in (features or {}).items():
+            if v not in self.features.get(k, frozenset()):
+                out.append(f"{k}={v} (validated: {', '.join(sorted(map(str, self.features.get(k, ()))))})")
+        return out
+
+
+@functools.cache
+def validation_envelope() -> Envelope:
+    """The envelope of the validation runs (built once, lazily: validation sits above perf)."""
+    from colossim.validation.runs import reference_runs
+
+    plans, gpus, feats = [], [], []
+    for run in reference_runs():
+        sc = run.build()
+        plans.append(sc.plan_batch().row(0))
+        gpus.append(sc.num_gpus_used)
+        feats.append(scenario_features(sc))
+    ranges = {k: (min(p[k] for p in plans), max(p[k] for p in plans)) for k in RANGE_KEYS}
+    sets = {k: frozenset(p[k] for p in plans) for k in SET_KEYS}
+    features = {k: frozenset(f[k] for f in feats) for k in FEATURE_KEYS}
+    return Envelope(ranges=ranges, sets=sets, gpus=(min(gpus), max(gpus)), features=features)
+
+
+def scenario_features(scenario: Any) -> dict[str, Any]:
+    """The features of a scenario the envelope compares beyond the plan."""
+    from colossim import catalog
+
+    off = scenario.training.offload
+    return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
+            "gpu_family": catalog.gpu(scenario.cluster.gpu).profile, "offload": off.optimizer or off.activations}
+
+
+def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record each estimate and search result carries (``features``: scenario_features)."""
+    reasons = validation_envelope().outside(plan, gpus_used, features)
+    return {"inside_validation": not reasons, "outside": reasons, "mfu_flag": mfu > MFU_FLAG}
+
+
+def notes(assessment: dict[str, Any]) -> list[str]:
+    out = []
+    if assessment["outside"]:
+        out.append("extrapolation: outside the validated envelope: " + "; ".join(assessment["outside"]))
+    if assessment["mfu_flag"]:
+        out.append(f"MFU above {MFU_FLAG:.0%}: beyond any published H100 BF16 run; treat as optimistic")
+    return out
