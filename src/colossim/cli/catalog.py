@@ -1,4 +1,4 @@
-"""`colossim catalog [gpus|models|clusters|switches]` and `colossim catalog show NAME`."""
+"""`colossim catalog [gpus|models|clusters|switches|stacks]` and `colossim catalog show NAME`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import typer
 
 from colossim.cli.common import JSON_OPTION, print_json, user_errors
 
-KINDS = ("gpus", "models", "clusters", "switches")
+KINDS = ("gpus", "models", "clusters", "switches", "stacks")
 
 
 def register(app: typer.Typer) -> None:
-    cat = typer.Typer(help="List the catalog (GPUs, models, clusters, switches) or show one entry.",
+    cat = typer.Typer(help="List the catalog (GPUs, models, clusters, switches, software stacks) or show one entry.",
                       invoke_without_command=True, no_args_is_help=False)
     app.add_typer(cat, name="catalog")
 
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
     @cat.command("show")
     @user_errors
-    def show(name: str = typer.Argument(..., help="a GPU, model, cluster or switch name"),
+    def show(name: str = typer.Argument(..., help="a GPU, model, cluster, switch or software stack name"),
              json_out: bool = JSON_OPTION) -> None:
         """Every field of one catalog entry, with its source."""
         from colossim.catalog.views import find_entry

@@ -131,8 +131,11 @@ def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
         if not rows:
             continue
         listing = table(kind)
-        for col in rows[0]:
-            listing.add_column(col, justify="right" if isinstance(rows[0][col], (int, float)) else "left")
+        for i, col in enumerate(rows[0]):
+            # the first column is the name a user types next: never cut it
+            width = max(len(str(r[col])) for r in rows) if i == 0 else None
+            listing.add_column(col, justify="right" if isinstance(rows[0][col], (int, float)) else "left",
+                               no_wrap=i == 0, min_width=width)
         for row in rows:
             listing.add_row(*("" if v is None else fmt_num(v) for v in row.values()))
         con.print(listing)
