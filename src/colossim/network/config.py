@@ -27,14 +27,14 @@ from colossim.errors import ColossimError, field_error
 GROUPS = ("dp", "edp", "tp", "ep", "pp", "cp")
 COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p")
 ALGORITHMS = ("auto", "hierarchical", "ring", "tree", "direct")
-ROUTINGS = ("ecmp", "adaptive", "ideal")
+ROUTINGS = ("ecmp", "adaptive", "flowlet", "ideal")
 TIER_NAMES = ("nic", "leaf-spine", "spine-core")  # cables between tier i-1 and i, bottom up
 SWITCH_KINDS = ("leaf", "spine", "core")
 NODE_ORDERS = ("packed", "random", "interleaved")
 DIMS = ("tp", "cp", "ep", "dp", "pp")
 DEFAULT_ORDER = "tp-cp-ep-dp-pp"  # Megatron-Core's default, innermost first (what the step model assumes)
 
-Routing = Literal["ecmp", "adaptive", "ideal"]
+Routing = Literal["ecmp", "adaptive", "flowlet", "ideal"]
 Algorithm = Literal["auto", "hierarchical", "ring", "tree", "direct"]
 Collective = Literal["all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p"]
 Group = Literal["dp", "edp", "tp", "ep", "pp", "cp"]
@@ -110,7 +110,7 @@ class SecondJob(_Strict):
 class NetworkConfig(_Strict):
     """The ``network:`` section. Everything is optional."""
 
-    routing: Routing | None = Field(default=None, description="ecmp, adaptive or ideal (default: cluster.fabric.routing)")
+    routing: Routing | None = Field(default=None, description="ecmp (per-flow hashing), adaptive (per-packet spraying, fluid limit), flowlet (congestion-aware flowlet switching, simulated) or ideal (default: cluster.fabric.routing)")
     flows_per_pair: PositiveInt = Field(default=1, le=256, description="ECMP: hashed flows (queue pairs) per GPU pair")
     seed: int = Field(default=0, ge=0, description="seed for hashing, random placement and random failures")
     algorithm: Algorithm = "auto"
