@@ -27,9 +27,9 @@ from colossim.network.routing import (
     Strategy,
     adaptive,
     ecmp,
-    flowlet,
     expand_bundles,
     expand_planes,
+    flowlet,
     plane_paths,
     strategy,
 )
