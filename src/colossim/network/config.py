@@ -10,6 +10,7 @@ A scenario may carry::
       placement: {order: tp-cp-ep-dp-pp, node_order: packed}
       failures: {switches: [spine:3], links: [leaf-spine:120], degraded: [{tier: spine-core, fraction: 0.02, factor: 0.5}]}
       second_job: {gpus: 32768, parallel: {tp: 8}, collective: all-reduce, group: dp, size: 2GiB}
+      jobs: [{gpus: 16384, parallel: {tp: 8}, placement: random, phase_offset: 0.5, gap: 1.0}, ...]
 
 Every field is validated with :func:`colossim.scenario.loader.validate_section`, so a
 mistake names its path (``network.flows_per_pair: 0 is not allowed; ...``).
@@ -107,6 +108,23 @@ class SecondJob(_Strict):
         return value
 
 
+JOB_PLACEMENTS = ("packed", "spread", "random", "topology-aware")
+
+
+class JobSpec(SecondJob):
+    """One more training job on the fabric: its own plan, collective, placement and timing."""
+
+    name: str | None = Field(default=None, description="label in the report (default: job N)")
+    placement: Literal["packed", "spread", "random", "topology-aware"] = Field(
+        default="packed", description="packed: the lowest free nodes; spread: free nodes evenly strided; random: "
+                                      "free nodes in any order (seeded); topology-aware: the pods with most free "
+                                      "nodes first, so the job crosses as few pods as it can")
+    phase_offset: float = Field(default=0.0, ge=0.0, lt=1.0, description="start delay as a fraction of the job's "
+                                                                          "cycle (collective + gap)")
+    gap: float = Field(default=0.0, ge=0.0, description="compute time between collectives, in units of the job's "
+                                                        "collective time alone (0: back to back, the worst case)")
+
+
 class NetworkConfig(_Strict):
     """The ``network:`` section. Everything is optional."""
 
@@ -120,6 +138,10 @@ class NetworkConfig(_Strict):
     placement: Placement = Placement()
     failures: Failures = Failures()
     second_job: SecondJob | None = None
+    jobs: tuple[JobSpec, ...] = Field(default=(), description="more jobs on the same fabric (any number), each with "
+                                                             "its plan, collective, placement, phase offset and gap")
+    gap: float = Field(default=0.0, ge=0.0, description="the scenario's job: compute between collectives, in units "
+                                                        "of its collective time alone (with jobs)")
     max_flows: PositiveInt = Field(default=2_000_000, description="all-to-all: flows simulated at once before sampling rounds")
 
 

@@ -295,33 +295,54 @@ class PeriodicRun:
 
 
 def run_periodic(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, job: np.ndarray, *,
-                 cycles: int = 4, max_events: int = 20_000, window_rtol: float = WINDOW_RTOL) -> PeriodicRun:
-    """Each job restarts its flows as soon as its last flow finishes (steady state of
-    back-to-back collective steps); the first cycle of each job is warm-up."""
+                 cycles: int = 4, max_events: int = 20_000, window_rtol: float = WINDOW_RTOL,
+                 offset_s: np.ndarray | None = None, gap_s: np.ndarray | None = None) -> PeriodicRun:
+    """Each job restarts its flows ``gap_s`` after its last flow finishes (steady state of
+    training steps: compute, then the collective), the first start delayed by ``offset_s``;
+    the first cycle of each job is warm-up. ``step_s`` is each job's mean collective time
+    (cycle minus gap)."""
     jobs = int(job.max()) + 1
+    offset = np.zeros(jobs) if offset_s is None else np.asarray(offset_s, dtype=float)
+    gap = np.zeros(jobs) if gap_s is None else np.asarray(gap_s, dtype=float)
     remaining = sizes.astype(float).copy()
-    done_at: list[list[float]] = [[0.0] for _ in range(jobs)]
+    done_at: list[list[float]] = [[float(offset[j])] for j in range(jobs)]
+    members = [np.flatnonzero(job == j) for j in range(jobs)]
     t, events = 0.0, 0
-    active = np.ones(sizes.size, dtype=bool)
+    active = np.zeros(sizes.size, dtype=bool)
+    start_at = offset.copy()  # next (re)start of each job; inf while it runs
+    started = 0.0  # the latest (re)start: windows are a share of the time since (not of the whole run)
+    finish = np.zeros(sizes.size)
     problem = MaxMin(inc, capacity)
+    problem.deactivate(np.arange(sizes.size))
     while min(len(d) for d in done_at) <= cycles and events < max_events:
+        for j in np.flatnonzero(start_at <= t * (1.0 + 1e-12)):
+            active[members[j]] = True
+            remaining[members[j]] = sizes[members[j]]
+            problem.activate(members[j])
+            start_at[j] = np.inf
+            started = t
         idx = np.flatnonzero(active)
+        wait = float(start_at.min()) - t
+        if idx.size == 0:
+            t += wait
+            continue
         rates = problem.solve()[idx]
         ttf = remaining[idx] / rates
-        dt = max(float(ttf.min()) * (1.0 + 1e-9), window_rtol * t)
+        dt = min(max(float(ttf.min()) * (1.0 + 1e-9), window_rtol * (t - started)), wait if wait > 0 else np.inf)
+        done = ttf <= dt
+        finish[idx[done]] = t + ttf[done]
         t += dt
         remaining[idx] -= rates * dt
-        finished = idx[ttf <= dt]
+        finished = idx[done]
         remaining[finished] = 0.0
         active[finished] = False
         problem.deactivate(finished)
         for j in np.unique(job[finished]):
-            mine = job == j
-            if not active[mine].any():
-                done_at[j].append(t)
-                active[mine] = True
-                remaining[mine] = sizes[mine]
-                problem.activate(np.flatnonzero(mine))
+            if not active[members[j]].any():
+                end = float(finish[members[j]].max())  # the job's last flow, at its exact time
+                done_at[j].append(end)
+                start_at[j] = end + gap[j]
         events += 1
-    step = np.array([np.mean(np.diff(d[1:])) if len(d) > 2 else (d[-1] if len(d) > 1 else np.inf) for d in done_at])
+    step = np.array([np.mean(np.diff(d[1:])) - gap[j] if len(d) > 2 else (d[-1] - d[0] if len(d) > 1 else np.inf)
+                     for j, d in enumerate(done_at)])
     return PeriodicRun(step_s=step, cycles=np.array([len(d) - 1 for d in done_at]), events=events)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from colossim.network.flows import Routed, route
 from colossim.network.links import NVLINK_TIER, TIER_LABELS
 from colossim.network.maxmin import FlowRun, run_flows
-from colossim.network.routing import FabricState
+from colossim.network.routing import ROUTING_MODELS, FabricState
 from colossim.network.traffic import Phase, Traffic
 
 GB = 1e9
@@ -83,12 +83,17 @@ class CollectiveResult:
     slowdown: float | None = None
     scenario: str = ""
     notes: list[str] = field(default_factory=list)
+    routing_model: str = ""
     link_utilization_values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("link_utilization_values")
         out["phases"] = [asdict(p) for p in self.phases]
+        out["per_job"] = [{"name": self.scenario, "gpus": self.num_gpus, "collective": self.collective,
+                           "group": self.group, "size_bytes": self.size_bytes, "alone_time_s": self.time_s,
+                           "shared_time_s": self.time_s, "slowdown": 1.0, "algorithm": self.algorithm,
+                           "throughput_fraction": self.throughput_fraction}]
         return out
 
 
@@ -230,7 +235,8 @@ def simulate_traffic(state: FabricState, traffic: Traffic, routing: str, *, grou
         steady_state_fraction=steady, num_flows=int(sum(p.num_flows for p in phases)), link_utilization=util,
         hottest_links=hottest, phases=phases, runtime_s=time.perf_counter() - start, failures=list(state.notes),
         healthy_time_s=healthy_time, slowdown=None if healthy_time is None else total / healthy_time,
-        scenario=scenario, notes=list(traffic.notes), link_utilization_values=values,
+        scenario=scenario, notes=list(traffic.notes), routing_model=ROUTING_MODELS.get(routing, routing),
+        link_utilization_values=values,
     )
 
 
