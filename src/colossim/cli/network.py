@@ -125,6 +125,8 @@ def _print_result(r: Any) -> None:
     if r.slowdown is not None:
         head.add_row("failures", f"{'; '.join(r.failures)}: {r.slowdown:.3f}x the healthy time "
                                  f"({fmt_time(r.healthy_time_s)})")
+        if r.reroute:
+            head.add_row("rerouted", r.reroute)
     con.print(head)
     tiers = Table(title="link utilization over the collective", title_justify="left")
     for col in ("tier", "links", "busy", "mean", "mean busy", "p99", "max"):

@@ -84,6 +84,7 @@ class CollectiveResult:
     scenario: str = ""
     notes: list[str] = field(default_factory=list)
     routing_model: str = ""
+    reroute: str = ""  # with failures: which links took the failed ones' traffic, and why the slowdown is what it is
     link_utilization_values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,9 +213,12 @@ def simulate_traffic(state: FabricState, traffic: Traffic, routing: str, *, grou
     m = flows_per_pair if routing == "ecmp" else 1
     sim = run_traffic(state, traffic, routing, flows_per_pair=m, seed=seed, pxn=pxn)
     ideal = run_traffic(reference, traffic, "ideal", seed=seed, pxn=pxn)
-    healthy_time = None
+    healthy_time, reroute = None, ""
     if healthy is not None:
-        healthy_time = run_traffic(healthy, traffic, routing, flows_per_pair=m, seed=seed, pxn=pxn).time_s + traffic.latency_s
+        before = run_traffic(healthy, traffic, routing, flows_per_pair=m, seed=seed, pxn=pxn)
+        healthy_time = before.time_s + traffic.latency_s
+        reroute = _reroute(state, before.link_bytes, sim.link_bytes, sim.time_s + traffic.latency_s, healthy_time,
+                           ROUTING_MODELS.get(routing, routing))
     t_bw = sim.time_s
     total = t_bw + traffic.latency_s
     n, nodes = traffic.n, traffic.nodes
@@ -236,8 +240,28 @@ def simulate_traffic(state: FabricState, traffic: Traffic, routing: str, *, grou
         hottest_links=hottest, phases=phases, runtime_s=time.perf_counter() - start, failures=list(state.notes),
         healthy_time_s=healthy_time, slowdown=None if healthy_time is None else total / healthy_time,
         scenario=scenario, notes=list(traffic.notes), routing_model=ROUTING_MODELS.get(routing, routing),
-        link_utilization_values=values,
+        reroute=reroute, link_utilization_values=values,
     )
+
+
+def _reroute(state: FabricState, healthy_bytes: np.ndarray, failed_bytes: np.ndarray, time_s: float,
+             healthy_s: float, model: str) -> str:
+    """Where the failed links' traffic went, and whether that sets the pace."""
+    topo = state.topo
+    lost = (healthy_bytes > 0) & ~state.alive
+    gained = state.alive & (failed_bytes > healthy_bytes * 1.01 + 1.0)
+    cap = np.where(state.alive, state.capacity, np.inf)
+    util = np.divide(failed_bytes, cap * time_s, out=np.zeros_like(failed_bytes), where=state.alive & (time_s > 0))
+    busiest = float(util[gained].max()) if gained.any() else 0.0
+    tiers = ", ".join(f"{int(np.count_nonzero(gained & (topo.tier == k))):,} {TIER_LABELS[k]}"
+                      for k in range(topo.design.tiers) if np.any(gained & (topo.tier == k)))
+    slowdown = time_s / healthy_s if healthy_s > 0 else 1.0
+    head = (f"{model}: {int(lost.sum()):,} failed link(s) carried traffic; " +
+            (f"it moved onto {tiers} link(s), the busiest of them {busiest:.0%} utilized" if gained.any() else
+             "no other link took on more"))
+    if slowdown <= 1.005:
+        return head + ": no slowdown against the healthy fabric (the links left carry what the same pace needs)"
+    return head + f": {slowdown:.3f}x slower, the remaining paths set the pace"
 
 
 def _flow_fractions(sim: _Outcome, ideal: _Outcome) -> tuple[float, float]:
