@@ -164,3 +164,18 @@ def test_no_cap_on_vpp_cp_or_micro_batches() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ColossimError, match="--workers"):
         search(load_scenario(SMALL), workers=0)
+
+
+def test_memory_screen_is_the_step_models_memory() -> None:
+    from colossim.perf import evaluate
+    from colossim.scenario.rules import check_plans
+    from colossim.search.engine import plan_memory_bytes
+
+    sc = load_scenario({"model": "mixtral-8x7b", "cluster": {"gpu": "h100-sxm", "num_gpus": 128},
+                        "training": {"seq_len": 4096, "global_batch_size": 256}})
+    space = build_space(sc.model, sc.cluster, sc.training, Constraints())
+    batch = space.batch(0, 1 << 14)
+    plans = batch.take(check_plans(sc.model, sc.cluster, sc.training, batch) == 0)
+    assert len(plans) > 100
+    r = evaluate(sc.model, sc.cluster, sc.training, plans)
+    assert (plan_memory_bytes(sc.model, sc.training, plans) == r.memory_bytes).all()

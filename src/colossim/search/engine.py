@@ -114,17 +114,37 @@ def _run_chunk(ctx: tuple, start: int) -> _Part:
     part = _Part(rule_counts, int(redundant.sum()), 0, 0, 0, np.inf, _Best(k=top), len(batch))
     if ok.any():
         plans = batch.take(ok)
-        r = evaluate(model, cluster, training, plans, hw)
+        memory = plan_memory_bytes(model, training, plans)
+        fits = memory <= hw.hbm_capacity
         part.evaluated = len(plans)
-        fits = r.fits
         part.not_fitting = int((~fits).sum())
         if (~fits).any():
-            part.min_over = float(r.memory_bytes[~fits].min())
-        score, admitted = score_fn(r, cluster, training, options)
-        part.missed = int((fits & ~admitted).sum())
-        keep = fits & admitted
-        part.best.offer(score[keep], r.memory_bytes[keep], plans.take(keep))
+            part.min_over = float(memory[~fits].min())
+        if fits.any():  # only plans that fit go through the whole step model
+            fitting = plans.take(fits)
+            r = evaluate(model, cluster, training, fitting, hw)
+            score, admitted = score_fn(r, cluster, training, options)
+            part.missed = int((~admitted).sum())
+            part.best.offer(score[admitted], r.memory_bytes[admitted], fitting.take(admitted))
     return part
+
+
+def plan_memory_bytes(model: Any, training: Any, plans: PlanBatch) -> np.ndarray:
+    """Memory per GPU of every plan: the step model's own memory function, without the
+    step time (29% of an evaluation). Plans over the GPU's memory are counted as not
+    fitting with this figure; a test checks it equals ``evaluate(...).memory_bytes``."""
+    from colossim.perf import step
+    from colossim.perf.layer import shapes
+    from colossim.perf.stages import layer_params, stage_layers
+
+    tp, pp, dp, cp, ep, vpp, mbs = plans.tp, plans.pp, plans.dp, plans.cp, plans.ep, plans.vpp, plans.mbs
+    n_micro = training.global_batch_size // (dp * mbs)
+    sh = shapes(model, training, tp, cp, mbs, plans.sp)
+    layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
+    params = layer_params(model, tp, ep, pp, training.seq_len)
+    mem = step._memory(model, training, sh, tp, pp, vpp, dp * cp, ep, plans.zero, mbs, plans.recompute, n_micro,
+                       layers, params)
+    return np.asarray(mem["memory_bytes"])
 
 
 _CTX: tuple | None = None  # the search's context in a forked worker
