@@ -105,7 +105,7 @@ class _Part:
 
 
 def _run_chunk(ctx: tuple, start: int) -> _Part:
-    model, cluster, training, space, hw, score_fn, options, top, chunk = ctx
+    model, cluster, training, space, hw, score_fn, options, top, chunk, screen = ctx
     batch = space.batch(start, chunk)
     codes = check_plans(model, cluster, training, batch)
     rule_counts = np.bincount(codes, minlength=len(RULES) + 1)
@@ -114,6 +114,17 @@ def _run_chunk(ctx: tuple, start: int) -> _Part:
     part = _Part(rule_counts, int(redundant.sum()), 0, 0, 0, np.inf, _Best(k=top), len(batch))
     if ok.any():
         plans = batch.take(ok)
+        if not screen:  # the first search: every plan through the whole step model
+            r = evaluate(model, cluster, training, plans, hw)
+            part.evaluated, fits = len(plans), r.fits
+            part.not_fitting = int((~fits).sum())
+            if (~fits).any():
+                part.min_over = float(r.memory_bytes[~fits].min())
+            score, admitted = score_fn(r, cluster, training, options)
+            part.missed = int((fits & ~admitted).sum())
+            keep = fits & admitted
+            part.best.offer(score[keep], r.memory_bytes[keep], plans.take(keep))
+            return part
         memory = plan_memory_bytes(model, training, plans)
         fits = memory <= hw.hbm_capacity
         part.evaluated = len(plans)
@@ -197,7 +208,8 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
     ``workers`` processes (default: every core) evaluate chunks; the chunks' results are
     merged in chunk order, so the result is the same for any number of workers. ``naive``
     enumerates the whole product of the value lists (the first search's path) instead of
-    the legal rows; ``legacy`` restores its caps on vpp, mbs and cp (both for the benchmark)."""
+    the legal rows; ``legacy`` restores its caps on vpp, mbs and cp and sends every plan
+    through the whole step model (no memory screen): both for the benchmark's comparison."""
     if top < 1:
         raise ColossimError(f"--top: {top} is not allowed; must be >= 1", field="--top", value=top)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -219,7 +231,7 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
     min_over = np.inf
     start = time.perf_counter()
     done = 0
-    ctx = (model, cluster, training, space, hw, score_fn, options, top, chunk)
+    ctx = (model, cluster, training, space, hw, score_fn, options, top, chunk, not legacy)
     for part in _parts(ctx, space.chunk_starts(chunk), result.workers):
         rule_counts += part.rule_counts
         result.redundant += part.redundant
