@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         collective: str = typer.Option("all-reduce", help="all-reduce | all-gather | reduce-scatter | all-to-all | p2p"),
         group: str = typer.Option("dp", help="parallel group running it: dp | edp | tp | ep | pp | cp"),
         size: str = typer.Option("1GiB", help="buffer per rank: 1GiB, 512MB, 64KiB or bytes"),
-        routing: str = typer.Option(None, help="ecmp | adaptive | ideal (default: network.routing, then the fabric's)"),
+        routing: str = typer.Option(None, help="ecmp | adaptive | flowlet | ideal (default: network.routing, then the fabric's)"),
         algorithm: str = typer.Option(None, help="auto | hierarchical | ring | tree | direct"),
         flows_per_pair: int = typer.Option(None, "--flows-per-pair", help="ECMP: hashed flows (queue pairs) per GPU pair"),
         seed: int = typer.Option(None, help="seed for hashing, random placement and random failures (default 0)"),
