@@ -203,3 +203,25 @@ def test_n_jobs_interference_grows_with_overlap():
         slow.append(max(j.slowdown for j in r.jobs))
     assert slow[0] > slow[1] > slow[2] * (1 - 1e-9) and slow[0] > 1.05
     assert slow[2] == pytest.approx(1.0, abs=0.02)
+
+
+def test_nvls_sharp_and_the_nccl_choice():
+    """NVLS sends S once per NVLink port direction instead of the ring's 2(k-1)/k S; SHARP
+    S/k per NIC instead of the rail ring's 2(N-1)/N S/k; only where the switch has it."""
+    sc = scenario(64, 2, tp=1, switch="qm9700")
+    phases = {}
+    for algo in ("hierarchical", "nvls", "sharp"):
+        r = simulate_collective(sc, "all-reduce", "dp", "1GiB", algorithm=algo)
+        assert r.algorithm == algo
+        phases[algo] = {p.name: p.time_s for p in r.phases}
+    k, n = 8, 8
+    ratio = phases["nvls"]["nvls (NVLink SHARP)"] / phases["hierarchical"]["nvlink ring"]
+    assert ratio == pytest.approx(k / (2 * (k - 1)), rel=0.02)
+    ratio = phases["sharp"]["sharp aggregation tree"] / phases["hierarchical"]["rail rings"]
+    assert ratio == pytest.approx(n / (2 * (n - 1)), rel=0.02)
+    chosen = simulate_collective(sc, "all-reduce", "dp", "1GiB", algorithm="nccl")
+    assert chosen.algorithm == "sharp" and any(note.startswith("nccl: chose sharp") for note in chosen.notes)
+    with pytest.raises(ColossimError, match="in-network reduction"):
+        simulate_collective(scenario(64, 2, tp=1, switch="sn5600"), "all-reduce", "dp", "1GiB", algorithm="sharp")
+    ethernet = simulate_collective(scenario(64, 2, tp=1, switch="sn5600"), "all-reduce", "dp", "1GiB", algorithm="nccl")
+    assert ethernet.algorithm in ("nvls", "nvls-tree")

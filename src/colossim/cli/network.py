@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
         group: str = typer.Option("dp", help="parallel group running it: dp | edp | tp | ep | pp | cp"),
         size: str = typer.Option("1GiB", help="buffer per rank: 1GiB, 512MB, 64KiB or bytes"),
         routing: str = typer.Option(None, help="ecmp | adaptive | flowlet | ideal (default: network.routing, then the fabric's)"),
-        algorithm: str = typer.Option(None, help="auto | hierarchical | ring | tree | direct"),
+        algorithm: str = typer.Option(None, help="auto | nccl (as NCCL would pick; shown) | hierarchical | ring | tree | "
+                                                 "nvls | nvls-tree | sharp | direct"),
         flows_per_pair: int = typer.Option(None, "--flows-per-pair", help="ECMP: hashed flows (queue pairs) per GPU pair"),
         seed: int = typer.Option(None, help="seed for hashing, random placement and random failures (default 0)"),
         node_order: str = typer.Option(None, "--node-order", help="packed | random | interleaved"),

@@ -27,7 +27,7 @@ from colossim.errors import ColossimError, field_error
 
 GROUPS = ("dp", "edp", "tp", "ep", "pp", "cp")
 COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p")
-ALGORITHMS = ("auto", "hierarchical", "ring", "tree", "direct")
+ALGORITHMS = ("auto", "nccl", "hierarchical", "ring", "tree", "nvls", "nvls-tree", "sharp", "direct")
 ROUTINGS = ("ecmp", "adaptive", "flowlet", "ideal")
 TIER_NAMES = ("nic", "leaf-spine", "spine-core")  # cables between tier i-1 and i, bottom up
 SWITCH_KINDS = ("leaf", "spine", "core")
@@ -36,7 +36,7 @@ DIMS = ("tp", "cp", "ep", "dp", "pp")
 DEFAULT_ORDER = "tp-cp-ep-dp-pp"  # Megatron-Core's default, innermost first (what the step model assumes)
 
 Routing = Literal["ecmp", "adaptive", "flowlet", "ideal"]
-Algorithm = Literal["auto", "hierarchical", "ring", "tree", "direct"]
+Algorithm = Literal["auto", "nccl", "hierarchical", "ring", "tree", "nvls", "nvls-tree", "sharp", "direct"]
 Collective = Literal["all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p"]
 Group = Literal["dp", "edp", "tp", "ep", "pp", "cp"]
 

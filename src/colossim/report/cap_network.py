@@ -29,7 +29,8 @@ class NetworkOptions(Options):
     group: Literal["dp", "edp", "tp", "ep", "pp", "cp"] = Field("dp", description="the parallel group running it")
     size: str = Field("1GiB", description="buffer per rank: 1GiB, 512MB, 64KiB or bytes")
     routing: Literal["ecmp", "adaptive", "flowlet", "ideal"] | None = Field(None, description="default: the fabric's")
-    algorithm: Literal["auto", "hierarchical", "ring", "tree", "direct"] | None = Field(None, description="default: auto")
+    algorithm: Literal["auto", "nccl", "hierarchical", "ring", "tree", "nvls", "nvls-tree", "sharp", "direct"] | None = Field(
+        None, description="default: auto")
     flows_per_pair: int | None = Field(None, ge=1, le=256, description="ECMP: hashed flows (queue pairs) per GPU pair")
     seed: int | None = Field(None, ge=0, description="hashing / placement seed (default 0; recorded)")
     node_order: Literal["packed", "random", "interleaved"] | None = Field(None, description="node placement order")
