@@ -121,10 +121,11 @@ def routing_models() -> None:
     half = {**sc.to_dict(), "parallel": {"tp": 8, "ep": 8, "dp": 6144}}
     for routing, order, algo, qps in (("adaptive", "packed", "auto", 1), ("adaptive", "random", "auto", 1),
                                       ("flowlet", "packed", "auto", 1), ("flowlet", "random", "auto", 1),
-                                      ("ecmp", "random", "tree", 16)):
+                                      ("flowlet", "random", "tree", 1), ("ecmp", "random", "tree", 16)):
         r = simulate_collective(sc, "all-reduce", "dp", "1GiB", routing=routing, flows_per_pair=qps, seed=1,
                                 algorithm=algo, placement={"node_order": order})
-        print(f"{r.routing_model:17s} {order:7s} {r.algorithm:13s} x{qps:<3d} of ideal {r.throughput_fraction:6.1%} "
+        parts = 16 if routing == "flowlet" else qps
+        print(f"{r.routing_model:17s} {order:7s} {r.algorithm:13s} x{parts:<3d} of ideal {r.throughput_fraction:6.1%} "
               f"of line {r.busbw_per_nic_gbps / LINE_RATE_GBPS:6.1%}")
     from colossim.network.jobs import simulate_jobs
 
