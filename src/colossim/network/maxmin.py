@@ -248,14 +248,15 @@ class _Shrinking:
 
 
 def run_flows(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, window_rtol: float = WINDOW_RTOL,
-              freed_rtol: float = FREED_RTOL) -> FlowRun:
+              freed_rtol: float = FREED_RTOL, react_s: float = 0.0) -> FlowRun:
     """Simulate flows that start together until the last one finishes.
 
     Rates are re-solved when flows finish, at most once per ``window_rtol`` of the elapsed
     time and once flows holding ``freed_rtol`` of the total rate have finished: flows
     finishing in between finish at their exact times, but their capacity goes to the others
     only at the re-solve (the rates in between are the last solution's: feasible, and at
-    most the freed share below the re-solved ones in total).
+    most the freed share below the re-solved ones in total). ``react_s`` is the congestion
+    control's reaction time: freed capacity is taken up no sooner than that after a change.
     """
     n = sizes.size
     remaining = sizes.astype(float).copy()
@@ -271,7 +272,7 @@ def run_flows(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, windo
             initial = rates.copy()
         idx = np.flatnonzero(active)
         ttf = remaining[idx] / rates[idx]
-        horizon = next_horizon(ttf, rates[idx], t, window_rtol, freed_rtol)
+        horizon = max(next_horizon(ttf, rates[idx], t, window_rtol, freed_rtol), react_s)
         done = ttf <= horizon
         finish[idx[done]] = t + ttf[done]
         remaining[idx] -= rates[idx] * horizon

@@ -121,6 +121,13 @@ class _Outcome:
         return [p.time_s for p in self.phases]
 
 
+def cc_reaction_s() -> float:
+    """The congestion control's reaction time (``data/fabric.yaml: cc_reaction_s``, DCQCN)."""
+    from colossim.network.topology import fabric_data
+
+    return float(fabric_data()["cc_reaction_s"])
+
+
 def combine(traffic: Traffic, phase_times: list[float]) -> float:
     """Bandwidth time: slowest lane when pipelined, else the sum."""
     if not traffic.pipelined:
@@ -175,7 +182,7 @@ def run_phase(state: FabricState, ph: Phase, routing: str, *, flows_per_pair: in
     """Route one phase and run it: chains carry all their steps; independent transfers one step."""
     prob = phase_problem(state, ph, routing, flows_per_pair=flows_per_pair, seed=seed, index=index, pxn=pxn)
     routed = prob.routed
-    run = run_flows(prob.inc, prob.capacity, prob.unit_bytes)
+    run = run_flows(prob.inc, prob.capacity, prob.unit_bytes, react_s=0.0 if routing == "ideal" else cc_reaction_s())
     if prob.chained:
         t, fabric = run.time_s, prob.unit_fabric
     elif routed.coupled:
