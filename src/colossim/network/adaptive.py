@@ -73,14 +73,16 @@ def _congestion(links: np.ndarray, util: np.ndarray, inv_cap: np.ndarray, extra:
 
 
 def aware_paths(state: FabricState, src: np.ndarray, dst: np.ndarray, rng: np.random.Generator,
-                weight: np.ndarray, policy: FlowletPolicy = FlowletPolicy()) -> np.ndarray:
+                weight: np.ndarray, policy: FlowletPolicy = FlowletPolicy(),
+                background: np.ndarray | None = None) -> np.ndarray:
     """Paths (rows of resource ids, as ``routing.ecmp``) chosen part by part, congestion-aware.
 
     Parts arrive in random order in ``policy.rounds`` batches (one feedback interval each);
     every part draws ``policy.candidates`` equal-cost paths and takes the least congested as
     the last report showed it (loads of the parts placed in earlier batches; parts of one
     batch do not see each other: stale information). Without a valid candidate (failures)
-    a part keeps its hashed path, which avoids failed links."""
+    a part keeps its hashed path, which avoids failed links. ``background`` (bytes per
+    link of other traffic, e.g. another job's) is in the report from the start."""
     t = state.topo
     paths = _hashed_paths(state, src, dst, rng, weighted=False)
     idx = np.flatnonzero(t.gpu_leaf[src] != t.gpu_leaf[dst])
@@ -92,6 +94,8 @@ def aware_paths(state: FabricState, src: np.ndarray, dst: np.ndarray, rng: np.ra
     cap = state.capacity[: t.num_links]
     inv_cap = np.divide(1.0, cap, out=np.full(cap.size, np.inf), where=cap > 0)
     util = np.zeros(cap.size)  # offered bytes / capacity of the parts placed so far
+    if background is not None:
+        util += np.where(np.isfinite(inv_cap), background[: cap.size] * np.where(np.isfinite(inv_cap), inv_cap, 0.0), 0.0)
     for batch in np.array_split(rng.permutation(idx.size), max(policy.rounds, 1)):
         best = links[batch]
         best_level = _congestion(best, util, inv_cap, w[batch])

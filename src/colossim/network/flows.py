@@ -63,7 +63,7 @@ class Routed:
 def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarray | float,
           routing: str | Strategy | None = None,
           *, flows_per_pair: int = 1, rng: np.random.Generator | None = None, pxn: bool = True,
-          nic_efficiency: float = 1.0) -> Routed:
+          nic_efficiency: float = 1.0, background: np.ndarray | None = None) -> Routed:
     """Route GPU-to-GPU transfers over the fabric.
 
     ``nic_efficiency`` scales the NIC links of the GPUs involved (the all-to-all protocol
@@ -92,7 +92,7 @@ def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarra
         xi, proxy, frac_size = xi[owner], proxy[owner], sizes[xi[owner]] * frac
     elif policy is not None:  # parts of one connection, moving at one rate
         frac_size = sizes[xi] / m
-        fab, extra = aware_paths(state, proxy, x_dst, rng, frac_size, policy), np.empty(0)
+        fab, extra = aware_paths(state, proxy, x_dst, rng, frac_size, policy, background), np.empty(0)
     else:
         fab, extra = func(state, proxy, x_dst, rng)
         frac_size = sizes[xi] / m

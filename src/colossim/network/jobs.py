@@ -190,8 +190,11 @@ def simulate_jobs(scenario: Any, collective: str = "all-reduce", group: str = "d
     live = [k for k, h in enumerate(heavy) if h >= 0]
     cycles = [0] * len(jobs)
     if len(live) >= 2:
-        probs = [phase_problem(fabric.state, traffics[k].phases[heavy[k]], routing, flows_per_pair=m,
-                               seed=config.seed + k, index=heavy[k], pxn=config.pxn) for k in live]
+        probs, seen = [], np.zeros(fabric.topo.num_links)
+        for k in live:  # a load-aware policy routes each job seeing the jobs routed before it
+            probs.append(phase_problem(fabric.state, traffics[k].phases[heavy[k]], routing, flows_per_pair=m,
+                                       seed=config.seed + k, index=heavy[k], pxn=config.pxn, background=seen))
+            seen = seen + probs[-1].routed.link_bytes()[: seen.size]
         inc = sp.hstack([p.inc for p in probs]).tocsc()
         cap = np.minimum.reduce([p.capacity for p in probs])
         unit = np.concatenate([p.unit_bytes for p in probs])

@@ -163,11 +163,12 @@ class PhaseProblem:
 
 
 def phase_problem(state: FabricState, ph: Phase, routing: str, *, flows_per_pair: int = 1, seed: int = 0,
-                  index: int = 0, pxn: bool = True) -> PhaseProblem:
-    """Route one phase (seeded per phase) and express it as units for the solver."""
+                  index: int = 0, pxn: bool = True, background: np.ndarray | None = None) -> PhaseProblem:
+    """Route one phase (seeded per phase) and express it as units for the solver.
+    ``background``: bytes per link other traffic puts there (a load-aware policy sees it)."""
     rng = np.random.default_rng([seed, index])
     routed = route(state, ph.src, ph.dst, ph.size_bytes, routing, flows_per_pair=flows_per_pair, rng=rng, pxn=pxn,
-                   nic_efficiency=ph.nic_efficiency)
+                   nic_efficiency=ph.nic_efficiency, background=background)
     if ph.chain is not None:
         inc, fabric = chain_incidence(routed, ph.chain, ph.size_bytes)
         return PhaseProblem(inc, routed.capacity, np.full(inc.shape[1], ph.size_bytes * ph.steps), fabric, True, routed)
