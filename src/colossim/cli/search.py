@@ -66,6 +66,8 @@ def register(app: typer.Typer) -> None:
         deadline_days: float = typer.Option(None, "--deadline-days", help="for --objective gpus"),
         total_tokens: float = typer.Option(None, "--total-tokens", help="tokens to train (default: the scenario's)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on a terminal, lines otherwise"),
+        workers: int = typer.Option(None, "--workers", help="processes evaluating chunks (default: every core; the "
+                                                            "result is the same for any number)"),
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, recompute, ZeRO, sp) and rank them."""
@@ -84,7 +86,8 @@ def register(app: typer.Typer) -> None:
         constraints = build_constraints(fix, max_, min_, shortcuts, raw_parallel if keep_parallel else None)
         with _progress(progress and not json_out) as report:
             result = run_search(sc, objective=objective, constraints=constraints, top=top,
-                                deadline_days=deadline_days, total_tokens=total_tokens, progress=report)
+                                deadline_days=deadline_days, total_tokens=total_tokens, progress=report,
+                                workers=workers)
         if json_out:
             print_json([{**e.to_dict(), "rank": i + 1} for i, e in enumerate(result.top)])
             return

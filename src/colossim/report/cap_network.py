@@ -28,8 +28,9 @@ class NetworkOptions(Options):
         "all-reduce", description="the collective every group runs at once")
     group: Literal["dp", "edp", "tp", "ep", "pp", "cp"] = Field("dp", description="the parallel group running it")
     size: str = Field("1GiB", description="buffer per rank: 1GiB, 512MB, 64KiB or bytes")
-    routing: Literal["ecmp", "adaptive", "ideal"] | None = Field(None, description="default: the fabric's")
-    algorithm: Literal["auto", "hierarchical", "ring", "tree", "direct"] | None = Field(None, description="default: auto")
+    routing: Literal["ecmp", "adaptive", "flowlet", "ideal"] | None = Field(None, description="default: the fabric's")
+    algorithm: Literal["auto", "nccl", "hierarchical", "ring", "tree", "nvls", "nvls-tree", "sharp", "direct"] | None = Field(
+        None, description="default: auto")
     flows_per_pair: int | None = Field(None, ge=1, le=256, description="ECMP: hashed flows (queue pairs) per GPU pair")
     seed: int | None = Field(None, ge=0, description="hashing / placement seed (default 0; recorded)")
     node_order: Literal["packed", "random", "interleaved"] | None = Field(None, description="node placement order")
@@ -52,7 +53,13 @@ def check_network(ctx: Context, limits: Limits) -> None:
 
     parse_size(getattr(ctx.options, "size", "1GiB"), field="options.size")
     conf = _config(ctx)
-    flows = ctx.scenario.num_gpus_used * max(int(conf.flows_per_pair or 1), 1)
+    if conf.routing == "flowlet":  # flowlets per connection
+        from colossim.network.adaptive import flowlet_policy
+
+        parts = flowlet_policy().width
+    else:
+        parts = max(int(conf.flows_per_pair or 1), 1)
+    flows = ctx.scenario.num_gpus_used * parts
     if flows > limits.max_flows:
         raise ColossimError(
             f"options: this simulation routes about {flows:,} flows, more than this server allows "
