@@ -144,18 +144,9 @@ def plan_memory_bytes(model: Any, training: Any, plans: PlanBatch) -> np.ndarray
     """Memory per GPU of every plan: the step model's own memory function, without the
     step time (29% of an evaluation). Plans over the GPU's memory are counted as not
     fitting with this figure; a test checks it equals ``evaluate(...).memory_bytes``."""
-    from colossim.perf import step
-    from colossim.perf.layer import shapes
-    from colossim.perf.stages import layer_params, stage_layers
+    from colossim.perf.step import memory_only
 
-    tp, pp, dp, cp, ep, vpp, mbs = plans.tp, plans.pp, plans.dp, plans.cp, plans.ep, plans.vpp, plans.mbs
-    n_micro = training.global_batch_size // (dp * mbs)
-    sh = shapes(model, training, tp, cp, mbs, plans.sp)
-    layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
-    params = layer_params(model, tp, ep, pp, training.seq_len)
-    mem = step._memory(model, training, sh, tp, pp, vpp, dp * cp, ep, plans.zero, mbs, plans.recompute, n_micro,
-                       layers, params)
-    return np.asarray(mem["memory_bytes"])
+    return np.asarray(memory_only(model, training, plans)["memory_bytes"])
 
 
 _CTX: tuple | None = None  # the search's context in a forked worker
