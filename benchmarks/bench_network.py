@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,52 @@ def agreement() -> None:
     print(f"worst relative difference over 4 scales x 4 collectives x 2 sizes: {worst:.2e}")
 
 
+def scaling(sizes: tuple[int, ...]) -> None:
+    """Flows per second and peak memory (traced numpy allocations) of one collective over
+    every group at once, at growing cluster sizes (Grok-1, tp 8, ep 8, dp fills; scattered
+    nodes, per-flow ECMP: the most events)."""
+    print("\n== scaling: flows per second and peak memory (tracemalloc) per collective")
+    print(f"{'GPUs':>7s} {'collective':12s} {'flows':>10s} {'events':>7s} {'wall':>7s} {'flows/s':>11s} {'peak':>8s}")
+    for gpus in sizes:
+        sc = load_scenario({"model": "grok-1", "training": {"seq_len": 8192, "global_batch_size": gpus // 8},
+                            "cluster": {"gpu": "h100-sxm", "num_gpus": gpus,
+                                        "fabric": {"switch": "sn5600", "tiers": 3, "rail_optimized": True}},
+                            "parallel": {"tp": 8, "ep": 8, "dp": gpus // 8}})
+        for coll, group in (("all-reduce", "dp"), ("all-to-all", "ep")):
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            r = simulate_collective(sc, coll, group, "1GiB", routing="ecmp", seed=1, placement={"node_order": "random"})
+            wall = time.perf_counter() - t0
+            peak = tracemalloc.get_traced_memory()[1] / 1e9
+            tracemalloc.stop()
+            events = sum(p.events for p in r.phases)
+            print(f"{gpus:>7,} {coll:12s} {r.num_flows:>10,} {events:>7d} {wall:6.2f}s {r.num_flows / wall:>11,.0f} "
+                  f"{peak:6.2f}GB")
+
+
+def routing_models() -> None:
+    """ECMP and adaptive routing on the flagship: the path policy is the only difference."""
+    sc = load_scenario(FLAGSHIP)
+    print("\n== routing models on the flagship (DP all-reduce, 1 GiB, tree where said)")
+    job = {"gpus": 49_152, "parallel": {"tp": 8}, "size": "1GiB", "placement": "random"}
+    half = {**sc.to_dict(), "parallel": {"tp": 8, "ep": 8, "dp": 6144}}
+    for routing, order, algo, qps in (("adaptive", "packed", "auto", 1), ("adaptive", "random", "auto", 1),
+                                      ("flowlet", "packed", "auto", 1), ("flowlet", "random", "auto", 1),
+                                      ("flowlet", "random", "tree", 1), ("ecmp", "random", "tree", 16)):
+        r = simulate_collective(sc, "all-reduce", "dp", "1GiB", routing=routing, flows_per_pair=qps, seed=1,
+                                algorithm=algo, placement={"node_order": order})
+        parts = 16 if routing == "flowlet" else qps
+        print(f"{r.routing_model:17s} {order:7s} {r.algorithm:13s} x{parts:<3d} of ideal {r.throughput_fraction:6.1%} "
+              f"of line {r.busbw_per_nic_gbps / LINE_RATE_GBPS:6.1%}")
+    from colossim.network.jobs import simulate_jobs
+
+    for routing in ("adaptive", "flowlet"):
+        two = load_scenario({**half, "network": {"jobs": [job], "placement": {"node_order": "random"}}})
+        r = simulate_jobs(two, "all-reduce", "dp", "1GiB", routing=routing, seed=1)
+        print(f"{r.routing_model:17s} two jobs of 49,152 GPUs, random nodes: slowdowns "
+              f"{', '.join(f'{j.slowdown:.3f}x' for j in r.jobs)}; of ideal {r.throughput_fraction:6.1%}")
+
+
 def worst_case() -> None:
     sc = load_scenario(FLAGSHIP)
     print("\n== worst case: expert all-to-all, scattered nodes, per-flow ECMP (688k independent flows)")
@@ -101,10 +148,16 @@ def worst_case() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the slowest cases")
+    parser.add_argument("--scaling-only", action="store_true", help="only the flows/s and memory table")
     args = parser.parse_args()
+    if args.scaling_only:
+        scaling((4096, 16_384, 65_536, 98_304))
+        return
     inventories()
     colossus(args.quick)
     agreement()
+    scaling((4096, 16_384) if args.quick else (4096, 16_384, 65_536, 98_304))
+    routing_models()
     if not args.quick:
         worst_case()
 

@@ -71,7 +71,7 @@ def test_given_price_and_intensity_override_presets(llama) -> None:
 
 def test_goodput_stretches_the_run(llama) -> None:
     sc, power = llama
-    full = cost_report(sc, power, CostOptions()).to_dict()
+    full = cost_report(sc, power, CostOptions(goodput=1.0)).to_dict()
     half = cost_report(sc, power, CostOptions(goodput=0.5)).to_dict()
     assert half["run_days"] == pytest.approx(2 * full["run_days"])
     assert half["energy_mwh"] == pytest.approx(2 * full["energy_mwh"])

@@ -124,8 +124,8 @@ def test_budgets_and_outputs(tmp_path: Path) -> None:
     with pytest.raises(ColossimError, match="GiB of memory"):
         gate.check_allocation("the pool", 1e12, field="spares.repair_h")
     assert gate.check_output(tmp_path / "new" / "r.html", "--output") == tmp_path / "new" / "r.html"
-    for bad, words in ((Path("/proc/x/r.html"), "not writable"), (tmp_path, "is a folder"),
-                       (tmp_path / "r.txt", "ending in .csv")):
+    for bad, words in ((Path("/proc/x/r.html"), "cannot be written"), (tmp_path, "is a folder"),
+                       (tmp_path / "r.txt", "give a .csv file")):
         with pytest.raises(ColossimError, match=words):
             gate.check_output(bad, "--output", (".csv",) if bad.suffix == ".txt" else None)
 

@@ -114,3 +114,11 @@ def test_estimate_with_flow_collectives(tmp_path, capsys):
     assert json.loads(flow)["step_time_s"] == pytest.approx(json.loads(analytic)["step_time_s"], rel=0.02)
     code, _, err = run(capsys, "estimate", path, "--network", "flwo")
     assert code == 2 and "did you mean 'flow'" in err
+
+
+def test_failed_spine_reports_the_reroute(tmp_path, capsys):
+    code, out, _ = run(capsys, "network", write(tmp_path, SMALL), "--fail", "spine:0", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["routing_model"] in ("adaptive-spray", "ecmp-hash")
+    assert "failed link(s) carried traffic" in d["reroute"] and ("slower" in d["reroute"] or "no slowdown" in d["reroute"])
+    assert d["per_job"][0]["throughput_fraction"] == d["throughput_fraction"] and d["algorithm"]

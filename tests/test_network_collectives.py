@@ -119,7 +119,7 @@ def test_two_jobs_slow_each_other_only_where_they_share_links():
     assert sum(mixed.shared_links.values()) > 0
     assert max(j.slowdown for j in mixed.jobs) > 1.0
     assert mixed.to_dict()["jobs"][1]["name"] == "second job"
-    with pytest.raises(ColossimError, match="second_job: missing"):
+    with pytest.raises(ColossimError, match=r"second_job\): missing"):
         simulate_jobs(scenario(64, 2))
 
 
@@ -185,3 +185,43 @@ def test_bad_inputs_are_clear_errors():
 def _body() -> dict:
     return {"model": "llama3-8b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
             "training": {"seq_len": 4096, "global_batch_size": 64}, "parallel": {"tp": 8}}
+
+
+def test_n_jobs_interference_grows_with_overlap():
+    """Two mirror-image jobs (every other node each) under ECMP, compute between collectives
+    (gap 1): a phase offset of half a cycle takes the collectives apart, a quarter halves
+    their overlap; the slowdown falls with the overlap. A third job on a fabric of its own
+    (a separate pod) is not slowed."""
+    slow = []
+    for offset in (0.0, 0.25, 0.5):
+        jobs = [{"gpus": 2048, "parallel": {"tp": 8}, "size": "1GiB", "gap": 1.0, "name": "mirror",
+                 "placement": "packed", "phase_offset": offset}]
+        sc = scenario(4096, 3, tp=8, switch="qm9700", dp=256,
+                      network={"jobs": jobs, "gap": 1.0, "placement": {"node_order": "interleaved"}})
+        r = simulate_jobs(sc, routing="ecmp", seed=3)
+        assert [j.name for j in r.jobs][1:] == ["mirror"] and len(r.to_dict()["per_job"]) == 2
+        slow.append(max(j.slowdown for j in r.jobs))
+    assert slow[0] > slow[1] > slow[2] * (1 - 1e-9) and slow[0] > 1.05
+    assert slow[2] == pytest.approx(1.0, abs=0.02)
+
+
+def test_nvls_sharp_and_the_nccl_choice():
+    """NVLS sends S once per NVLink port direction instead of the ring's 2(k-1)/k S; SHARP
+    S/k per NIC instead of the rail ring's 2(N-1)/N S/k; only where the switch has it."""
+    sc = scenario(64, 2, tp=1, switch="qm9700")
+    phases = {}
+    for algo in ("hierarchical", "nvls", "sharp"):
+        r = simulate_collective(sc, "all-reduce", "dp", "1GiB", algorithm=algo)
+        assert r.algorithm == algo
+        phases[algo] = {p.name: p.time_s for p in r.phases}
+    k, n = 8, 8
+    ratio = phases["nvls"]["nvls (NVLink SHARP)"] / phases["hierarchical"]["nvlink ring"]
+    assert ratio == pytest.approx(k / (2 * (k - 1)), rel=0.02)
+    ratio = phases["sharp"]["sharp aggregation tree"] / phases["hierarchical"]["rail rings"]
+    assert ratio == pytest.approx(n / (2 * (n - 1)), rel=0.02)
+    chosen = simulate_collective(sc, "all-reduce", "dp", "1GiB", algorithm="nccl")
+    assert chosen.algorithm == "sharp" and any(note.startswith("nccl: chose sharp") for note in chosen.notes)
+    with pytest.raises(ColossimError, match="in-network reduction"):
+        simulate_collective(scenario(64, 2, tp=1, switch="sn5600"), "all-reduce", "dp", "1GiB", algorithm="sharp")
+    ethernet = simulate_collective(scenario(64, 2, tp=1, switch="sn5600"), "all-reduce", "dp", "1GiB", algorithm="nccl")
+    assert ethernet.algorithm in ("nvls", "nvls-tree")

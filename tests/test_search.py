@@ -126,3 +126,56 @@ def test_cli_bad_input_exit_2(tmp_path) -> None:
         r = run_cli("search", str(p), "--no-progress", *args)
         assert r.returncode == 2, (args, r.stderr)
         assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_two_workers_give_the_one_worker_result() -> None:
+    """Chunks run in processes, merged in chunk order: identical plans and counts."""
+    sc = load_scenario(SMALL)
+    one = search(sc, top=5, workers=1, chunk=1 << 12)
+    two = search(sc, top=5, workers=2, chunk=1 << 12)
+    assert [e.to_dict() for e in one.top] == [e.to_dict() for e in two.top]
+    for key in ("candidates", "evaluated", "redundant", "broken_rules", "not_fitting", "missed_condition"):
+        assert getattr(one, key) == getattr(two, key), key
+
+
+def test_pruned_enumeration_matches_the_whole_product() -> None:
+    """Building only legal rows drops nothing the rules keep: the brute force over the whole
+    product (the first search's path) evaluates the same plans and ranks the same best."""
+    sc = load_scenario(SMALL)
+    pruned = search(sc, top=5, workers=1)
+    brute = search(sc, top=5, workers=1, naive=True)
+    assert pruned.evaluated == brute.evaluated and pruned.redundant == brute.redundant
+    assert pruned.candidates + pruned.pruned == brute.candidates
+    assert [e.plan for e in pruned.top] == [e.plan for e in brute.top]
+
+
+def test_no_cap_on_vpp_cp_or_micro_batches() -> None:
+    from colossim.search.space import dimension_values
+
+    sc = load_scenario({"model": "mt-nlg-530b", "cluster": {"gpu": "a100-80gb", "num_gpus": 5128},
+                        "training": {"seq_len": 2048, "global_batch_size": 1920}})
+    values = dimension_values(sc.model, sc.cluster, sc.training, all_micro_batches=True)
+    assert 21 in values["vpp"]  # 105 layers on 5 stages, 21 per stage: one layer per chunk
+    assert 64 in values["cp"] and 1920 in values["mbs"]
+    legacy = dimension_values(sc.model, sc.cluster, sc.training, legacy=True)
+    assert max(legacy["vpp"]) <= 8
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ColossimError, match="--workers"):
+        search(load_scenario(SMALL), workers=0)
+
+
+def test_memory_screen_is_the_step_models_memory() -> None:
+    from colossim.perf import evaluate
+    from colossim.scenario.rules import check_plans
+    from colossim.search.engine import plan_memory_bytes
+
+    sc = load_scenario({"model": "mixtral-8x7b", "cluster": {"gpu": "h100-sxm", "num_gpus": 128},
+                        "training": {"seq_len": 4096, "global_batch_size": 256}})
+    space = build_space(sc.model, sc.cluster, sc.training, Constraints())
+    batch = space.batch(0, 1 << 14)
+    plans = batch.take(check_plans(sc.model, sc.cluster, sc.training, batch) == 0)
+    assert len(plans) > 100
+    r = evaluate(sc.model, sc.cluster, sc.training, plans)
+    assert (plan_memory_bytes(sc.model, sc.training, plans) == r.memory_bytes).all()

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from colossim.bounds import BOUNDS, DIMENSIONS
-from colossim.errors import ColossimError, field_error
+from colossim.errors import ColossimError
 
 MAX_FILE_BYTES = 1 << 20  # a scenario or sweep file (the largest example is ~2 kB)
 MAX_DEPTH = 32  # nesting of mappings and lists (scenarios nest 4 deep)
@@ -364,22 +364,33 @@ def check_allocation(what: str, elements: float, *, field: str, itemsize: int = 
 
 
 def check_output(path: str | Path, flag: str, suffixes: Iterable[str] | None = None) -> Path:
-    """An output path we can write: a known suffix, a folder that exists (or can be made)
-    and is writable, not a directory itself. Checked before the work starts."""
+    """An output file we can write, checked before any work: a known suffix, not a folder,
+    not an unwritable file, and a parent folder that exists (or can be created) and takes a
+    file (a real probe: permission bits say nothing for root, /proc or read-only mounts)."""
+    import tempfile
+
     p = Path(path)
-    allowed = tuple(suffixes or ())
-    if allowed and p.suffix.lower() not in allowed:
-        raise field_error(flag, str(p), f"use a file ending in {', '.join(allowed)}")
+    allowed = ", ".join(suffixes or ())
+    if suffixes and p.suffix.lower() not in tuple(suffixes):
+        raise ColossimError(f"{flag}: {str(p)!r} is not allowed; give a {allowed} file", field=flag,
+                            value=str(p), allowed=allowed)
     if p.is_dir():
-        raise field_error(flag, str(p), "is a folder; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    existing = parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise field_error(flag, str(p), f"{existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK) or str(existing.resolve()).startswith(("/proc", "/sys")):
-        raise field_error(flag, str(p), f"the folder {existing} is not writable")
+        raise ColossimError(f"{flag}: {str(p)!r} is a folder; give a file name" + (f" ending in {allowed}" if allowed else ""),
+                            field=flag, value=str(p), allowed=allowed or None)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ColossimError(f"{flag}: {str(p)!r} exists and is not writable", field=flag, value=str(p))
+    parent = p.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ColossimError(f"{flag}: {str(p)!r} cannot be created: {parent} is not a folder", field=flag,
+                            value=str(p))
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise ColossimError(f"{flag}: {str(p)!r} cannot be written in {parent}: {exc.strerror}", field=flag,
+                            value=str(p)) from None
     return p
 
 

@@ -9,7 +9,7 @@ from colossim.errors import unknown_name_error
 
 
 def summaries(kind: str) -> list[dict[str, Any]]:
-    """One short row per entry of a kind: gpus, models, clusters or switches."""
+    """One short row per entry of a kind: gpus, models, clusters, switches or stacks."""
     if kind == "gpus":
         return [{"name": g.name, "vendor": g.vendor, "bf16_tflops": g.peak_tflops.get("bf16"),
                  "fp8_tflops": g.peak_tflops.get("fp8"), "hbm_gb": g.hbm_gb, "hbm_tbps": g.hbm_bw_tbps,
@@ -42,7 +42,39 @@ def summaries(kind: str) -> list[dict[str, Any]]:
         return [{"name": s, **{k: v for k, v in store.switch(s).model_dump().items() if k in
                 ("vendor", "asic", "technology", "radix_by_port_gbps", "switching_tbps")}}
                 for s in store.switch_names()]
+    if kind == "stacks":
+        from colossim.catalog import stacks
+
+        default = stacks.default_stack()
+        rows = []
+        for n in stacks.stack_names():
+            v = stacks.stack(n).values("bf16")
+            rows.append({"name": n, "date": stacks.stack(n).date, "default": n == default,
+                         "attn": v["attention_kernel"], "fp32 grads": v["grad_reduce_in_fp32"],
+                         "dp ovl": v["overlap_dp_comm"], "tp ovl": v["tp_overlap"],
+                         "optim": v["optimizer"]})
+        return rows
     raise ValueError(kind)
+
+
+def _stack_entry(name: str) -> dict[str, Any]:
+    """A software stack with every field's value and the source it comes from."""
+    from colossim.catalog import stacks
+
+    st = stacks.stack(name)
+    entry: dict[str, Any] = {"name": st.name, "framework": st.framework, "date": st.date, "repo": st.repo,
+                             "commit": st.commit}
+    for field, body in st.settings.items():
+        entry[field] = f"{_plain(body['value'])}  (source: {body['source']})"
+    return entry
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):  # by precision
+        return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    return str(value)
 
 
 def find_entry(name: str) -> tuple[str, dict[str, Any]]:
@@ -62,5 +94,9 @@ def find_entry(name: str) -> tuple[str, dict[str, Any]]:
         return "switch", store.switch(key).model_dump()
     except ValueError:
         pass
-    everything = [*gpus, *store.model_names(), *store.cluster_names(), *store.switch_names()]
+    from colossim.catalog import stacks
+
+    if key in stacks.stack_names():
+        return "stack", _stack_entry(key)
+    everything = [*gpus, *store.model_names(), *store.cluster_names(), *store.switch_names(), *stacks.stack_names()]
     raise unknown_name_error("catalog entry", "name", name, everything)

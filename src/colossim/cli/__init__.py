@@ -25,14 +25,27 @@ def build_app() -> typer.Typer:
         name="colossim",
         help="A digital twin of Colossus-class AI supercomputers: how fast, how big, how costly, how reliable.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
+    @app.callback()
+    def _root(version: bool = typer.Option(False, "--version", help="print the version and exit",
+                                           is_eager=True, callback=_print_version)) -> None:
+        """A digital twin of Colossus-class AI supercomputers: how fast, how big, how costly, how reliable."""
+
     for name in COMMAND_MODULES:
         if importlib.util.find_spec(f"colossim.cli.{name}") is not None:
             importlib.import_module(f"colossim.cli.{name}").register(app)
     return app
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from colossim import __version__
+
+        print(f"colossim {__version__}")
+        raise typer.Exit()
 
 
 def main(argv: list[str] | None = None) -> None:

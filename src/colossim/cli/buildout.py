@@ -92,7 +92,7 @@ def _print(out: dict[str, Any], every: int) -> None:
     from colossim.report.present import fmt_count
     from colossim.report.text import console
 
-    con = console(width=130)
+    con = console()
 
     def when(key: str) -> str:
         day, date = out[key], out.get(key.replace("_day", "_date"))

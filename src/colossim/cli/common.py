@@ -49,3 +49,42 @@ def scenario_path(path: Path) -> Path:
 
         gate.read_text(path)  # the gate's words: not found, a folder, unreadable
     return path
+
+
+# ---- checks before the work ------------------------------------------------------------
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_output_path(path: Path | str, suffixes: tuple[str, ...], flag: str = "--output") -> Path:
+    """An output file we can write, checked before any work (the input gate's rule:
+    :func:`colossim.gate.check_output`)."""
+    from colossim import gate
+
+    return gate.check_output(path, flag, suffixes)
+
+
+def require(module: str, what: str, extra: str | None = None) -> None:
+    """An optional part (ray, the web server, pandas) checked before any work: one line, exit 2."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        hint = f"pip install 'colossim[{extra}]'" if extra else f"pip install {module}"
+        raise ColossimError(f"{what} needs {module}, which is not installed: {hint}", field=what)
+
+
+def load_planned(path: Path) -> Any:
+    """The scenario of a command that needs a plan: no ``parallel:`` section means the plan
+    search's best plan, said so on stderr (stdout stays one JSON object with --json)."""
+    from colossim.api import load_scenario
+
+    sc = load_scenario(scenario_path(path))
+    if sc.plan_source == "search":
+        from colossim.search.default_plan import describe_plan
+
+        print(describe_plan(sc), file=sys.stderr, flush=True)
+    return sc

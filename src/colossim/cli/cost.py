@@ -66,10 +66,13 @@ def _usd(x: float) -> str:
 
 
 def print_cost(d: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console(highlight=False, soft_wrap=False, width=110)
+    from colossim.report.text import console
+
+    con = console()
+    if d.get("goodput_warning"):
+        con.print(f"[bold red]warning:[/bold red] {d['goodput_warning']}")
     con.print(f"[bold]{d['scenario']}[/bold]")
     con.print(f"  run      {d['basis']}: {d['run_days']:.1f} days on {d['gpus_used']:,} of {d['num_gpus']:,} GPUs")
     con.print()

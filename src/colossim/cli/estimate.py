@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.cli.common import JSON_OPTION, load_planned, print_json, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -21,24 +21,28 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Predict one training step: time breakdown, MFU, tokens/s, memory per GPU, days to train."""
         from colossim.api import estimate as run_estimate
-        from colossim.api import load_scenario
         from colossim.errors import field_error
 
         if network not in ("analytic", "flow"):
             raise field_error("--network", network, "allowed: analytic, flow", choices=("analytic", "flow"))
-        sc = load_scenario(scenario_path(scenario))
+        sc = load_planned(scenario)
         collectives = None
         if network == "flow":
-            from colossim.network.config import require_scipy
+            from colossim.network.flow_compare import ComparingCollectives
 
-            require_scipy("estimate --network flow")
-            from colossim.network.flow_collectives import FlowCollectives
-
-            collectives = FlowCollectives(sc)
+            collectives = ComparingCollectives(sc)
         est = run_estimate(sc, collectives=collectives)
+        from colossim.api import estimate_record
+
+        flow = None
+        if collectives is not None:
+            analytic = run_estimate(sc)
+            flow = {**collectives.comparison(), "step_time_analytic_s": analytic.step_time_s,
+                    "step_time_flow_s": est.step_time_s}
+        out = estimate_record(sc, est, flow)
         if json_out:
-            print_json(est.to_dict())
+            print_json(out)
             return
         from colossim.report.text import print_estimate
 
-        print_estimate(sc, est)
+        print_estimate(sc, est, out["time_to_train"], flow)

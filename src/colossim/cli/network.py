@@ -7,8 +7,13 @@ from typing import Any
 
 import typer
 
-from colossim import gate
-from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.cli.common import (
+    JSON_OPTION,
+    check_output_path,
+    load_planned,
+    print_json,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -19,8 +24,9 @@ def register(app: typer.Typer) -> None:
         collective: str = typer.Option("all-reduce", help="all-reduce | all-gather | reduce-scatter | all-to-all | p2p"),
         group: str = typer.Option("dp", help="parallel group running it: dp | edp | tp | ep | pp | cp"),
         size: str = typer.Option("1GiB", help="buffer per rank: 1GiB, 512MB, 64KiB or bytes"),
-        routing: str = typer.Option(None, help="ecmp | adaptive | ideal (default: network.routing, then the fabric's)"),
-        algorithm: str = typer.Option(None, help="auto | hierarchical | ring | tree | direct"),
+        routing: str = typer.Option(None, help="ecmp | adaptive | flowlet | ideal (default: network.routing, then the fabric's)"),
+        algorithm: str = typer.Option(None, help="auto | nccl (as NCCL would pick; shown) | hierarchical | ring | tree | "
+                                                 "nvls | nvls-tree | sharp | direct"),
         flows_per_pair: int = typer.Option(None, "--flows-per-pair", help="ECMP: hashed flows (queue pairs) per GPU pair"),
         seed: int = typer.Option(None, help="seed for hashing, random placement and random failures (default 0)"),
         node_order: str = typer.Option(None, "--node-order", help="packed | random | interleaved"),
@@ -32,13 +38,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Simulate one collective on the built fat tree: time, algbw/busbw, throughput against a non-blocking
         fabric, link utilization per tier and the hottest links (ECMP vs adaptive routing, failures, two jobs)."""
-        from colossim.api import load_scenario
         from colossim.network import config as cfg
         from colossim.network.topology import fabric_inventory
 
         if plot is not None:
-            gate.check_output(plot, "--plot", (".png", ".svg", ".pdf"))  # writable, before the work
-        sc = load_scenario(scenario_path(scenario))
+            check_output_path(plot, (".png",), "--plot")
+        sc = load_planned(scenario)
         if not inventory:
             cfg.require_scipy("colossim network")
         overrides: dict[str, Any] = {"routing": routing, "algorithm": algorithm, "flows_per_pair": flows_per_pair,
@@ -59,7 +64,7 @@ def register(app: typer.Typer) -> None:
             else:
                 _print_inventory(inv)
             return
-        if conf.second_job is not None:
+        if conf.second_job is not None or conf.jobs:
             from colossim.network.jobs import simulate_jobs
 
             shared = simulate_jobs(sc, collective, group, size, config=conf)
@@ -88,7 +93,7 @@ def register(app: typer.Typer) -> None:
 def _console() -> Any:
     from colossim.report.text import console
 
-    return console(width=140)
+    return console()
 
 
 def _pct(x: float) -> str:
@@ -128,6 +133,8 @@ def _print_result(r: Any) -> None:
     if r.slowdown is not None:
         head.add_row("failures", f"{'; '.join(r.failures)}: {r.slowdown:.3f}x the healthy time "
                                  f"({fmt_time(r.healthy_time_s)})")
+        if r.reroute:
+            head.add_row("rerouted", r.reroute)
     con.print(head)
     tiers = Table(title="link utilization over the collective", title_justify="left")
     for col in ("tier", "links", "busy", "mean", "mean busy", "p99", "max"):
@@ -160,14 +167,19 @@ def _print_jobs(shared: Any) -> None:
     from colossim.report.text import fmt_time
 
     con = _console()
-    table = Table(title=f"two jobs on one fabric ({shared.routing}, {shared.node_order} nodes, seed {shared.seed})",
+    count = "two" if len(shared.jobs) == 2 else str(len(shared.jobs))
+    table = Table(title=f"{count} jobs on one fabric ({shared.routing_model}, seed {shared.seed})",
                   title_justify="left")
-    for col in ("job", "GPUs", "collective", "alone", "shared", "slowdown", "busbw alone", "busbw shared"):
+    for col in ("job", "GPUs", "placement", "collective", "alone", "shared", "slowdown", "busbw alone",
+                "busbw shared"):
         table.add_column(col, justify="left" if col in ("job", "collective") else "right")
     for j in shared.jobs:
-        table.add_row(j.name, f"{j.gpus:,}", f"{j.collective} over {j.group}", fmt_time(j.alone_time_s),
+        where = j.placement + (f", offset {j.phase_offset:g}" if j.phase_offset else "") + (
+            f", gap {j.gap:g}" if j.gap else "")
+        table.add_row(j.name, f"{j.gpus:,}", where, f"{j.collective} over {j.group} ({j.algorithm})",
+                      fmt_time(j.alone_time_s),
                       fmt_time(j.shared_time_s), f"{j.slowdown:.3f}x", f"{j.busbw_alone_gbps:.1f} GB/s",
                       f"{j.busbw_shared_gbps:.1f} GB/s")
     con.print(table)
-    con.print("links both jobs cross: " + ", ".join(f"{k} {v:,}" for k, v in shared.shared_links.items())
+    con.print(("links both jobs cross: " if len(shared.jobs) == 2 else "links two or more jobs cross: ") + ", ".join(f"{k} {v:,}" for k, v in shared.shared_links.items())
               + f"; simulated in {shared.runtime_s:.2f} s")

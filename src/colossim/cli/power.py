@@ -7,7 +7,14 @@ from typing import Any
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.cli.common import (
+    JSON_OPTION,
+    PLOT_SUFFIXES,
+    check_output_path,
+    load_planned,
+    print_json,
+    user_errors,
+)
 
 BUDGET_OPTION = typer.Option(None, "--budget-mw", help="site budget, MW of facility power: does the plan fit, "
                                                        "and how many GPUs would")
@@ -17,11 +24,10 @@ PUE_OPTION = typer.Option(None, "--pue", help="PUE: a number >= 1 or a preset (a
 
 def load_power(scenario: Path, **flags: tuple[str, Any]) -> tuple[Any, Any]:
     """The scenario and its power report, with ``power:`` options and command-line flags."""
-    from colossim.api import load_scenario
     from colossim.energy.options import power_options
     from colossim.energy.site import power_report
 
-    sc = load_scenario(scenario_path(scenario))
+    sc = load_planned(scenario)
     flag, pue = flags.pop("pue", ("--pue", None))
     if pue is not None:
         from colossim.energy.power import resolve_pue
@@ -56,9 +62,7 @@ def register(app: typer.Typer) -> None:
         """IT and facility power per component, the swing over a step, the battery for a ramp limit,
         and whether a site budget feeds the plan (and how many GPUs it would feed)."""
         if plot is not None:
-            from colossim.energy.plot import check_plot_path
-
-            check_plot_path(plot)
+            check_output_path(plot, PLOT_SUFFIXES, "--plot")
         sc, report = load_power(
             scenario, budget_mw=("--budget-mw", budget_mw), budget_basis=("--basis", basis), pue=("--pue", pue),
             ramp_mw_per_min=("--ramp-mw-per-min", ramp_mw_per_min),
@@ -80,11 +84,12 @@ def register(app: typer.Typer) -> None:
 
 
 def print_power(report: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from colossim.report.text import console
+
     d = report.to_dict()
-    con = Console(highlight=False, soft_wrap=False, width=110)
+    con = console()
     srv = d["server_kw"]
     con.print(f"[bold]{d['scenario']}[/bold]")
     con.print(f"  cluster  {d['num_gpus']:,} x {d['gpu']} in {srv['design']} servers of {srv['gpus_per_server']}, "

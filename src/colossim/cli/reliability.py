@@ -10,8 +10,13 @@ from typing import Any
 
 import typer
 
-from colossim import gate
-from colossim.cli.common import JSON_OPTION, print_json, scenario_path, user_errors
+from colossim.cli.common import (
+    JSON_OPTION,
+    check_output_path,
+    load_planned,
+    print_json,
+    user_errors,
+)
 from colossim.errors import ColossimError, field_error
 
 RATE_HELP = "override a class's failures per unit-day, CLASS=VALUE (repeatable), e.g. --rate gpu=2e-4"
@@ -77,7 +82,6 @@ def register(app: typer.Typer) -> None:
                                       "elastic-dp, or all (with --sweep-gpus: ETTR against scale for each)"),
     ) -> None:
         """Simulate failures, checkpoints and restarts over the whole run: ETTR, days to train, MTTF."""
-        from colossim.api import load_scenario
         from colossim.reliability import analysis
         from colossim.reliability.config import reliability_config
 
@@ -94,12 +98,10 @@ def register(app: typer.Typer) -> None:
             **_rate_overrides(rate),
         }
         grid = _sizes(sizes)
-        if plot is not None and plot.suffix.lower() != ".png":
-            raise field_error("--plot", str(plot), "give a .png file name")
         if plot is not None:
-            gate.check_output(plot, "--plot")
+            check_output_path(plot, (".png",), "--plot")
         _check_goal(target_ettr, technique)
-        sc = load_scenario(scenario_path(scenario))
+        sc = load_planned(scenario)
         cfg = reliability_config(sc.sections.get("reliability"), overrides)
         if sweep and technique is not None:
             _technique_sweep(sc, cfg, grid or analysis.DEFAULT_SIZES, technique, target_ettr, plot, json_out)
@@ -241,7 +243,7 @@ def _print_goal(d: dict[str, Any]) -> None:
 def _console() -> Any:
     from colossim.report.text import console
 
-    return console(width=110)
+    return console()
 
 
 def _row(s: dict[str, Any], fmt: str) -> list[str]:
@@ -253,6 +255,8 @@ def _print_result(d: dict[str, Any], plot: Path | None) -> None:
 
     con = _console()
     ck, rec, sp = d["checkpoint"], d["recovery"], d["spares"]
+    if d.get("warning"):
+        con.print(f"[bold red]warning:[/bold red] {d['warning']}")
     con.print(f"[bold]{d['scenario']}[/bold]: {d['gpus']:,} GPUs on {d['servers']:,} servers, "
               f"{d['ideal_days']:.1f} failure-free days; {d['replications']} replications, seed {d['seed']} ({d['engine']})")
     con.print(f"  failures    preset {d['failure_preset']}: {d['interruptions_per_day']['expected']:.2f} unexpected "

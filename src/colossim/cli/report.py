@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from colossim import gate
-from colossim.cli.common import scenario_path, user_errors
+from colossim.cli.common import check_output_path, load_planned, user_errors
 from colossim.errors import ColossimError, field_error
 
 FORMATS = ("html", "md")
@@ -49,11 +49,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """A shareable report: step breakdown, memory, scaling, power and cost (and the best plans with --search),
         charts and tables inline in one HTML file, or Markdown with PNG plots beside it."""
-        from colossim.api import load_scenario
         from colossim.report.document import build_report, default_parts
 
         path, kind = output_format(output, fmt, scenario)
-        gate.check_output(path, "--output")  # writable, before the work
+        check_output_path(path, (path.suffix.lower(),) if path.suffix else (".html", ".md"))
         if top < 1:
             raise field_error("--top", top, "must be >= 1")
         if kind == "html":
@@ -64,7 +63,7 @@ def register(app: typer.Typer) -> None:
             from colossim.report.mpl import pyplot
 
             pyplot()
-        sc = load_scenario(scenario_path(scenario))
+        sc = load_planned(scenario)
         raw = gate.load_yaml_file(scenario)
         doc = build_report(sc, raw, default_parts(search=search, scaling=scaling, top=top), progress=_progress())
         if kind == "html":

@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
         deadline_days: float = typer.Option(None, "--deadline-days", help="for --objective gpus"),
         total_tokens: float = typer.Option(None, "--total-tokens", help="tokens to train (default: the scenario's)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on a terminal, lines otherwise"),
+        workers: int = typer.Option(None, "--workers", help="processes evaluating chunks (default: every core; the "
+                                                            "result is the same for any number)"),
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, recompute, ZeRO, sp) and rank them."""
@@ -80,7 +82,7 @@ def register(app: typer.Typer) -> None:
         if not isinstance(data, dict):
             raise ColossimError("a scenario must be a mapping with sections model, cluster, training", field="scenario")
         raw_parallel = data.pop("parallel", None) or {}  # the search chooses the plan
-        sc = load_scenario(data)
+        sc = load_scenario(data, plan="as-given")
         opts = validate_section(SearchOptions, sc.sections.get("search"), "search")  # defaults; flags win
         objective, top = objective or opts.objective, opts.top if top is None else top
         deadline_days = opts.deadline_days if deadline_days is None else deadline_days
@@ -96,7 +98,8 @@ def register(app: typer.Typer) -> None:
         constraints = build_constraints(fix, max_, min_, shortcuts, raw_parallel if keep_parallel else None)
         with _progress(progress and not json_out) as report:
             result = run_search(sc, objective=objective, constraints=constraints, top=top,
-                                deadline_days=deadline_days, total_tokens=total_tokens, progress=report)
+                                deadline_days=deadline_days, total_tokens=total_tokens, progress=report,
+                                workers=workers)
         if json_out:
             print_json([{**e.to_dict(), "rank": i + 1} for i, e in enumerate(result.top)])
             return

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, user_errors
+from colossim.cli.common import (
+    JSON_OPTION,
+    PLOT_SUFFIXES,
+    check_output_path,
+    print_json,
+    require,
+    user_errors,
+)
 from colossim.errors import field_error
 
 
@@ -33,7 +40,6 @@ def register(app: typer.Typer) -> None:
         """Run every grid point's plan search; write one tidy row per scenario and a scaling plot."""
         from colossim.search.sweep import load_sweep, match_rows, points, run_sweep
         from colossim.search.sweep_output import (
-            PLOTS,
             check_table_path,
             plot_scaling,
             read_table,
@@ -44,14 +50,14 @@ def register(app: typer.Typer) -> None:
             raise field_error("--executor", executor, "allowed: local, ray", choices=("local", "ray"))
         if workers is not None and not 1 <= workers <= 1024:
             raise field_error("--workers", workers, "between 1 and 1024 processes")
+        if executor == "ray":
+            require("ray", "--executor ray", "ray")
         spec = load_sweep(sweep_file)
         base_dir = sweep_file.parent
-        out = check_table_path(output or (base_dir / (spec.output or f"{spec.name}.csv")))
+        out = check_table_path(output or (base_dir / (spec.output or f"{spec.name}.csv")))  # suffix, folder, pyarrow
         png = plot or (base_dir / spec.plot if spec.plot else None)
         if png is not None:
-            from colossim import gate
-
-            gate.check_output(png, "--plot", PLOTS)
+            check_output_path(png, PLOT_SUFFIXES, "--plot")
         n = len(points(spec))
         done = read_table(out) if resume else []
 

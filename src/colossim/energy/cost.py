@@ -1,6 +1,7 @@
 """Energy, electricity cost, emissions and capital cost of a whole training run.
 
 - run time = total_tokens / (tokens per second) / goodput (or published GPU-hours / GPUs used);
+  goodput: given, else training.goodput, else the reliability model's ETTR (energy/goodput.py);
 - GPU-hours = GPUs used x run hours (the convention of published runs: Llama 3 405B 30.84M);
 - energy = average facility power x run time (the whole cluster: idle spares draw idle power);
 - electricity cost = energy x price (USD/kWh preset or given); emissions = energy x grid
@@ -23,6 +24,7 @@ from typing import Any
 
 from colossim import catalog
 from colossim.energy import presets
+from colossim.energy.goodput import resolve_goodput
 from colossim.energy.options import CostOptions
 from colossim.energy.power import PowerModel
 from colossim.energy.site import PowerReport
@@ -123,6 +125,8 @@ class CostReport:
     gpus_used: int
     num_gpus: int
     goodput: float
+    goodput_source: str
+    goodput_warning: str | None
     facility_avg_w: float
     it_avg_w: float
     model: CostModel
@@ -170,6 +174,8 @@ class CostReport:
             "total_tokens": self.total_tokens,
             "run_days": self.run_hours / 24.0,
             "goodput": self.goodput,
+            "goodput_source": self.goodput_source,
+            "goodput_warning": self.goodput_warning,
             "gpus_used": self.gpus_used,
             "num_gpus": self.num_gpus,
             "gpu_hours": self.gpu_hours,
@@ -205,26 +211,28 @@ def cost_report(scenario: Scenario, power: PowerReport, opts: CostOptions | None
     """
     opts = opts or CostOptions()
     model = cost_model(scenario.cluster, opts)
+    goodput = None
     tokens = opts.total_tokens or scenario.training.total_tokens
     tokens_per_s = scenario.training.tokens_per_step / power.step_time_s
     notes = list(power.notes)
     if gpu_hours is not None:
         hours, basis = gpu_hours / power.gpus_used, f"{gpu_hours:.4g} GPU-hours given"
     elif tokens is not None:
-        hours = tokens / tokens_per_s / opts.goodput / SECONDS_PER_HOUR
-        basis = f"{tokens:.4g} tokens at {tokens_per_s:,.0f} tokens/s, goodput {opts.goodput:g}"
+        goodput = resolve_goodput(scenario, opts.goodput, "cost.goodput or --goodput", tokens)
+        hours = tokens / tokens_per_s / goodput.value / SECONDS_PER_HOUR
+        basis = f"{tokens:,.0f} tokens at {tokens_per_s:,.0f} tokens/s, {goodput.describe()}"
     else:
         raise ColossimError("training.total_tokens: missing; the cost of a run needs its token count "
                             "(training.total_tokens, cost.total_tokens or --total-tokens) or --gpu-hours",
                             field="training.total_tokens", allowed="a positive number of tokens")
     if model.gpu_price_usd is None:
         notes.append(f"no GPU price for {scenario.cluster.gpu}: capital cost left out")
-    if opts.goodput == 1.0 and gpu_hours is None:
-        notes.append("goodput 1: no failures or restarts (set cost.goodput or --goodput; Llama 3 405B kept >90%)")
     pm = power.model
     return CostReport(
         scenario=scenario.name, total_tokens=tokens, run_hours=hours, gpus_used=power.gpus_used,
-        num_gpus=pm.num_gpus, goodput=opts.goodput, facility_avg_w=power.facility_w("average"),
+        num_gpus=pm.num_gpus, goodput=1.0 if goodput is None else goodput.value,
+        goodput_source="gpu-hours given" if goodput is None else goodput.detail,
+        goodput_warning=None if goodput is None else goodput.warning, facility_avg_w=power.facility_w("average"),
         it_avg_w=power.it_w["average"], model=model, capex_usd=model.capex_usd(pm),
         bounds_mwh=energy_bounds_mwh(pm, power.gpus_used * hours), basis=basis, notes=notes,
     )

@@ -65,7 +65,8 @@ class CostOptions(_Strict):
     grid: str | None = Field(default=None, description="carbon preset (us-average, tva, gas-turbine)")
     g_co2_per_kwh: NonNegativeFloat | None = Field(default=None, description="grid carbon intensity, g CO2/kWh (overrides the preset)")
     total_tokens: PositiveFloat | None = Field(default=None, description="tokens of the run (default: training.total_tokens)")
-    goodput: float = Field(default=1.0, gt=0, le=1, description="useful fraction of wall time (failures, restarts); 1 = ideal")
+    goodput: float | None = Field(default=None, gt=0, le=1, description=(
+        "useful fraction of wall time (failures, restarts); default training.goodput, then the reliability model's ETTR"))
     include_capex: bool = Field(default=True, description="amortized capital cost in the total")
     gpu_price_usd: NonNegativeFloat | None = Field(default=None, description="per GPU (default: catalog price_usd)")
     server_usd_per_gpu: NonNegativeFloat | None = None

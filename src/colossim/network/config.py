@@ -10,6 +10,7 @@ A scenario may carry::
       placement: {order: tp-cp-ep-dp-pp, node_order: packed}
       failures: {switches: [spine:3], links: [leaf-spine:120], degraded: [{tier: spine-core, fraction: 0.02, factor: 0.5}]}
       second_job: {gpus: 32768, parallel: {tp: 8}, collective: all-reduce, group: dp, size: 2GiB}
+      jobs: [{gpus: 16384, parallel: {tp: 8}, placement: random, phase_offset: 0.5, gap: 1.0}, ...]
 
 Every field is validated with :func:`colossim.scenario.loader.validate_section`, so a
 mistake names its path (``network.flows_per_pair: 0 is not allowed; ...``).
@@ -26,16 +27,16 @@ from colossim.errors import ColossimError, field_error
 
 GROUPS = ("dp", "edp", "tp", "ep", "pp", "cp")
 COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p")
-ALGORITHMS = ("auto", "hierarchical", "ring", "tree", "direct")
-ROUTINGS = ("ecmp", "adaptive", "ideal")
+ALGORITHMS = ("auto", "nccl", "hierarchical", "ring", "tree", "nvls", "nvls-tree", "sharp", "direct")
+ROUTINGS = ("ecmp", "adaptive", "flowlet", "ideal")
 TIER_NAMES = ("nic", "leaf-spine", "spine-core")  # cables between tier i-1 and i, bottom up
 SWITCH_KINDS = ("leaf", "spine", "core")
 NODE_ORDERS = ("packed", "random", "interleaved")
 DIMS = ("tp", "cp", "ep", "dp", "pp")
 DEFAULT_ORDER = "tp-cp-ep-dp-pp"  # Megatron-Core's default, innermost first (what the step model assumes)
 
-Routing = Literal["ecmp", "adaptive", "ideal"]
-Algorithm = Literal["auto", "hierarchical", "ring", "tree", "direct"]
+Routing = Literal["ecmp", "adaptive", "flowlet", "ideal"]
+Algorithm = Literal["auto", "nccl", "hierarchical", "ring", "tree", "nvls", "nvls-tree", "sharp", "direct"]
 Collective = Literal["all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p"]
 Group = Literal["dp", "edp", "tp", "ep", "pp", "cp"]
 
@@ -107,10 +108,27 @@ class SecondJob(_Strict):
         return value
 
 
+JOB_PLACEMENTS = ("packed", "spread", "random", "topology-aware")
+
+
+class JobSpec(SecondJob):
+    """One more training job on the fabric: its own plan, collective, placement and timing."""
+
+    name: str | None = Field(default=None, description="label in the report (default: job N)")
+    placement: Literal["packed", "spread", "random", "topology-aware"] = Field(
+        default="packed", description="packed: the lowest free nodes; spread: free nodes evenly strided; random: "
+                                      "free nodes in any order (seeded); topology-aware: the pods with most free "
+                                      "nodes first, so the job crosses as few pods as it can")
+    phase_offset: float = Field(default=0.0, ge=0.0, lt=1.0, description="start delay as a fraction of the job's "
+                                                                          "cycle (collective + gap)")
+    gap: float = Field(default=0.0, ge=0.0, description="compute time between collectives, in units of the job's "
+                                                        "collective time alone (0: back to back, the worst case)")
+
+
 class NetworkConfig(_Strict):
     """The ``network:`` section. Everything is optional."""
 
-    routing: Routing | None = Field(default=None, description="ecmp, adaptive or ideal (default: cluster.fabric.routing)")
+    routing: Routing | None = Field(default=None, description="ecmp (per-flow hashing), adaptive (per-packet spraying, fluid limit), flowlet (congestion-aware flowlet switching, simulated) or ideal (default: cluster.fabric.routing)")
     flows_per_pair: PositiveInt = Field(default=1, le=256, description="ECMP: hashed flows (queue pairs) per GPU pair")
     seed: int = Field(default=0, ge=0, description="seed for hashing, random placement and random failures")
     algorithm: Algorithm = "auto"
@@ -120,6 +138,10 @@ class NetworkConfig(_Strict):
     placement: Placement = Placement()
     failures: Failures = Failures()
     second_job: SecondJob | None = None
+    jobs: tuple[JobSpec, ...] = Field(default=(), description="more jobs on the same fabric (any number), each with "
+                                                             "its plan, collective, placement, phase offset and gap")
+    gap: float = Field(default=0.0, ge=0.0, description="the scenario's job: compute between collectives, in units "
+                                                        "of its collective time alone (with jobs)")
     max_flows: PositiveInt = Field(default=2_000_000, description="all-to-all: flows simulated at once before sampling rounds")
 
 

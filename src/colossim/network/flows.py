@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from colossim.errors import ColossimError
+from colossim.network.adaptive import aware_paths, flowlet_policy
 from colossim.network.routing import (
     FabricState,
     Strategy,
@@ -28,6 +29,7 @@ from colossim.network.routing import (
     ecmp,
     expand_bundles,
     expand_planes,
+    flowlet,
     plane_paths,
     strategy,
 )
@@ -44,6 +46,7 @@ class Routed:
     fabric: np.ndarray  # bool: the flow crosses a NIC
     state: FabricState
     coupled: bool = False  # sub-flows of a transfer move at one rate (adaptive spraying)
+    planes: bool = False  # resources past the links are per-plane bundles (fluid spraying, damaged fabric)
 
     @property
     def num_flows(self) -> int:
@@ -52,7 +55,7 @@ class Routed:
     def link_bytes(self, sizes: np.ndarray | None = None) -> np.ndarray:
         """Bytes each physical link carries when every flow moves ``sizes`` (default: its size)."""
         per_resource = np.asarray(self.inc @ (self.sizes if sizes is None else sizes))
-        if self.coupled:
+        if self.planes:
             return expand_planes(self.state, per_resource)
         return expand_bundles(self.state, per_resource)
 
@@ -60,7 +63,7 @@ class Routed:
 def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarray | float,
           routing: str | Strategy | None = None,
           *, flows_per_pair: int = 1, rng: np.random.Generator | None = None, pxn: bool = True,
-          nic_efficiency: float = 1.0) -> Routed:
+          nic_efficiency: float = 1.0, background: np.ndarray | None = None) -> Routed:
     """Route GPU-to-GPU transfers over the fabric.
 
     ``nic_efficiency`` scales the NIC links of the GPUs involved (the all-to-all protocol
@@ -77,7 +80,8 @@ def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarra
     inter = (src // gpn) != (dst // gpn)
     intra = ~inter & (src != dst)
     coupled = func is adaptive and (state.sampled or not state.healthy)
-    m = flows_per_pair if func is ecmp else 1
+    policy = flowlet_policy() if func is flowlet else None
+    m = flows_per_pair if func is ecmp else (policy.width if policy is not None else 1)
     xi = np.repeat(np.flatnonzero(inter), m)
     ii = np.flatnonzero(intra)
     n_intra = ii.size
@@ -86,6 +90,9 @@ def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarra
     if coupled:  # per-plane parts of each transfer
         fab, frac, owner, extra = plane_paths(state, proxy, x_dst)
         xi, proxy, frac_size = xi[owner], proxy[owner], sizes[xi[owner]] * frac
+    elif policy is not None:  # parts of one connection, moving at one rate
+        frac_size = sizes[xi] / m
+        fab, extra = aware_paths(state, proxy, x_dst, rng, frac_size, policy, background), np.empty(0)
     else:
         fab, extra = func(state, proxy, x_dst, rng)
         frac_size = sizes[xi] / m
@@ -114,5 +121,5 @@ def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarra
     indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
     inc = sp.csc_matrix((np.ones(indices.size), indices, indptr), shape=(capacity.size, parent.size))
     return Routed(inc=inc, capacity=capacity, sizes=f_size, parent=parent, fabric=np.arange(parent.size) >= n_intra,
-                  state=state, coupled=coupled)
+                  state=state, coupled=coupled or policy is not None, planes=coupled)
 

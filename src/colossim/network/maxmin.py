@@ -32,6 +32,8 @@ import scipy.sparse as sp
 
 REL_TOL = 1e-2  # links within 1% of the lowest fair share freeze together
 WINDOW_RTOL = 0.05  # rates are re-solved at most every 5% of the elapsed time
+FREED_RTOL = 0.05  # ... and once flows holding 5% of the total rate have finished
+COMPACT = 0.3  # the problem is rebuilt on the live flows once 70% of its entries have finished
 BUCKET = 1.02  # candidate links: fair share within 2% of the lowest
 
 
@@ -40,6 +42,15 @@ def _gather(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
     starts, ends = indptr[rows], indptr[rows + 1]
     lens = ends - starts
     return np.repeat(ends - np.cumsum(lens), lens) + np.arange(int(lens.sum()))
+
+
+def _unique_small(values: np.ndarray, mark: np.ndarray, frozen: np.ndarray) -> np.ndarray:
+    """The distinct unfrozen values, in O(len(values)): each value's last position wins in a
+    scratch array as large as the value range, so no sort and no pass over the range."""
+    values = values[~frozen[values]]
+    pos = np.arange(values.size)
+    mark[values] = pos
+    return values[mark[values] == pos]
 
 
 def _distinct(values: np.ndarray, size: int) -> np.ndarray:
@@ -84,6 +95,10 @@ class MaxMin:
         self.cap = capacity[rows].astype(float)
         self.active = np.ones(self.n_flows, dtype=bool)
         self.load = weight[rows].astype(float)  # summed weights of the active flows per link
+        self._mark = np.zeros(self.n_flows, dtype=np.int64)  # scratch for _unique_small
+        self.unit = bool(np.all(inc.data == 1.0))  # every entry 1: no weights to read
+        self.prev: np.ndarray | None = None  # the last solution, while only flows have left since
+        self.cut = np.inf  # the lowest rate among the flows that left since the last solution
 
     def _change(self, flows: np.ndarray, sign: float) -> None:
         pos = _gather(self.by_flow.indptr, flows)
@@ -93,17 +108,26 @@ class MaxMin:
     def deactivate(self, flows: np.ndarray) -> None:
         """Flows that finished: they leave the links they crossed."""
         flows = flows[self.active[flows]]
+        if self.prev is not None and flows.size:
+            self.cut = min(self.cut, float(self.prev[flows].min()))
         self.active[flows] = False
         self._change(flows, -1.0)
 
     def activate(self, flows: np.ndarray) -> None:
         """Flows that (re)start."""
         flows = flows[~self.active[flows]]
+        self.prev = None  # a flow joining can lower any rate: the next solution starts cold
         self.active[flows] = True
         self._change(flows, 1.0)
 
     def solve(self, rel_tol: float = REL_TOL) -> np.ndarray:
-        """Rates of the active flows (bytes/s); inactive flows get 0."""
+        """Rates of the active flows (bytes/s); inactive flows get 0.
+
+        Warm start: when flows have only left since the last solution, every flow slower
+        than the slowest of them keeps its rate. (A link a leaving flow of rate r crossed
+        cannot have filled below r, or it would have frozen that flow there; so the
+        filling below r, and every flow it froze, is unchanged without it.) Those flows
+        are frozen up front with their bytes on their links, and the filling resumes."""
         n_rows = self.cap.size
         rates = np.zeros(self.n_flows)
         frozen = ~self.active
@@ -113,8 +137,17 @@ class MaxMin:
         load = np.maximum(self.load, 0.0)
         floor = 1e-9 * np.maximum(load, 1.0)
         used = np.zeros(n_rows)
+        if self.prev is not None:
+            keep = self.active & (self.prev < self.cut)
+            if keep.any():
+                rates[keep] = self.prev[keep]
+                frozen |= keep
+                used = by_flow @ rates
+                load = np.maximum(load - by_flow @ keep.astype(float), 0.0)
         share = np.full(n_rows, np.inf)
-        np.divide(cap, load, out=share, where=load > 0)
+        live = load > floor
+        np.divide(cap - used, load, out=share, where=live)
+        mark = self._mark
         bound, cand = -np.inf, np.empty(0, dtype=np.int64)
         while True:
             if cand.size == 0:  # shares only rise: links above the bound wait for the next bucket
@@ -126,22 +159,27 @@ class MaxMin:
             in_cand = share[cand]
             level = max(float(in_cand.min()), 0.0)
             tight = cand[in_cand <= level * (1.0 + rel_tol) + 1e-300]
-            hit = _distinct(by_link.indices[_gather(by_link.indptr, tight)], self.n_flows)
-            hit = hit[~frozen[hit]]
             share[tight] = np.inf
+            hit = _unique_small(by_link.indices[_gather(by_link.indptr, tight)], mark, frozen)
             if hit.size:
                 rates[hit] = level
                 frozen[hit] = True
                 pos = _gather(by_flow.indptr, hit)
-                touched, dec = _sum_by(by_flow.indices[pos], by_flow.data[pos], n_rows)
-                load[touched] -= dec
-                used[touched] += level * dec
-                share[touched] = np.inf
-                keep = touched[load[touched] > floor[touched]]
-                share[keep] = (cap[keep] - used[keep]) / load[keep]
+                touched = by_flow.indices[pos]
+                if self.unit:
+                    np.subtract.at(load, touched, 1.0)
+                    np.add.at(used, touched, level)
+                else:
+                    dec = by_flow.data[pos]
+                    np.subtract.at(load, touched, dec)
+                    np.add.at(used, touched, level * dec)
+                ld = load[touched]
+                live = ld > floor[touched]
+                share[touched] = np.where(live, (cap[touched] - used[touched]) / np.where(live, ld, 1.0), np.inf)
             cand = cand[share[cand] <= bound]
         assert frozen.all(), "every flow crosses at least one link"
-        return rates
+        self.prev, self.cut = rates, np.inf
+        return rates.copy()
 
 
 def max_min_rates(inc: sp.csc_matrix, capacity: np.ndarray, rel_tol: float = REL_TOL) -> np.ndarray:
@@ -161,12 +199,64 @@ class FlowRun:
     events: int
 
 
-def run_flows(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, window_rtol: float = WINDOW_RTOL) -> FlowRun:
+def next_horizon(ttf: np.ndarray, rates: np.ndarray, t: float, window_rtol: float = WINDOW_RTOL,
+                 freed_rtol: float = FREED_RTOL) -> float:
+    """How long the current rates hold: until the first flow finishes, at least ``window_rtol``
+    of the elapsed time, and at least until flows carrying ``freed_rtol`` of the total rate
+    have finished (read from 1% bins of the finishing times: no sort)."""
+    first = float(ttf.min())
+    horizon = max(first * (1.0 + 1e-9), window_rtol * t)
+    if freed_rtol > 0 and ttf.size > 1:
+        bins = np.minimum(np.log(ttf / first) / np.log1p(0.01), 1e5).astype(np.int64)
+        carried = np.cumsum(np.bincount(bins, weights=rates))
+        i = int(np.searchsorted(carried, freed_rtol * carried[-1]))
+        horizon = max(horizon, first * 1.01 ** i)
+    return horizon
+
+
+class _Shrinking:
+    """A MaxMin over the flows still active, rebuilt on fewer columns once ``1 - COMPACT`` of its
+    entries have finished (each rebuild is O(non-zeros left); the rounds then touch only live links)."""
+
+    def __init__(self, inc: sp.csc_matrix, capacity: np.ndarray, active: np.ndarray) -> None:
+        self.inc, self.capacity = sp.csc_matrix(inc), capacity
+        self._build(np.flatnonzero(active))
+
+    def _build(self, cols: np.ndarray) -> None:
+        old = getattr(self, "problem", None)
+        self.cols = cols
+        sub = self.inc[:, cols]
+        self.problem = MaxMin(sub, self.capacity)
+        if old is not None and old.prev is not None:  # the warm start survives the rebuild
+            self.problem.prev, self.problem.cut = old.prev[old.active], old.cut
+        self.nnz, self.live_nnz = sub.nnz, sub.nnz
+        self._col_nnz = np.diff(sub.indptr)
+        self._pos = np.full(self.inc.shape[1], -1, dtype=np.int64)
+        self._pos[cols] = np.arange(cols.size)
+
+    def finish(self, flows: np.ndarray) -> None:
+        local = self._pos[flows]
+        self.live_nnz -= int(self._col_nnz[local].sum())
+        self.problem.deactivate(local)
+        if self.live_nnz < COMPACT * self.nnz and self.live_nnz > 0:
+            self._build(self.cols[self.problem.active])
+
+    def solve(self) -> np.ndarray:
+        rates = np.zeros(self.inc.shape[1])
+        rates[self.cols] = self.problem.solve()
+        return rates
+
+
+def run_flows(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, window_rtol: float = WINDOW_RTOL,
+              freed_rtol: float = FREED_RTOL, react_s: float = 0.0) -> FlowRun:
     """Simulate flows that start together until the last one finishes.
 
     Rates are re-solved when flows finish, at most once per ``window_rtol`` of the elapsed
-    time: flows finishing inside a window finish at their exact times, but their capacity
-    goes to the others only at the window's end (a conservative error below ``window_rtol``).
+    time and once flows holding ``freed_rtol`` of the total rate have finished: flows
+    finishing in between finish at their exact times, but their capacity goes to the others
+    only at the re-solve (the rates in between are the last solution's: feasible, and at
+    most the freed share below the re-solved ones in total). ``react_s`` is the congestion
+    control's reaction time: freed capacity is taken up no sooner than that after a change.
     """
     n = sizes.size
     remaining = sizes.astype(float).copy()
@@ -174,22 +264,22 @@ def run_flows(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, windo
     active = remaining > 0
     if not active.any():
         return FlowRun(0.0, finish, np.zeros(n), 0)
-    problem = MaxMin(inc, capacity)
+    problem = _Shrinking(inc, capacity, active)
     t, events, initial = 0.0, 0, None
-    problem.deactivate(np.flatnonzero(~active))
     while active.any():
         rates = problem.solve()
         if initial is None:
             initial = rates.copy()
         idx = np.flatnonzero(active)
         ttf = remaining[idx] / rates[idx]
-        horizon = max(float(ttf.min()) * (1.0 + 1e-9), window_rtol * t)
+        horizon = max(next_horizon(ttf, rates[idx], t, window_rtol, freed_rtol), react_s)
         done = ttf <= horizon
         finish[idx[done]] = t + ttf[done]
         remaining[idx] -= rates[idx] * horizon
         remaining[idx[done]] = 0.0
         active[idx[done]] = False
-        problem.deactivate(idx[done])
+        if active.any():
+            problem.finish(idx[done])
         t += horizon
         events += 1
     assert initial is not None
@@ -206,33 +296,54 @@ class PeriodicRun:
 
 
 def run_periodic(inc: sp.csc_matrix, capacity: np.ndarray, sizes: np.ndarray, job: np.ndarray, *,
-                 cycles: int = 4, max_events: int = 20_000, window_rtol: float = WINDOW_RTOL) -> PeriodicRun:
-    """Each job restarts its flows as soon as its last flow finishes (steady state of
-    back-to-back collective steps); the first cycle of each job is warm-up."""
+                 cycles: int = 4, max_events: int = 20_000, window_rtol: float = WINDOW_RTOL,
+                 offset_s: np.ndarray | None = None, gap_s: np.ndarray | None = None) -> PeriodicRun:
+    """Each job restarts its flows ``gap_s`` after its last flow finishes (steady state of
+    training steps: compute, then the collective), the first start delayed by ``offset_s``;
+    the first cycle of each job is warm-up. ``step_s`` is each job's mean collective time
+    (cycle minus gap)."""
     jobs = int(job.max()) + 1
+    offset = np.zeros(jobs) if offset_s is None else np.asarray(offset_s, dtype=float)
+    gap = np.zeros(jobs) if gap_s is None else np.asarray(gap_s, dtype=float)
     remaining = sizes.astype(float).copy()
-    done_at: list[list[float]] = [[0.0] for _ in range(jobs)]
+    done_at: list[list[float]] = [[float(offset[j])] for j in range(jobs)]
+    members = [np.flatnonzero(job == j) for j in range(jobs)]
     t, events = 0.0, 0
-    active = np.ones(sizes.size, dtype=bool)
+    active = np.zeros(sizes.size, dtype=bool)
+    start_at = offset.copy()  # next (re)start of each job; inf while it runs
+    started = 0.0  # the latest (re)start: windows are a share of the time since (not of the whole run)
+    finish = np.zeros(sizes.size)
     problem = MaxMin(inc, capacity)
+    problem.deactivate(np.arange(sizes.size))
     while min(len(d) for d in done_at) <= cycles and events < max_events:
+        for j in np.flatnonzero(start_at <= t * (1.0 + 1e-12)):
+            active[members[j]] = True
+            remaining[members[j]] = sizes[members[j]]
+            problem.activate(members[j])
+            start_at[j] = np.inf
+            started = t
         idx = np.flatnonzero(active)
+        wait = float(start_at.min()) - t
+        if idx.size == 0:
+            t += wait
+            continue
         rates = problem.solve()[idx]
         ttf = remaining[idx] / rates
-        dt = max(float(ttf.min()) * (1.0 + 1e-9), window_rtol * t)
+        dt = min(max(float(ttf.min()) * (1.0 + 1e-9), window_rtol * (t - started)), wait if wait > 0 else np.inf)
+        done = ttf <= dt
+        finish[idx[done]] = t + ttf[done]
         t += dt
         remaining[idx] -= rates * dt
-        finished = idx[ttf <= dt]
+        finished = idx[done]
         remaining[finished] = 0.0
         active[finished] = False
         problem.deactivate(finished)
         for j in np.unique(job[finished]):
-            mine = job == j
-            if not active[mine].any():
-                done_at[j].append(t)
-                active[mine] = True
-                remaining[mine] = sizes[mine]
-                problem.activate(np.flatnonzero(mine))
+            if not active[members[j]].any():
+                end = float(finish[members[j]].max())  # the job's last flow, at its exact time
+                done_at[j].append(end)
+                start_at[j] = end + gap[j]
         events += 1
-    step = np.array([np.mean(np.diff(d[1:])) if len(d) > 2 else (d[-1] if len(d) > 1 else np.inf) for d in done_at])
+    step = np.array([np.mean(np.diff(d[1:])) - gap[j] if len(d) > 2 else (d[-1] - d[0] if len(d) > 1 else np.inf)
+                     for j, d in enumerate(done_at)])
     return PeriodicRun(step_s=step, cycles=np.array([len(d) - 1 for d in done_at]), events=events)

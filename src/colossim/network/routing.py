@@ -8,8 +8,11 @@ of the two NICs) to padded rows of resource ids (-1 = unused hop). Strategies:
   its own UDP source port, so ``flows_per_pair`` sub-flows hash independently), then the
   path down is fixed but for parallel cables, which are hashed too. With failures, a
   switch hashes only over next hops that still reach the destination (routes withdrawn).
-- :func:`adaptive`: per-packet adaptive routing / spraying (Spectrum-X, InfiniBand AR) as
-  its fluid limit: every flow is spread evenly over all its equal-cost paths, so the
+- :func:`flowlet` (``flowlet``, routing model ``adaptive-flowlet``): flowlet switching
+  simulated as a congestion-aware path policy over each connection's flowlets in flight
+  (``network/adaptive.py``): ECMP's path machinery with a load-aware choice.
+- :func:`adaptive` (``adaptive``, ``adaptive-spray``): per-packet adaptive routing /
+  spraying (Spectrum-X, InfiniBand AR) as its fluid limit: every flow is spread evenly over all its equal-cost paths, so the
   uplinks of a leaf (of a pod) act as one bundle whose capacity is their sum: exact for a
   healthy symmetric fat tree. On a damaged fabric (failed or degraded links) leaf-wide
   bundles would not conserve bytes at a spine that lost links, so :func:`plane_paths`
@@ -217,7 +220,17 @@ def ideal(state: FabricState, src: np.ndarray, dst: np.ndarray, rng: np.random.G
     return paths, np.empty(0)
 
 
-STRATEGIES: dict[str, Strategy] = {"ecmp": ecmp, "adaptive": adaptive, "ideal": ideal}
+def flowlet(state: FabricState, src: np.ndarray, dst: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Flowlet switching simulated as a congestion-aware path policy (``network.adaptive``);
+    ``flows.route`` splits each transfer into the policy's parts first."""
+    from colossim.network.adaptive import aware_paths  # noqa: PLC0415 (adaptive imports this module)
+
+    return aware_paths(state, src, dst, rng, np.ones(src.size)), np.empty(0)
+
+
+STRATEGIES: dict[str, Strategy] = {"ecmp": ecmp, "adaptive": adaptive, "flowlet": flowlet, "ideal": ideal}
+ROUTING_MODELS = {"ecmp": "ecmp-hash", "adaptive": "adaptive-spray", "flowlet": "adaptive-flowlet",
+                  "ideal": "ideal-switch"}
 DEFAULT_STRATEGY = "adaptive"
 
 

@@ -29,7 +29,7 @@ from colossim import gate
 from colossim.network.flows import Routed, route
 from colossim.network.links import NVLINK_TIER, TIER_LABELS
 from colossim.network.maxmin import FlowRun, run_flows
-from colossim.network.routing import FabricState
+from colossim.network.routing import ROUTING_MODELS, FabricState
 from colossim.network.traffic import Phase, Traffic
 
 GB = 1e9
@@ -84,12 +84,18 @@ class CollectiveResult:
     slowdown: float | None = None
     scenario: str = ""
     notes: list[str] = field(default_factory=list)
+    routing_model: str = ""
+    reroute: str = ""  # with failures: which links took the failed ones' traffic, and why the slowdown is what it is
     link_utilization_values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("link_utilization_values")
         out["phases"] = [asdict(p) for p in self.phases]
+        out["per_job"] = [{"name": self.scenario, "gpus": self.num_gpus, "collective": self.collective,
+                           "group": self.group, "size_bytes": self.size_bytes, "alone_time_s": self.time_s,
+                           "shared_time_s": self.time_s, "slowdown": 1.0, "algorithm": self.algorithm,
+                           "throughput_fraction": self.throughput_fraction}]
         return out
 
 
@@ -114,6 +120,13 @@ class _Outcome:
     @property
     def phase_times(self) -> list[float]:
         return [p.time_s for p in self.phases]
+
+
+def cc_reaction_s() -> float:
+    """The congestion control's reaction time (``data/fabric.yaml: cc_reaction_s``, DCQCN)."""
+    from colossim.network.topology import fabric_data
+
+    return float(fabric_data()["cc_reaction_s"])
 
 
 def combine(traffic: Traffic, phase_times: list[float]) -> float:
@@ -151,13 +164,14 @@ class PhaseProblem:
 
 
 def phase_problem(state: FabricState, ph: Phase, routing: str, *, flows_per_pair: int = 1, seed: int = 0,
-                  index: int = 0, pxn: bool = True) -> PhaseProblem:
-    """Route one phase (seeded per phase) and express it as units for the solver."""
+                  index: int = 0, pxn: bool = True, background: np.ndarray | None = None) -> PhaseProblem:
+    """Route one phase (seeded per phase) and express it as units for the solver.
+    ``background``: bytes per link other traffic puts there (a load-aware policy sees it)."""
     gate.check_budget(f"phase {ph.name!r}", ph.src.size * (flows_per_pair if routing == "ecmp" else 1), gate.MAX_FLOWS,
                       field="network.flows_per_pair", unit="flows", fix="use fewer flows per pair or a smaller group")
     rng = np.random.default_rng([seed, index])
     routed = route(state, ph.src, ph.dst, ph.size_bytes, routing, flows_per_pair=flows_per_pair, rng=rng, pxn=pxn,
-                   nic_efficiency=ph.nic_efficiency)
+                   nic_efficiency=ph.nic_efficiency, background=background)
     if ph.chain is not None:
         inc, fabric = chain_incidence(routed, ph.chain, ph.size_bytes)
         return PhaseProblem(inc, routed.capacity, np.full(inc.shape[1], ph.size_bytes * ph.steps), fabric, True, routed)
@@ -172,7 +186,7 @@ def run_phase(state: FabricState, ph: Phase, routing: str, *, flows_per_pair: in
     """Route one phase and run it: chains carry all their steps; independent transfers one step."""
     prob = phase_problem(state, ph, routing, flows_per_pair=flows_per_pair, seed=seed, index=index, pxn=pxn)
     routed = prob.routed
-    run = run_flows(prob.inc, prob.capacity, prob.unit_bytes)
+    run = run_flows(prob.inc, prob.capacity, prob.unit_bytes, react_s=0.0 if routing == "ideal" else cc_reaction_s())
     if prob.chained:
         t, fabric = run.time_s, prob.unit_fabric
     elif routed.coupled:
@@ -210,9 +224,12 @@ def simulate_traffic(state: FabricState, traffic: Traffic, routing: str, *, grou
     m = flows_per_pair if routing == "ecmp" else 1
     sim = run_traffic(state, traffic, routing, flows_per_pair=m, seed=seed, pxn=pxn)
     ideal = run_traffic(reference, traffic, "ideal", seed=seed, pxn=pxn)
-    healthy_time = None
+    healthy_time, reroute = None, ""
     if healthy is not None:
-        healthy_time = run_traffic(healthy, traffic, routing, flows_per_pair=m, seed=seed, pxn=pxn).time_s + traffic.latency_s
+        before = run_traffic(healthy, traffic, routing, flows_per_pair=m, seed=seed, pxn=pxn)
+        healthy_time = before.time_s + traffic.latency_s
+        reroute = _reroute(state, before.link_bytes, sim.link_bytes, sim.time_s + traffic.latency_s, healthy_time,
+                           ROUTING_MODELS.get(routing, routing))
     t_bw = sim.time_s
     total = t_bw + traffic.latency_s
     n, nodes = traffic.n, traffic.nodes
@@ -233,8 +250,29 @@ def simulate_traffic(state: FabricState, traffic: Traffic, routing: str, *, grou
         steady_state_fraction=steady, num_flows=int(sum(p.num_flows for p in phases)), link_utilization=util,
         hottest_links=hottest, phases=phases, runtime_s=time.perf_counter() - start, failures=list(state.notes),
         healthy_time_s=healthy_time, slowdown=None if healthy_time is None else total / healthy_time,
-        scenario=scenario, notes=list(traffic.notes), link_utilization_values=values,
+        scenario=scenario, notes=list(traffic.notes), routing_model=ROUTING_MODELS.get(routing, routing),
+        reroute=reroute, link_utilization_values=values,
     )
+
+
+def _reroute(state: FabricState, healthy_bytes: np.ndarray, failed_bytes: np.ndarray, time_s: float,
+             healthy_s: float, model: str) -> str:
+    """Where the failed links' traffic went, and whether that sets the pace."""
+    topo = state.topo
+    lost = (healthy_bytes > 0) & ~state.alive
+    gained = state.alive & (failed_bytes > healthy_bytes * 1.01 + 1.0)
+    cap = np.where(state.alive, state.capacity, np.inf)
+    util = np.divide(failed_bytes, cap * time_s, out=np.zeros_like(failed_bytes), where=state.alive & (time_s > 0))
+    busiest = float(util[gained].max()) if gained.any() else 0.0
+    tiers = ", ".join(f"{int(np.count_nonzero(gained & (topo.tier == k))):,} {TIER_LABELS[k]}"
+                      for k in range(topo.design.tiers) if np.any(gained & (topo.tier == k)))
+    slowdown = time_s / healthy_s if healthy_s > 0 else 1.0
+    head = (f"{model}: {int(lost.sum()):,} failed link(s) carried traffic; " +
+            (f"it moved onto {tiers} link(s), the busiest of them {busiest:.0%} utilized" if gained.any() else
+             "no other link took on more"))
+    if slowdown <= 1.005:
+        return head + ": no slowdown against the healthy fabric (the links left carry what the same pace needs)"
+    return head + f": {slowdown:.3f}x slower, the remaining paths set the pace"
 
 
 def _flow_fractions(sim: _Outcome, ideal: _Outcome) -> tuple[float, float]:

@@ -19,6 +19,19 @@ Algorithms (NCCL's, as in Patarasuk & Yuan 2009 and the NCCL tuning model):
 - **tree**: NCCL's double binary tree across domains (``ncclGetDtree``), one per rail on
   S/k, reduce and broadcast pipelined (each edge carries S/2k each way), with the
   intra-domain lane of the hierarchical algorithm. All-reduce only.
+- **nvls**, **nvls-tree** (all-reduce; NCCL >= 2.17 on NVSwitch gen 3): NVLink SHARP
+  reduces inside the NVSwitch (multimem loads and stores): each GPU sends its S once and
+  receives the reduced S once, S per direction on its NVLink port instead of the ring's
+  2(k-1)/k S; across domains the rail rings (nvls) or the double binary tree (nvls-tree).
+  The in-switch reduction is emulated by one transfer of S from each GPU to the next of
+  its domain (one S up and one S down per port: the port load NVLS has).
+- **sharp** (all-reduce; switches with in-network reduction, ``data/fabric.yaml``): the
+  NVLink ring inside the domain, and across domains each GPU sends its S/k to the
+  aggregation tree once and receives the result once (emulated by one transfer of S/k to
+  the same-rail GPU of the next domain: the NIC load SHARP has; the fabric links carry
+  more than SHARP's reduced streams when the pair crosses leaves: conservative there).
+- **nccl**: the algorithm NCCL's tuner would take: the lowest alpha-beta estimate among
+  those allowed here (:func:`nccl_choice`), shown in the result.
 - **direct**: all-to-all as concurrent transfers of S/n to every peer (NCCL's grouped
   send/receive); point-to-point as one transfer to the next rank of the group.
 
@@ -126,20 +139,30 @@ def dtree_edges(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def build_traffic(collective: str, groups: np.ndarray, size_bytes: float, gpus_per_node: int, *, algorithm: str = "auto",
                   scaleup_latency_s: float = 0.0, scaleout_latency_s: float = 0.0, all_to_all_fraction: float = 1.0,
-                  max_transfers: int = 4_000_000) -> Traffic:
+                  max_transfers: int = 4_000_000, in_network: bool = False) -> Traffic:
     """The phases of one collective over every group (rows of ``groups``, GPU ids)."""
     g, n = groups.shape
     algo = algorithm
     if algo == "auto":
         algo = "direct" if collective in ("all-to-all", "p2p") else "hierarchical"
-    allowed = {"all-reduce": ("hierarchical", "ring", "tree"), "reduce-scatter": ("hierarchical", "ring"),
+    allowed = {"all-reduce": ("hierarchical", "ring", "tree", "nvls", "nvls-tree", "sharp", "nccl"),
+               "reduce-scatter": ("hierarchical", "ring"),
                "all-gather": ("hierarchical", "ring"), "all-to-all": ("direct",), "p2p": ("direct",)}[collective]
     if algo not in allowed:
         raise ColossimError(f"--algorithm: {algo!r} is not allowed for {collective}; allowed: auto, {', '.join(allowed)}",
                             field="--algorithm", value=algo, allowed=", ".join(allowed))
     layout = node_layout(groups, gpus_per_node)
     notes: list[str] = []
-    fallback = layout is None and algo in ("hierarchical", "tree")
+    if algo == "nccl":
+        algo, why = nccl_choice(groups.shape[1], layout.shape[2] if layout is not None else 1,
+                                layout.shape[1] if layout is not None else groups.shape[1], float(size_bytes),
+                                scaleup_latency_s, scaleout_latency_s, in_network)
+        notes.append(why)
+    if algo == "sharp" and not in_network:
+        raise ColossimError("--algorithm: 'sharp' needs switches with in-network reduction (SHARP); this fabric's "
+                            "switch has none (data/fabric.yaml: in_network_reduction)", field="--algorithm",
+                            value=algo)
+    fallback = layout is None and algo in ("hierarchical", "tree", "nvls", "nvls-tree", "sharp")
     if fallback:
         notes.append("ranks are not spread evenly over NVLink domains: flat ring instead (latency of the "
                      "hierarchical algorithm kept)")
@@ -181,12 +204,20 @@ def build_traffic(collective: str, groups: np.ndarray, size_bytes: float, gpus_p
         return Traffic(collective, algo, (ph,), False, n, k, nodes, g, lat, tuple(notes))
     assert layout is not None  # irregular layouts took the ring above
     phases: list[Phase] = []
-    if k > 1:
+    if k > 1 and algo in ("nvls", "nvls-tree"):  # in-switch reduction: S up and S down per NVLink port
+        a, b = _ring(layout, axis=2)
+        phases.append(Phase("nvls (NVLink SHARP)", a, b, s, 1.0, "scaleup"))
+    elif k > 1:
         a, b = _ring(layout, axis=2)
         chain = np.repeat(np.arange(g * nodes), k)
         phases.append(Phase("nvlink ring", a, b, s / k, twice * (k - 1), "scaleup", chain=chain))
+    if nodes > 1 and algo == "sharp":  # in-network reduction: S/k up and S/k down per NIC
+        a, b = _ring(layout, axis=1)
+        phases.append(Phase("sharp aggregation tree", a, b, s / k, 1.0, "scaleout"))
+        lat = scaleup_latency_s + 2.0 * scaleout_latency_s
+        return Traffic(collective, algo, tuple(phases), True, n, k, nodes, g, lat, tuple(notes))
     if nodes > 1:
-        if algo == "tree":
+        if algo in ("tree", "nvls-tree"):
             src, dst, chains = [], [], []
             for t, (parent, child) in enumerate(dtree_edges(nodes)):
                 up_s, up_d = layout[:, child, :], layout[:, parent, :]
@@ -203,6 +234,33 @@ def build_traffic(collective: str, groups: np.ndarray, size_bytes: float, gpus_p
             phases.append(Phase("rail rings", a, b, s / (k * nodes), twice * (nodes - 1), "scaleout", chain=chain))
     lat = lat_tree * (1.0 if collective == "all-reduce" else 0.5)
     return Traffic(collective, algo, tuple(phases), True, n, k, nodes, g, lat, tuple(notes))
+
+
+def nccl_choice(n: int, k: int, nodes: int, size_bytes: float, scaleup_latency_s: float, scaleout_latency_s: float,
+                in_network: bool) -> tuple[str, str]:
+    """All-reduce algorithm by NCCL's tuning idea: the lowest latency + bandwidth estimate.
+
+    Per-rank bandwidth terms in units of S / B (B the NIC's, the NVLink port ~9x it on
+    H100: the scale-out lane dominates): ring/hierarchical 2(N-1)/(kN), tree 2/k (pipelined
+    reduce + broadcast), SHARP 1/k; latencies: the ring 2(N-1) hops, the tree and the
+    hierarchical algorithm 2 log2 N, SHARP one trip up and down. NVLS replaces the NVLink
+    ring where the domain has more than one GPU. What it leaves out: NCCL's protocol
+    choice (LL, LL128, Simple) and its per-architecture tuning tables."""
+    N = max(nodes, 1)
+    bw = {"hierarchical": 2.0 * (N - 1) / (k * N), "ring": 2.0 * (n - 1) / (k * n) if n else 0.0, "tree": 2.0 / k}
+    log = 2.0 * np.log2(N) if N > 1 else 0.0
+    lat = {"hierarchical": scaleup_latency_s + log * scaleout_latency_s,
+           "ring": 2.0 * (n - 1) * (scaleout_latency_s if N > 1 else scaleup_latency_s),
+           "tree": scaleup_latency_s + log * scaleout_latency_s}
+    if in_network and N > 1:
+        bw["sharp"], lat["sharp"] = 1.0 / k, scaleup_latency_s + 2.0 * scaleout_latency_s
+    unit = size_bytes / 50e9  # S / B at 400 Gb/s: only the ranking matters
+    est = {a: lat[a] + bw[a] * unit for a in bw}
+    best = min(est, key=lambda a: (est[a], a != "hierarchical"))
+    if k > 1 and best in ("hierarchical", "tree"):
+        best = {"hierarchical": "nvls", "tree": "nvls-tree"}[best]
+    shown = ", ".join(f"{a} {v * 1e3:.3g} ms" for a, v in sorted(est.items(), key=lambda kv: kv[1]))
+    return best, f"nccl: chose {best} for {size_bytes / 2**20:.3g} MiB over {n} ranks ({N} domains): {shown}"
 
 
 def _all_to_all(groups: np.ndarray, s: float, eff: float, max_transfers: int, notes: list[str]) -> tuple[Phase, ...]:

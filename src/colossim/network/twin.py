@@ -70,7 +70,16 @@ def traffic_for(groups: np.ndarray, collective: str, size_bytes: float, cluster:
     m = config.flows_per_pair if routing_of(cluster, config) == "ecmp" else 1
     return build_traffic(collective, groups, size_bytes, cluster.gpus_per_node, algorithm=config.algorithm,
                          scaleup_latency_s=lat.scaleup_s, scaleout_latency_s=lat.scaleout_s,
-                         all_to_all_fraction=lat.all_to_all_fraction, max_transfers=max(config.max_flows // m, 1))
+                         all_to_all_fraction=lat.all_to_all_fraction, max_transfers=max(config.max_flows // m, 1),
+                         in_network=has_in_network_reduction(cluster))
+
+
+def has_in_network_reduction(cluster: ClusterSpec) -> bool:
+    """Whether the fabric's switch reduces in the network (SHARP), per ``data/fabric.yaml``."""
+    from colossim.network.topology import fabric_data
+
+    name = catalog.switch(cluster.fabric.switch).name
+    return bool(fabric_data().get("in_network_reduction", {}).get(name, {}).get("sharp"))
 
 
 def scenario_groups(scenario: Any, group: str, config: NetworkConfig, jobs: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:

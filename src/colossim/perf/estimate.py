@@ -135,6 +135,9 @@ def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None)
     batch = scenario.plan_batch()
     arrays = evaluate(scenario.model, scenario.cluster, scenario.training, batch, collectives=collectives)
     notes = []
+    if scenario.plan_source == "search":
+        notes.append("the scenario has no parallel section: this is the plan search's best plan "
+                     "(colossim search ranks the others)")
     if scenario.dp_was_inferred:
         notes.append(f"dp was not given: {scenario.parallel.dp} is the largest that fits")
     if scenario.num_gpus_idle:

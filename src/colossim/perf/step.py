@@ -131,9 +131,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     coll = collectives or comm.AnalyticCollectives(hw)
     tp, pp, dp, cp, ep, vpp, mbs = (plans.tp, plans.pp, plans.dp, plans.cp, plans.ep, plans.vpp, plans.mbs)
     recompute = plans.recompute
-    # FSDP without resharding after forward keeps the gathered weights for the whole step:
-    # one gather and one reduce-scatter per step, ZeRO-2's traffic and weight memory
-    zero = np.where((plans.zero == 3) & (not training.reshard_after_forward), 2, plans.zero)
+    zero = _effective_zero(training, plans)
     dual = plans.schedule == SCHEDULE_CODES["dualpipe"]
     n_micro = training.global_batch_size // (dp * mbs)
     sh = shapes(model, training, tp, cp, mbs, plans.sp)
@@ -217,6 +215,30 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
         model_flops_per_step=mflops, hardware_flops_per_step=mflops + rec_flops[recompute],
         tokens_per_step=training.tokens_per_step, peak_flops=hw.peak_flops, weight_copies=sched.weight_copies,
     )
+
+
+def _effective_zero(training: TrainingSpec, plans: PlanBatch) -> np.ndarray:
+    """FSDP without resharding after forward keeps the gathered weights for the whole step:
+    one gather and one reduce-scatter per step, ZeRO-2's traffic and weight memory."""
+    return np.where((plans.zero == 3) & (not training.reshard_after_forward), 2, plans.zero)
+
+
+def memory_only(model: ModelSpec, training: TrainingSpec, plans: PlanBatch) -> dict[str, np.ndarray]:
+    """The memory part of :func:`evaluate` without the step time (the search screens plans
+    with it). Only the schedule's in-flight counts and weight copies enter memory, and
+    those depend on pp, vpp and the micro-batch count alone, so stage times are zeros."""
+    tp, pp, dp, vpp, mbs = plans.tp, plans.pp, plans.dp, plans.vpp, plans.mbs
+    n_micro = training.global_batch_size // (dp * mbs)
+    sh = shapes(model, training, tp, plans.cp, mbs, plans.sp)
+    layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
+    params = layer_params(model, tp, plans.ep, pp, training.seq_len)
+    none = np.zeros(pp.shape)
+    times = schedule.StageTimes(
+        first=none, middle=none, last=none, has_middle=layers.has_middle, wgrad_first=none, wgrad_middle=none,
+        wgrad_last=none, chunk_first=none + 1.0, chunk_middle=none + 1.0, chunk_last=none + 1.0, pp=pp, vpp=vpp,
+        n_micro=n_micro)
+    sched = schedule.run(times, plans.schedule)
+    return step_memory(model, training, sh, plans, _effective_zero(training, plans), layers, params, sched)
 
 
 def _slowest(first: _StageWork, mid: _StageWork, last: _StageWork, has_mid: np.ndarray) -> _StageWork:

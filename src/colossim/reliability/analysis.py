@@ -160,6 +160,7 @@ class ReliabilityResult:
                            for k in ("kept", "lost", "checkpoint", "planned_save", "detect", "spare_wait",
                                      "restart", "reload")},
             "notes": list(self.notes),
+            "warning": spares_warning(job, float(r.ettr().mean())),
         })
         if per_run:
             out["runs"] = self.per_run()
@@ -170,6 +171,21 @@ def expected_in_repair(job: Job) -> float:
     """Servers in repair on average (Little's law: failure rate x repair time), from the
     server-taking failures of the job's own servers."""
     return float((job.class_rates_per_s * job.repair_s() * job.takes_server_mask()).sum())
+
+
+LOW_ETTR = 0.5
+
+
+def spares_warning(job: Job, ettr: float) -> str | None:
+    """The one line a user must read first: ETTR below 0.5 because no hot spare is left, so
+    every server failure waits for its repair; None otherwise."""
+    if ettr >= LOW_ETTR or job.spare_servers > 0 or job.shrink:
+        return None
+    repair = [c.repair_h for c in job.classes if c.takes_server and c.repair_h]
+    wait = f" (~{min(repair):.0f}-{max(repair):.0f} h)" if repair else ""
+    return (f"ETTR {ettr:.3f}: no hot spare servers are left (the job uses all {job.servers:,}), so every server "
+            f"failure waits for its repair{wait}; set reliability.spares.when_exhausted: shrink, or leave servers "
+            "idle as spares (a smaller parallel.dp, or reliability.spares.servers on a larger cluster)")
 
 
 def _notes(job: Job, runs: RunArrays) -> list[str]:

@@ -122,6 +122,10 @@ def present_cost(d: dict[str, Any]) -> Section:
     s.kpi("electricity", fmt_usd(d["electricity_usd"]))
     s.kpi("emissions", f"{d['co2_tonnes']:,.0f} t CO2")
     s.kpi("run length", f"{d['run_days']:.1f} days")
+    s.kpi("goodput", f"{d['goodput']:.3f}")
+    s.notes.append(f"run length at goodput {d['goodput']:.3f}: {d.get('goodput_source', '')}")
+    if d.get("goodput_warning"):
+        s.notes.insert(0, f"warning: {d['goodput_warning']}")
     s.figures.append(figures.cost_parts(d))
     s.table("capital (whole cluster)", ["part", "capital", "charged to this run"],
             [[k, fmt_usd(v), fmt_usd(d["capex_amortized_usd"][k])] for k, v in d["capex_usd"].items()])

@@ -15,7 +15,7 @@ from pydantic import Field
 from colossim.errors import ColossimError
 from colossim.report import figures
 from colossim.report.capabilities import Context, Limits, Options
-from colossim.report.present import Section, fmt_pct, fmt_time
+from colossim.report.present import Section, fmt_field, fmt_pct, fmt_time
 
 REQUIRES = ("colossim.network.twin", "colossim.network.config", "colossim.network.topology", "scipy.sparse")
 FLAGS = {"--collective": "collective", "--group": "group", "--size": "size", "--routing": "routing",
@@ -28,8 +28,9 @@ class NetworkOptions(Options):
         "all-reduce", description="the collective every group runs at once")
     group: Literal["dp", "edp", "tp", "ep", "pp", "cp"] = Field("dp", description="the parallel group running it")
     size: str = Field("1GiB", description="buffer per rank: 1GiB, 512MB, 64KiB or bytes")
-    routing: Literal["ecmp", "adaptive", "ideal"] | None = Field(None, description="default: the fabric's")
-    algorithm: Literal["auto", "hierarchical", "ring", "tree", "direct"] | None = Field(None, description="default: auto")
+    routing: Literal["ecmp", "adaptive", "flowlet", "ideal"] | None = Field(None, description="default: the fabric's")
+    algorithm: Literal["auto", "nccl", "hierarchical", "ring", "tree", "nvls", "nvls-tree", "sharp", "direct"] | None = Field(
+        None, description="default: auto")
     flows_per_pair: int | None = Field(None, ge=1, le=256, description="ECMP: hashed flows (queue pairs) per GPU pair")
     seed: int | None = Field(None, ge=0, description="hashing / placement seed (default 0; recorded)")
     node_order: Literal["packed", "random", "interleaved"] | None = Field(None, description="node placement order")
@@ -52,7 +53,13 @@ def check_network(ctx: Context, limits: Limits) -> None:
 
     parse_size(getattr(ctx.options, "size", "1GiB"), field="options.size")
     conf = _config(ctx)
-    flows = ctx.scenario.num_gpus_used * max(int(conf.flows_per_pair or 1), 1)
+    if conf.routing == "flowlet":  # flowlets per connection
+        from colossim.network.adaptive import flowlet_policy
+
+        parts = flowlet_policy().width
+    else:
+        parts = max(int(conf.flows_per_pair or 1), 1)
+    flows = ctx.scenario.num_gpus_used * parts
     if flows > limits.max_flows:
         raise ColossimError(
             f"options: this simulation routes about {flows:,} flows, more than this server allows "
@@ -83,8 +90,8 @@ def present_network(d: dict[str, Any]) -> Section:
     util = {tier: 100.0 * u.get("mean", 0.0) for tier, u in d["link_utilization"].items()}
     s.figures.append(figures.bars("link_utilization", "Mean link utilization by tier", util, "%"))
     s.table("link utilization by tier", ["tier", *next(iter(d["link_utilization"].values()), {}).keys()],
-            [[tier, *(f"{v:.3g}" for v in u.values())] for tier, u in d["link_utilization"].items()])
+            [[tier, *(fmt_field(k, v) for k, v in u.items())] for tier, u in d["link_utilization"].items()])
     s.table("hottest links", list(d["hottest_links"][0]) if d["hottest_links"] else ["link"],
-            [list(h.values()) for h in d["hottest_links"][:10]])
+            [[fmt_field(k, v) for k, v in h.items()] for h in d["hottest_links"][:10]])
     s.notes += d.get("notes", [])
     return s

@@ -106,9 +106,9 @@ class NoOptions(Options):
 
 
 def run_estimate(ctx: Context) -> dict[str, Any]:
-    from colossim.api import estimate
+    from colossim.api import estimate, estimate_record
 
-    return estimate(ctx.scenario).to_dict()
+    return estimate_record(ctx.scenario, estimate(ctx.scenario))
 
 
 # ---- search (`colossim search`) --------------------------------------------------------

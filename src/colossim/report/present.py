@@ -52,31 +52,66 @@ def clean(value: Any) -> Any:
     return value
 
 
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None:
+SI_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
+               (1e-3, "m"), (1e-6, "u"), (1e-9, "n"))
+BINARY_PREFIXES = ((2.0**60, "Ei"), (2.0**50, "Pi"), (2.0**40, "Ti"), (2.0**30, "Gi"), (2.0**20, "Mi"),
+                   (2.0**10, "Ki"), (1.0, ""))
+COUNT_SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))  # trillion, billion, million, thousand
+
+
+def fmt_quantity(x: float | None, unit: str = "", *, binary: bool = False, digits: int = 3) -> str:
+    """The one number formatter of every table: ``digits`` significant figures and a prefix
+    (SI powers of 1000 by default; ``binary``: powers of 1024, KiB/MiB/GiB), e.g.
+    ``fmt_quantity(2147308885.33, "B", binary=True) == "2.00 GiB"``, ``fmt_quantity(0, "s") == "0 s"``.
+    None, NaN and infinities show as ``-``."""
+    if x is None or not math.isfinite(x):
         return "-"
-    if seconds >= 1.0:
+    space = " " if unit else ""
+    if x == 0:
+        return f"0{space}{unit}"
+    table = BINARY_PREFIXES if binary else SI_PREFIXES
+    scale, prefix = next(((sc, p) for sc, p in table if abs(x) >= sc * (1 - 0.5 * 10 ** -digits)), table[-1])
+    v = float(f"{x / scale:.{digits}g}")  # rounded first: 0.99996 kW is 1.00 kW, not 1.000
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(v)))) if v else 0)
+    text = f"{v:.{decimals}f}"
+    return f"{text} {prefix}{unit}" if (prefix or unit) else text
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds == 0:
+        return "0 s"
+    if abs(seconds) >= 1.0:
         return f"{seconds:.3f} s"
-    if seconds >= 1e-3:
+    if abs(seconds) >= 1e-3:
         return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} us"
+    if abs(seconds) >= 1e-6:
+        return f"{seconds * 1e6:.1f} us"
+    return f"{seconds * 1e9:.1f} ns"
 
 
 def fmt_count(x: float | None) -> str:
-    if x is None:
+    """Counts of things (tokens, parameters): k, M, B (billion), T (trillion)."""
+    if x is None or not math.isfinite(x):
         return "-"
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+    for scale, unit in COUNT_SUFFIXES:
         if abs(x) >= scale:
             return f"{x / scale:.2f}{unit}"
-    return f"{x:.0f}"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.3g}"
+
+
+def fmt_bytes(x: float | None) -> str:
+    """Bytes in binary prefixes (KiB, MiB, GiB: powers of 1024)."""
+    return fmt_quantity(x, "B", binary=True)
 
 
 def fmt_pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
+    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
 
 def fmt_usd(x: float | None) -> str:
-    if x is None:
+    if x is None or not math.isfinite(x):
         return "-"
     for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
@@ -85,13 +120,50 @@ def fmt_usd(x: float | None) -> str:
 
 
 def fmt_num(x: Any, digits: int = 4) -> str:
+    """A table cell of unknown kind: integers with thousands separators, floats to ``digits``
+    significant figures without exponents (large ones as counts), lists and mappings spelled
+    out (no Python reprs)."""
     if x is None:
         return "-"
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return str(x)
+    if isinstance(x, bool):
+        return "yes" if x else "no"
     if isinstance(x, int):
         return f"{x:,}"
-    return f"{x:.{digits}g}"
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return "-"
+        if x.is_integer() and abs(x) < 1e15:
+            return f"{int(x):,}"
+        if abs(x) >= 1e6:
+            return fmt_count(x)
+        if abs(x) < 1e-3:
+            return f"{x:.2e}" if x else "0"
+        return f"{x:.{digits}g}"
+    if isinstance(x, dict):
+        return ", ".join(f"{k}: {fmt_num(v, digits)}" for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        return ", ".join(fmt_num(v, digits) for v in x)
+    return str(x)
+
+
+def fmt_field(key: str, value: Any) -> str:
+    """A table cell formatted by what its field name says it is: ``*bytes`` in binary
+    prefixes, ``*_s`` as a time, utilization/fraction/share as a percentage, ``*_gbps``
+    and ``*_w`` with SI prefixes; anything else through :func:`fmt_num`."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return fmt_num(value)
+    k = key.lower()
+    if k.endswith("bytes") or k == "size":
+        return fmt_bytes(value)
+    if k.endswith("_s") or k in ("time", "seconds"):
+        return fmt_time(value)
+    if any(w in k for w in ("utilization", "fraction", "share", "mean", "max", "p99", "p50")) and abs(value) <= 1.5:
+        return fmt_pct(value)
+    if k.endswith("_gbps"):
+        return fmt_quantity(value * 1e9, "b/s")
+    if k.endswith("_w"):
+        return fmt_quantity(value, "W")
+    return fmt_num(value)
 
 
 # ---- one presenter per capability -----------------------------------------------------
@@ -105,8 +177,14 @@ def present_estimate(d: dict[str, Any]) -> Section:
     s.kpi("TFLOP/s per GPU", f"{d['model_tflops_per_gpu']:.0f}")
     s.kpi("memory per GPU", f"{d['memory_per_gpu_gb']:.1f} / {d['hbm_per_gpu_gb']:g} GB"
           + ("" if d["fits_in_memory"] else " (does not fit)"))
-    days = d["time_to_train_days"]
-    s.kpi("time to train", "-" if days is None else f"{days:.1f} days")
+    ttt = d.get("time_to_train")
+    if ttt is not None:
+        s.kpi("time to train", f"{ttt['days']:.1f} days at goodput {ttt['goodput']['value']:.3f}")
+        s.notes.append(f"time to train: {ttt['failure_free_days']:.1f} failure-free days / goodput "
+                       f"{ttt['goodput']['value']:.3f} ({ttt['goodput']['detail']})")
+    else:
+        days = d["time_to_train_days"]
+        s.kpi("time to train", "-" if days is None else f"{days:.1f} days (failure-free)")
     s.kpi("GPUs used", f"{d['gpus_used']:,} ({d['gpus_idle']:,} idle)")
     s.kpi("largest overhead", figures.BREAKDOWN_LABELS.get(d["dominant_overhead"], d["dominant_overhead"]))
     s.figures += [figures.step_breakdown([d], ["this plan"]), figures.memory_per_gpu([d], ["this plan"])]

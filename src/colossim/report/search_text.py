@@ -24,7 +24,8 @@ def print_search(r: SearchResult) -> None:
     if marks := flags_text(r.top):
         con.print(f"flags: {marks}")
     if r.top[0].time_to_train_days is not None:
-        con.print(f"time to train with #1: {r.top[0].time_to_train_days:.1f} days")
+        con.print(f"time to train with #1: {r.top[0].time_to_train_days:.1f} days failure-free "
+                  "(colossim estimate adds the reliability model's goodput)")
     rules = ", ".join(f"{k} {v:,}" for k, v in sorted(r.broken_rules.items(), key=lambda kv: -kv[1]))
     con.print(f"{r.candidates:,} candidates in {r.elapsed_s:.1f} s ({r.rate_per_s:,.0f}/s): {r.evaluated:,} evaluated, "
               f"{r.not_fitting:,} do not fit in memory, {r.redundant:,} redundant duplicates"

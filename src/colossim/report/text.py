@@ -1,4 +1,10 @@
-"""Terminal reports with rich (imported only by the CLI)."""
+"""Terminal reports with rich (imported only by the CLI).
+
+One console for every command: rich detects the terminal's width (and honours ``COLUMNS``;
+80 columns when the output is not a terminal), so no table is laid out for a fixed width.
+Numbers go through the formatters of :mod:`colossim.report.present` (``fmt_quantity``:
+SI prefixes, or binary ones for bytes, stated in the unit).
+"""
 
 from __future__ import annotations
 
@@ -8,29 +14,46 @@ from rich.console import Console
 from rich.table import Table
 
 from colossim.perf.estimate import Estimate
-from colossim.report.present import fmt_count, fmt_time
+from colossim.report.present import fmt_count, fmt_num, fmt_quantity, fmt_time
 from colossim.scenario import Scenario
 
 
-def console(width: int = 140) -> Console:
-    """The one terminal console every command report prints to."""
+def console(width: int | None = None) -> Console:
+    """The one terminal console every command report prints to (width: the terminal's)."""
     return Console(highlight=False, soft_wrap=False, width=width)
 
 
-def print_estimate(sc: Scenario, est: Estimate) -> None:
+def table(title: str | None = None, **kwargs: Any) -> Table:
+    """A table whose title never breaks mid-phrase: the title is as wide as it needs."""
+    t = Table(title=title, title_justify="left", **kwargs)
+    if title:
+        t.min_width = min(len(title), 200)
+    return t
+
+
+def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | None = None,
+                   flow: dict[str, Any] | None = None) -> None:
     con = console()
     m, c, t, p = sc.model, sc.cluster, sc.training, est.plan
+    if time_to_train is not None and time_to_train["goodput"].get("warning"):
+        con.print(f"[bold red]warning:[/bold red] {time_to_train['goodput']['warning']}")
     con.print(f"[bold]{sc.name}[/bold]")
-    con.print(f"  model    {m.name}: {fmt_count(m.total_params(t.seq_len))} params"
-              + (f" ({fmt_count(m.active_params(t.seq_len))} active)" if m.moe else "")
-              + f", {m.num_layers} layers, hidden {m.hidden_size}")
-    con.print(f"  cluster  {c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per NVLink domain, "
-              f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})")
-    con.print(f"  plan     tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} vpp={p['vpp']} "
-              f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
-              f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, {t.precision}"
-              + (f", schedule {p['schedule']}" if p.get("schedule", "1f1b") != "1f1b" else ""))
-    con.print(f"  batch    {t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step")
+    source = " (the search's best: no parallel section)" if sc.plan_source == "search" else ""
+    about = Table.grid(padding=(0, 2))  # wrapped text stays in its column
+    about.add_column(no_wrap=True)
+    about.add_column()
+    about.add_row("  model", f"{m.name}: {fmt_count(m.total_params(t.seq_len))} params"
+                  + (f" ({fmt_count(m.active_params(t.seq_len))} active)" if m.moe else "")
+                  + f", {m.num_layers} layers, hidden {m.hidden_size:,}")
+    about.add_row("  cluster", f"{c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per NVLink domain, "
+                  f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})")
+    about.add_row("  plan", f"tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} vpp={p['vpp']} "
+                  f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
+                  f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, "
+                  f"{t.precision}"
+                  + (f", schedule {p['schedule']}" if p.get("schedule", "1f1b") != "1f1b" else "") + source)
+    about.add_row("  batch", f"{t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step")
+    con.print(about)
     con.print()
     head = Table(show_header=False, box=None, pad_edge=False)
     head.add_row("step time", fmt_time(est.step_time_s))
@@ -40,38 +63,65 @@ def print_estimate(sc: Scenario, est: Estimate) -> None:
     fits = "fits" if est.fits_in_memory else f"DOES NOT FIT: {est.memory_per_gpu_gb - est.hbm_per_gpu_gb:.1f} GB over"
     head.add_row("memory per GPU", f"{est.memory_per_gpu_gb:.1f} of {est.hbm_per_gpu_gb:.1f} GB ({fits})")
     head.add_row("GPUs used", f"{est.gpus_used:,} ({est.gpus_idle:,} idle)")
-    if est.time_to_train_days is not None:
-        head.add_row("time to train", f"{est.time_to_train_days:.1f} days for {t.total_tokens:.3g} tokens")
+    if time_to_train is not None:
+        g = time_to_train["goodput"]
+        head.add_row("time to train", f"{time_to_train['days']:.1f} days for {fmt_count(t.total_tokens)} tokens "
+                                      f"at goodput {g['value']:.3f}")
+        head.add_row("", f"{time_to_train['failure_free_days']:.1f} days failure-free; goodput: {g['detail']}")
+    elif est.time_to_train_days is not None:
+        head.add_row("time to train", f"{est.time_to_train_days:.1f} days for {fmt_count(t.total_tokens)} tokens")
     con.print(head)
     con.print()
-    table = Table(title="step time breakdown (slowest pipeline stage)", title_justify="left")
-    table.add_column("term")
-    table.add_column("time", justify="right")
-    table.add_column("share", justify="right")
+    breakdown = table("step time breakdown (slowest pipeline stage)")
+    breakdown.add_column("term")
+    breakdown.add_column("time", justify="right")
+    breakdown.add_column("share", justify="right")
     for name, value in est.breakdown_s.items():
-        table.add_row(name.replace("_", " "), fmt_time(value), f"{value / est.step_time_s:.1%}")
-    mem = Table(title="memory per GPU (fullest stage)", title_justify="left")
+        breakdown.add_row(name.replace("_", " "), fmt_time(value), f"{value / est.step_time_s:.1%}")
+    mem = table("memory per GPU (fullest stage)")
     mem.add_column("part")
     mem.add_column("GB", justify="right")
     for name, value in est.memory_breakdown_gb.items():
         mem.add_row(name.replace("_", " "), f"{value:.2f}")
-    con.print(table)
+    con.print(breakdown)
     con.print(mem)
+    if flow is not None:
+        print_flow_comparison(con, flow)
+    else:
+        con.print("collectives: analytic (alpha-beta); --network flow simulates them on the built fabric")
     con.print(f"dominant overhead: {est.dominant_overhead.replace('_', ' ')}")
     for note in est.notes:
         con.print(f"note: {note}")
 
 
+def print_flow_comparison(con: Console, flow: dict[str, Any]) -> None:
+    """``estimate --network flow``: each collective's time, analytic beside simulated."""
+    cmp = table(f"collectives: {flow['model']}")
+    for col, just in (("term", "left"), ("analytic", "right"), ("simulated", "right"), ("ratio", "right")):
+        cmp.add_column(col, justify=just)  # type: ignore[arg-type]
+    for row in flow["rows"]:
+        term = f"{row['collective']} {row['group']} x{row['ranks']:,}, {fmt_quantity(row['size_bytes'], 'B', binary=True)}"
+        ratio = row["simulated_s"] / row["analytic_s"] if row["analytic_s"] else None
+        cmp.add_row(term, fmt_time(row["analytic_s"]), fmt_time(row["simulated_s"]),
+                    "-" if ratio is None else f"{ratio:.2f}x")
+    con.print(cmp)
+    if flow["rows"] and all(abs(r["simulated_s"] - r["analytic_s"]) <= 1e-3 * r["analytic_s"] for r in flow["rows"]):
+        con.print("simulated = analytic: no link of the fabric is a bottleneck for these groups (the analytic "
+                  "model's line rate holds); try network: {routing: ecmp} in the scenario")
+    con.print(f"step time: {fmt_time(flow['step_time_flow_s'])} with the simulated collectives (this estimate), "
+              f"{fmt_time(flow['step_time_analytic_s'])} with the analytic ones")
+
+
 def print_validation(rows: list[Any], summary: dict[str, Any]) -> None:
     con = console()
-    table = Table(title="published runs: predicted against measured step time", title_justify="left")
+    runs = table("published runs: predicted against measured step time")
     for col, just in (("case", "left"), ("run", "left"), ("GPUs", "right"), ("measured", "right"),
                       ("predicted", "right"), ("error", "right"), ("MFU", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+        runs.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
-        table.add_row(r.case, r.run, f"{r.gpus:,}", f"{r.measured_iter_s:.3f} s", f"{r.predicted_iter_s:.3f} s",
-                      f"{r.error:+.1%}", f"{r.predicted_mfu:.1%}")
-    con.print(table)
+        runs.add_row(r.case, r.run, f"{r.gpus:,}", fmt_time(r.measured_iter_s), fmt_time(r.predicted_iter_s),
+                     f"{r.error:+.1%}", f"{r.predicted_mfu:.1%}")
+    con.print(runs)
     con.print(f"{summary['cases']} runs: MAPE {summary['mape']:.2%}, worst {summary['max_abs_error']:.2%}")
 
 
@@ -80,19 +130,26 @@ def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
     for kind, rows in tables.items():
         if not rows:
             continue
-        table = Table(title=kind, title_justify="left")
-        for col in rows[0]:
-            table.add_column(col)
+        listing = table(kind)
+        for i, col in enumerate(rows[0]):
+            # the first column is the name a user types next: never cut it
+            width = max(len(str(r[col])) for r in rows) if i == 0 else None
+            listing.add_column(col, justify="right" if isinstance(rows[0][col], (int, float)) else "left",
+                               no_wrap=i == 0, min_width=width)
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row.values()))
-        con.print(table)
+            listing.add_row(*("" if v is None else fmt_num(v) for v in row.values()))
+        con.print(listing)
 
 
 def print_entry(kind: str, entry: dict[str, Any]) -> None:
     con = console()
-    table = Table(title=f"{kind}: {entry.get('name', '')}", title_justify="left", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
+    fields = table(f"{kind}: {entry.get('name', '')}", show_header=False)
+    fields.add_column("field")
+    fields.add_column("value")
     for key, value in entry.items():
-        table.add_row(key, str(value))
-    con.print(table)
+        fields.add_row(key, fmt_num(value))
+    con.print(fields)
+
+
+__all__ = ["console", "fmt_quantity", "fmt_time", "print_catalog", "print_entry", "print_estimate",
+           "print_validation", "table"]

@@ -9,7 +9,7 @@ output layer. What is left out: rotary or ALiBi tables (no parameters), MTP head
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
@@ -94,6 +94,20 @@ class ModelSpec(_Strict):
             "not counted in the parameter total or the MFU numerator"
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_hf_config(cls, data: Any) -> Any:
+        """``hf_config: path/to/config.json``: the fields come from a Hugging Face config."""
+        if isinstance(data, dict) and "hf_config" in data:
+            from colossim.errors import ColossimError
+            from colossim.scenario.hf import fields_from_hf
+
+            try:
+                return fields_from_hf(data)
+            except ColossimError as exc:  # the loader prefixes "model: "
+                raise ValueError(str(exc).removeprefix("model.")) from None
+        return data
 
     @model_validator(mode="after")
     def _check_shapes(self) -> ModelSpec:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,8 @@ class Scenario(BaseModel):
     training: TrainingSpec
     parallel: ParallelPlan
     dp_was_inferred: bool = False
+    plan_source: Literal["given", "search"] = Field(
+        default="given", description="given: the scenario's parallel section; search: the plan search's best plan")
     sections: dict[str, Any] = Field(
         default_factory=dict,
         description="optional sections read by later subsystems (network, power, cost, reliability)",

@@ -56,6 +56,8 @@ class TrainingSpec(BaseModel):
     )
     zero_stage: int = Field(default=1, ge=0, le=3, description="0 none, 1 optimizer, 2 +gradients, 3 +weights (FSDP)")
     total_tokens: PositiveFloat | None = Field(default=None, le=1e18, description="tokens to train (gives days to train)")
+    goodput: float | None = Field(default=None, gt=0, le=1, description=(
+        "useful fraction of wall time for days to train, energy and cost (default: the reliability model's ETTR)"))
     stack: str = Field(
         default_factory=stacks.default_stack,
         description="software stack whose documented defaults fill the fields below (see `colossim catalog stacks`)",

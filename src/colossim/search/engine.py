@@ -11,7 +11,7 @@ in memory, or missing the objective's condition (a deadline).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from colossim.perf.hardware import resolve_hardware
 from colossim.scenario import PlanBatch, Scenario
 from colossim.scenario.rules import RULES, check_plans, describe
 from colossim.search.objectives import ObjectiveOptions, check_objective
-from colossim.search.space import Constraints, build_space
+from colossim.search.space import Constraints, Space, build_space
 
 Progress = Callable[[int, int], None]
 
@@ -35,6 +35,8 @@ class SearchResult:
     objective: str
     constraints: str
     candidates: int
+    pruned: int = 0  # combinations of the value lists rejected before they were formed
+    workers: int = 1
     evaluated: int = 0
     redundant: int = 0
     broken_rules: dict[str, int] = field(default_factory=dict)
@@ -52,7 +54,7 @@ class SearchResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario, "objective": self.objective, "constraints": self.constraints,
-            "candidates": self.candidates, "evaluated": self.evaluated, "redundant": self.redundant,
+            "candidates": self.candidates, "pruned": self.pruned, "workers": self.workers, "evaluated": self.evaluated, "redundant": self.redundant,
             "broken_rules": dict(self.broken_rules), "not_fitting": self.not_fitting,
             "smallest_memory_not_fitting_gb": self.smallest_memory_not_fitting_gb,
             "missed_condition": self.missed_condition, "elapsed_s": self.elapsed_s,
@@ -88,45 +90,149 @@ def _concat(a: PlanBatch, b: PlanBatch) -> PlanBatch:
     return PlanBatch(**{f: np.concatenate([getattr(a, f), getattr(b, f)]) for f in a.__dataclass_fields__})
 
 
+@dataclass
+class _Part:
+    """What one chunk contributes: counts, the smallest misfit, its own best plans."""
+
+    rule_counts: np.ndarray
+    redundant: int
+    evaluated: int
+    not_fitting: int
+    missed: int
+    min_over: float
+    best: _Best
+    size: int
+
+
+def _run_chunk(ctx: tuple, start: int) -> _Part:
+    model, cluster, training, space, hw, score_fn, options, top, chunk, screen = ctx
+    batch = space.batch(start, chunk)
+    codes = check_plans(model, cluster, training, batch)
+    rule_counts = np.bincount(codes, minlength=len(RULES) + 1)
+    redundant = (codes == 0) & (((batch.tp == 1) & batch.sp) | ((batch.dp * batch.cp == 1) & (batch.zero > 0)))
+    ok = (codes == 0) & ~redundant
+    part = _Part(rule_counts, int(redundant.sum()), 0, 0, 0, np.inf, _Best(k=top), len(batch))
+    if ok.any():
+        plans = batch.take(ok)
+        if not screen:  # the first search: every plan through the whole step model
+            r = evaluate(model, cluster, training, plans, hw)
+            part.evaluated, fits = len(plans), r.fits
+            part.not_fitting = int((~fits).sum())
+            if (~fits).any():
+                part.min_over = float(r.memory_bytes[~fits].min())
+            score, admitted = score_fn(r, cluster, training, options)
+            part.missed = int((fits & ~admitted).sum())
+            keep = fits & admitted
+            part.best.offer(score[keep], r.memory_bytes[keep], plans.take(keep))
+            return part
+        memory = plan_memory_bytes(model, training, plans)
+        fits = memory <= hw.hbm_capacity
+        part.evaluated = len(plans)
+        part.not_fitting = int((~fits).sum())
+        if (~fits).any():
+            part.min_over = float(memory[~fits].min())
+        if fits.any():  # only plans that fit go through the whole step model
+            fitting = plans.take(fits)
+            r = evaluate(model, cluster, training, fitting, hw)
+            score, admitted = score_fn(r, cluster, training, options)
+            part.missed = int((~admitted).sum())
+            part.best.offer(score[admitted], r.memory_bytes[admitted], fitting.take(admitted))
+    return part
+
+
+def plan_memory_bytes(model: Any, training: Any, plans: PlanBatch) -> np.ndarray:
+    """Memory per GPU of every plan: the step model's own memory function, without the
+    step time (29% of an evaluation). Plans over the GPU's memory are counted as not
+    fitting with this figure; a test checks it equals ``evaluate(...).memory_bytes``."""
+    from colossim.perf.step import memory_only
+
+    return np.asarray(memory_only(model, training, plans)["memory_bytes"])
+
+
+_CTX: tuple | None = None  # the search's context in a forked worker
+
+
+def _worker_chunk(start: int) -> _Part:
+    assert _CTX is not None
+    return _run_chunk(_CTX, start)
+
+
+def _parts(ctx: tuple, starts: range, workers: int) -> Iterator[_Part]:
+    """Chunk results in chunk order: in this process, or from ``workers`` forked processes
+    (each evaluates whole chunks; results are consumed in order, so the merge is the same)."""
+    import multiprocessing as mp
+
+    if workers > 1 and len(starts) > 1 and "fork" in mp.get_all_start_methods():
+        global _CTX
+        _CTX = ctx
+        try:
+            with mp.get_context("fork").Pool(min(workers, len(starts))) as pool:
+                yield from pool.imap(_worker_chunk, starts)
+        finally:
+            _CTX = None
+        return
+    for start in starts:
+        yield _run_chunk(ctx, start)
+
+
+def default_workers() -> int:
+    """Every core this process may use; 1 off the main thread (a server's worker thread must
+    not fork)."""
+    import os
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
 def search(scenario: Scenario, *, objective: str = "throughput", constraints: Constraints | None = None,
            top: int = 10, deadline_days: float | None = None, total_tokens: float | None = None,
-           progress: Progress | None = None, chunk: int = 1 << 18) -> SearchResult:
-    """Search every valid plan of the scenario's model, cluster and training settings."""
+           progress: Progress | None = None, chunk: int = 1 << 18, workers: int | None = None,
+           naive: bool = False, legacy: bool = False, all_micro_batches: bool = False) -> SearchResult:
+    """Search every valid plan of the scenario's model, cluster and training settings.
+
+    ``workers`` processes (default: every core) evaluate chunks; the chunks' results are
+    merged in chunk order, so the result is the same for any number of workers. ``naive``
+    enumerates the whole product of the value lists (the first search's path) instead of
+    the legal rows; ``legacy`` restores its caps on vpp, mbs and cp and sends every plan
+    through the whole step model (no memory screen): both for the benchmark's comparison."""
     if top < 1:
         raise ColossimError(f"--top: {top} is not allowed; must be >= 1", field="--top", value=top)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ColossimError(f"--workers: {workers!r} is not allowed; must be a whole number >= 1", field="--workers",
+                            value=workers)
     constraints = constraints or Constraints()
     options = ObjectiveOptions(deadline_days=deadline_days,
                                total_tokens=total_tokens or scenario.training.total_tokens)
     score_fn = check_objective(objective, options)
     model, cluster, training = scenario.model, scenario.cluster, scenario.training
-    space = build_space(model, cluster, training, constraints)
+    space = build_space(model, cluster, training, constraints, naive=naive, legacy=legacy,
+                        all_micro_batches=all_micro_batches)
     hw = resolve_hardware(cluster, training)
     result = SearchResult(scenario=scenario.name, objective=objective, constraints=constraints.describe(),
-                          candidates=space.size)
+                          candidates=space.size, pruned=space.product_size - space.size,
+                          workers=workers or default_workers())
     rule_counts = np.zeros(len(RULES) + 1, dtype=np.int64)
     best = _Best(k=top)
     min_over = np.inf
     start = time.perf_counter()
     done = 0
-    for batch in space.chunks(chunk):
-        codes = check_plans(model, cluster, training, batch)
-        rule_counts += np.bincount(codes, minlength=len(RULES) + 1)
-        redundant = (codes == 0) & (((batch.tp == 1) & batch.sp) | ((batch.dp * batch.cp == 1) & (batch.zero > 0)))
-        result.redundant += int(redundant.sum())
-        ok = (codes == 0) & ~redundant
-        if ok.any():
-            plans = batch.take(ok)
-            r = evaluate(model, cluster, training, plans, hw)
-            result.evaluated += len(plans)
-            fits = r.fits
-            result.not_fitting += int((~fits).sum())
-            if (~fits).any():
-                min_over = min(min_over, float(r.memory_bytes[~fits].min()))
-            score, admitted = score_fn(r, cluster, training, options)
-            result.missed_condition += int((fits & ~admitted).sum())
-            keep = fits & admitted
-            best.offer(score[keep], r.memory_bytes[keep], plans.take(keep))
-        done += len(batch)
+    ctx = (model, cluster, training, space, hw, score_fn, options, top, chunk, not legacy)
+    for part in _parts(ctx, space.chunk_starts(chunk), result.workers):
+        rule_counts += part.rule_counts
+        result.redundant += part.redundant
+        result.evaluated += part.evaluated
+        result.not_fitting += part.not_fitting
+        result.missed_condition += part.missed
+        min_over = min(min_over, part.min_over)
+        if part.best.plans is not None:
+            best.offer(part.best.score, part.best.memory, part.best.plans)
+        done += part.size
         if progress is not None:
             progress(done, space.size)
     result.broken_rules = {RULES[i - 1].name: int(n) for i, n in enumerate(rule_counts) if i > 0 and n}
@@ -149,7 +255,7 @@ def _blame(space, scenario: Scenario) -> str:
     m, c, t = scenario.model, scenario.cluster, scenario.training
     always = np.ones(len(RULES), dtype=bool)
     example: dict[int, tuple[PlanBatch, int]] = {}
-    for batch in space.chunks():
+    for batch in Space(space.values).chunks():  # the whole product: the legal rows may be none
         for i, rule in enumerate(RULES):
             broken = ~np.asarray(rule.check(m, c, t, batch), dtype=bool)
             always[i] &= bool(broken.all())

@@ -27,9 +27,13 @@ from colossim.scenario.training import RECOMPUTE_CODES
 DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs", "recompute", "zero", "sp")
 ALIASES = {"micro_batch_size": "mbs", "micro_batch": "mbs", "zero_stage": "zero", "sequence_parallel": "sp",
            "tensor": "tp", "pipeline": "pp", "data": "dp", "context": "cp", "expert": "ep"}
-MAX_CP = 32
-MAX_VPP = 8
-MICRO_BATCHES = (1, 2, 4, 8)
+# The caps of the first search (kept for the benchmark's old path, ``legacy=True``); the
+# space itself has none: every vpp dividing a stage's layers, every micro-batch size
+# dividing the per-replica batch, every cp keeping seq_len / (2 cp) whole.
+LEGACY_MAX_CP = 32
+LEGACY_MAX_VPP = 8
+LEGACY_MICRO_BATCHES = (1, 2, 4, 8)
+TAILS = ("recompute", "zero", "sp")  # always-legal dimensions, expanded last
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,15 @@ def _pow2_upto(n: int) -> list[int]:
     return out
 
 
-def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec) -> dict[str, list[int]]:
-    """Candidate values per dimension before constraints and cross-dimension rules."""
+def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec,
+                     legacy: bool = False, all_micro_batches: bool = False) -> dict[str, list[int]]:
+    """Candidate values per dimension before constraints and cross-dimension rules.
+
+    No cap drops a plan the rules allow: vpp takes every divisor of a stage's layers (the
+    ``vpp_layers`` rule needs one), mbs every divisor of the global batch (``batch_dp``
+    needs dp * mbs to divide it), cp every c with seq_len % 2c == 0 (``cp_seq``) that fits
+    the cluster. ``legacy`` restores the first search's caps (vpp <= 8, mbs in 1-8,
+    cp <= 32, powers of two) for the benchmark's comparison."""
     node = cluster.gpus_per_node
     tp = [d for d in divisors(model.num_heads) if d <= max(node, 1)]
     # pp: divisors and powers of two, plus for every c the fewest stages holding at most c
@@ -93,10 +104,17 @@ def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingS
     L = model.num_layers
     pp = sorted(set(divisors(L)) | set(_pow2_upto(L)) | {-(-L // c) for c in range(1, L + 1)})
     stage_layers = {p: model.num_layers // p for p in pp if model.num_layers % p == 0}
-    vpp = sorted({v for per in stage_layers.values() for v in divisors(per) if v <= MAX_VPP})
-    cp = [c for c in _pow2_upto(MAX_CP) if training.seq_len % (2 * c) == 0 or c == 1]
     ep = divisors(model.moe.num_experts) if model.moe else [1]
-    mbs = [m for m in MICRO_BATCHES if training.global_batch_size % m == 0]
+    mbs = [m for m in LEGACY_MICRO_BATCHES if training.global_batch_size % m == 0]
+    if legacy:
+        vpp = sorted({v for per in stage_layers.values() for v in divisors(per) if v <= LEGACY_MAX_VPP})
+        cp = [c for c in _pow2_upto(LEGACY_MAX_CP) if training.seq_len % (2 * c) == 0 or c == 1]
+    else:
+        vpp = sorted({v for per in stage_layers.values() for v in divisors(per)})
+        cp = [c for c in divisors(training.seq_len) if c == 1 or (training.seq_len % (2 * c) == 0
+                                                                    and c <= cluster.num_gpus)]
+        if all_micro_batches:
+            mbs = divisors(training.global_batch_size)
     dp = [d for d in divisors(training.global_batch_size) if d <= cluster.num_gpus]
     return {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "vpp": vpp, "mbs": mbs,
             "recompute": [0, 1, 2], "zero": [0, 1, 2, 3], "sp": [0, 1]}
@@ -117,24 +135,92 @@ def constrained_values(values: dict[str, list[int]], c: Constraints) -> dict[str
 
 @dataclass(frozen=True)
 class Space:
+    """The product of the value lists; ``legal`` rows (built by :func:`legal_rows`) when the
+    rules that need no tail dimension are applied before the product is formed."""
+
     values: dict[str, list[int]]
+    legal: dict[str, np.ndarray] | None = None
 
     @property
     def sizes(self) -> tuple[int, ...]:
         return tuple(len(self.values[d]) for d in DIMENSIONS)
 
     @property
-    def size(self) -> int:
+    def product_size(self) -> int:
         return int(np.prod(self.sizes, dtype=np.int64))
 
+    @property
+    def tail_sizes(self) -> tuple[int, ...]:
+        return tuple(len(self.values[d]) for d in TAILS)
+
+    @property
+    def size(self) -> int:
+        """Combinations enumerated: the legal rows times the tails, or the whole product."""
+        if self.legal is None:
+            return self.product_size
+        return int(self.legal["tp"].size) * int(np.prod(self.tail_sizes, dtype=np.int64))
+
+    def chunk_starts(self, chunk: int = 1 << 18) -> range:
+        return range(0, self.size, chunk)
+
+    def batch(self, start: int, chunk: int = 1 << 18) -> PlanBatch:
+        """Combinations [start, start + chunk) in product order (the legal rows keep it)."""
+        i = np.arange(start, min(start + chunk, self.size), dtype=np.int64)
+        if self.legal is None:
+            idx = np.unravel_index(i, self.sizes)
+            cols = {d: np.asarray(self.values[d], dtype=np.int64)[k] for d, k in zip(DIMENSIONS, idx, strict=True)}
+        else:
+            row, tail = np.divmod(i, int(np.prod(self.tail_sizes, dtype=np.int64)))
+            cols = {d: v[row] for d, v in self.legal.items()}
+            for d, k in zip(TAILS, np.unravel_index(tail, self.tail_sizes), strict=True):
+                cols[d] = np.asarray(self.values[d], dtype=np.int64)[k]
+        return PlanBatch.from_arrays(**{**cols, "sp": cols["sp"].astype(bool)})
+
     def chunks(self, chunk: int = 1 << 18) -> Iterator[PlanBatch]:
-        """The whole product, ``chunk`` combinations at a time, as PlanBatches."""
-        tables = [np.asarray(self.values[d], dtype=np.int64) for d in DIMENSIONS]
-        for start in range(0, self.size, chunk):
-            idx = np.unravel_index(np.arange(start, min(start + chunk, self.size), dtype=np.int64), self.sizes)
-            cols = {d: t[i] for d, t, i in zip(DIMENSIONS, tables, idx, strict=True)}
-            yield PlanBatch.from_arrays(**{**cols, "sp": cols["sp"].astype(bool)})
+        """Every combination, ``chunk`` at a time, as PlanBatches."""
+        for start in self.chunk_starts(chunk):
+            yield self.batch(start, chunk)
 
 
-def build_space(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, constraints: Constraints) -> Space:
-    return Space(constrained_values(dimension_values(model, cluster, training), constraints))
+# Rules applied while the legal rows are formed, once the dimensions they read are present
+_STAGES = (("tp", ("heads_tp", "kv_heads_tp", "ffn_tp")), ("pp", ()), ("dp", ()), ("cp", ("gpus", "cp_seq")),
+           ("ep", ("ep_moe", "ep_experts", "ep_dp")), ("vpp", ("layers_pp", "vpp_pp", "vpp_layers")),
+           ("mbs", ("batch_dp", "vpp_micro")))
+
+
+def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterSpec,
+               training: TrainingSpec) -> dict[str, np.ndarray]:
+    """The (tp, pp, dp, cp, ep, vpp, mbs) rows no rule rejects, in product order.
+
+    Built dimension by dimension: each new dimension multiplies only the rows that survived
+    the rules on the dimensions before it (the GPU budget once tp, pp, dp, cp are known;
+    the expert rules with ep; the interleaving rules with vpp; the batch rules with mbs),
+    so the rejected combinations are never formed. Rows stay in the order of the full
+    product (earlier dimensions vary slowest), so tie-breaking by arrival is unchanged."""
+    from colossim.scenario.rules import RULES
+
+    by_name = {r.name: r for r in RULES}
+    rows: dict[str, np.ndarray] = {}
+    for dim, rules in _STAGES:
+        vals = np.asarray(values[dim], dtype=np.int64)
+        n = next(iter(rows.values())).size if rows else 1
+        rows = {d: np.repeat(v, vals.size) for d, v in rows.items()}
+        rows[dim] = np.tile(vals, n)
+        if rules and rows[dim].size:
+            batch = PlanBatch.from_arrays(**{"pp": 1, "dp": 1, **rows}, zero=0, sp=False)
+            ok = np.ones(rows[dim].size, dtype=bool)
+            for name in rules:
+                ok &= np.asarray(by_name[name].check(model, cluster, training, batch), dtype=bool)
+            rows = {d: v[ok] for d, v in rows.items()}
+    return rows
+
+
+def build_space(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, constraints: Constraints, *,
+                naive: bool = False, legacy: bool = False, all_micro_batches: bool = False) -> Space:
+    """The plan space: legal rows times the tails; ``naive`` enumerates the whole product
+    (the first search's path, for the benchmark), ``legacy`` restores its caps."""
+    values = constrained_values(dimension_values(model, cluster, training, legacy=legacy,
+                                                 all_micro_batches=all_micro_batches), constraints)
+    if naive:
+        return Space(values)
+    return Space(values, legal_rows(values, model, cluster, training))

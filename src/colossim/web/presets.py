@@ -1,59 +1,61 @@
-"""Ready-made scenarios for the dashboard's preset menu: catalog presets plus a plan.
+"""The dashboard's preset menu: the scenario files of ``examples/``, read as they are.
 
-Each entry is a scenario mapping exactly as a scenario file would hold it (model and
-cluster by catalog name); the page shows it as a form and as YAML. Derived from a few
-bases rather than copied, so a change to a base reaches its variants.
+The presets are the example files themselves (the same data `colossim estimate
+examples/...` reads, comments and all), so the dashboard and the command line cannot
+disagree. They are found next to the package in a source checkout or an editable
+install (``pip install -e .``: ``<repo>/examples``), or in ``$COLOSSIM_EXAMPLES``. A file
+is a preset when it holds a scenario (``model``, ``cluster``, ``training``); sweep files
+are left out. Without the folder the menu holds the one built-in example scenario.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-_FLAGSHIP_TRAINING = {"seq_len": 8192, "global_batch_size": 12288, "micro_batch_size": 1, "precision": "bf16",
-                      "recompute": "none", "zero_stage": 2, "total_tokens": 6.0e12}
+# the menu's order; any other example scenario follows, by file name
+ORDER = ("llama3-8b-64", "llama3-70b-1k", "llama3-405b-16k-reliability", "grok1-colossus-100k",
+         "grok1-colossus-200k")
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "llama3-8b-64": {
-        "name": "Llama 3 8B on 64 H100 (quick to search)",
-        "model": "llama3-8b",
-        "cluster": {"preset": "dgx-superpod-h100", "num_gpus": 64},
-        "training": {"seq_len": 4096, "global_batch_size": 64, "total_tokens": 1.0e11},
-        "parallel": {"tp": 2, "pp": 2},
-    },
-    "llama3-70b-1k": {
-        "name": "Llama 3 70B on a 1k-GPU H100 SuperPOD",
-        "model": "llama3-70b",
-        "cluster": {"preset": "dgx-superpod-h100", "num_gpus": 1024},
-        "training": {"seq_len": 8192, "global_batch_size": 1024, "recompute": "selective", "total_tokens": 1.5e12},
-        "parallel": {"tp": 8, "pp": 4},
-    },
-    "llama3-405b-24k": {
-        "name": "Llama 3 405B on Meta's 24k H100 cluster",
-        "model": "llama3-405b",
-        "cluster": "llama3-24k",
-        "training": {"seq_len": 8192, "global_batch_size": 2048, "total_tokens": 15.6e12},
-        "parallel": {"tp": 8, "pp": 16},
-    },
-    "grok1-colossus-100k": {
-        "name": "Grok-1 on Colossus (100k H100)",
-        "model": "grok-1",
-        "cluster": "colossus-100k",
-        "training": _FLAGSHIP_TRAINING,
-        "parallel": {"tp": 8, "pp": 1, "dp": 12288, "ep": 8, "sequence_parallel": True},
-    },
-    "grok1-colossus-200k": {
-        "name": "Grok-1 on Colossus (200k GPUs)",
-        "model": "grok-1",
-        "cluster": "colossus-200k",
-        "training": {**_FLAGSHIP_TRAINING, "global_batch_size": 24576},
-        "parallel": {"tp": 8, "pp": 1, "ep": 8},
-    },
-}
+
+def examples_dir() -> Path | None:
+    """``$COLOSSIM_EXAMPLES``, else ``examples/`` of the checkout the package runs from."""
+    if os.environ.get("COLOSSIM_EXAMPLES"):
+        return Path(os.environ["COLOSSIM_EXAMPLES"])
+    here = Path(__file__).resolve().parents[3] / "examples"  # src/colossim/web/presets.py -> repo root
+    return here if here.is_dir() else None
+
+
+@functools.cache
+def _load(folder: str | None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if folder is None:
+        from colossim.web.inputs import EXAMPLE
+
+        body = {"name": "Llama 3 8B on 64 H100", **EXAMPLE}
+        return {"example": {"body": body, "yaml": yaml.safe_dump(body, sort_keys=False, width=100)}}
+    files = sorted(Path(folder).glob("*.yaml"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER
+                                                               else len(ORDER), p.stem))
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        body = yaml.safe_load(text)
+        if isinstance(body, dict) and all(k in body for k in ("model", "cluster", "training")):
+            body.setdefault("name", path.stem)
+            out[path.stem] = {"body": body, "yaml": text}
+    return out
+
+
+def presets() -> dict[str, dict[str, Any]]:
+    """id (the file's stem) -> {"body": the scenario mapping, "yaml": the file's text}."""
+    folder = examples_dir()
+    return _load(None if folder is None else str(folder))
 
 
 def listing() -> list[dict[str, Any]]:
-    """Every preset as {id, name, scenario, yaml}."""
-    return [{"id": key, "name": body["name"], "scenario": body,
-             "yaml": yaml.safe_dump(body, sort_keys=False, width=100)} for key, body in PRESETS.items()]
+    """Every preset as {id, name, scenario, yaml, file}."""
+    return [{"id": key, "name": p["body"]["name"], "scenario": p["body"], "yaml": p["yaml"],
+             "file": f"examples/{key}.yaml"} for key, p in presets().items()]

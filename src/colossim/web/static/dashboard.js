@@ -149,6 +149,18 @@ function showError(err, card) {
 
 // ---- cards: one per capability, filled from a response's `section` -------------------
 
+// the unit an option's name states (…_mw, …_s, …_usd): shown beside its label
+const UNITS = [[/_mw$/, "MW"], [/_mw_per_min$/, "MW/min"], [/_kw$/, "kW"], [/_w$/, "W"], [/_s$/, "s"], [/_h$/, "h"],
+  [/_min$/, "min"], [/_days$/, "days"], [/_gbps$/, "Gb/s"], [/_tbps$/, "TB/s"], [/_usd$/, "USD"],
+  [/_kb$/, "kB"], [/_gb$/, "GB"], [/_tb$/, "TB"]];
+
+function unitOf(name) {
+  if (/^usd_per_kwh$/.test(name)) return "USD/kWh";
+  if (/^g_co2_per_kwh$/.test(name)) return "g CO2/kWh";
+  for (const [re, unit] of UNITS) if (re.test(name)) return unit;
+  return "";
+}
+
 function optionInput(name, schema) {
   let spec = schema;
   if (schema.anyOf) spec = schema.anyOf.find(s => s.type !== "null") || schema;
@@ -167,7 +179,17 @@ function optionInput(name, schema) {
   }
   input.dataset.option = name;
   input.dataset.kind = spec.type || "string";
-  return el("label", { title: schema.description || "" }, name.replaceAll("_", " "), input);
+  const hasDefault = schema.default !== undefined && schema.default !== null && typeof schema.default !== "object";
+  if (input.tagName === "INPUT" && input.type !== "checkbox") {
+    input.placeholder = hasDefault ? `default ${schema.default}` : (input.placeholder || "default");
+  }
+  const unit = unitOf(name);
+  const head = el("span", { className: "opt-name" }, name.replaceAll("_", " "),
+    ...(unit ? [el("span", { className: "unit", textContent: ` (${unit})` })] : []));
+  const desc = schema.description || "";
+  const fallback = hasDefault || /default/i.test(desc) ? "" : " (default: the scenario's section, else the model's)";
+  const help = el("small", { className: "opt-help", textContent: desc + fallback });
+  return el("label", { title: schema.description || "" }, head, input, help);
 }
 
 function readOptions(card) {
@@ -198,6 +220,8 @@ function makeCard(cap, onRun) {
     const grid = el("div", { className: "grid" }, ...Object.entries(props).map(([k, s]) => optionInput(k, s)));
     card.append(el("details", { className: "options" }, el("summary", { textContent: "options" }), grid));
   }
+  card.append(el("div", { className: "stale-note", role: "status", hidden: true,
+    textContent: "stale: these results are from an older scenario; run again to update them" }));
   card.append(el("div", { className: "progress", hidden: true }, el("div")),
     el("div", { className: "error card-error", role: "alert" }), el("div", { className: "body" }));
   run.addEventListener("click", onRun || (() => runCapability(cap)));
@@ -220,7 +244,26 @@ function renderTable(t, kind, result) {
     el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
 
-function renderSection(card, section, result) {
+// ---- stale results: a card that ran on another scenario than the one shown now ---------
+
+function scenarioKey() {
+  try { return JSON.stringify(scenarioBody()); } catch (err) { return ""; }
+}
+
+function markStale() {
+  const now = scenarioKey();
+  document.querySelectorAll(".card[data-scenario]").forEach(card => {
+    const stale = card.dataset.scenario !== now;
+    card.classList.toggle("stale", stale);
+    $(".stale-note", card).hidden = !stale;
+  });
+}
+
+function renderSection(card, section, result, key) {
+  if (key === null) delete card.dataset.scenario;  // not about the scenario (validation)
+  else card.dataset.scenario = key === undefined ? scenarioKey() : key;
+  card.classList.remove("stale");
+  $(".stale-note", card).hidden = true;
   const body = $(".body", card);
   body.replaceChildren();
   $("h2", card).textContent = section.title;
@@ -250,11 +293,12 @@ async function runCapability(cap, extraOptions) {
   clearErrors(card);
   $(".card-error", card).textContent = "";
   const body = { ...scenarioBody(), options: { ...readOptions(card), ...(extraOptions || {}) } };
-  if (cap.long) return startJob(cap, card, body);
+  const key = scenarioKey();
+  if (cap.long) return startJob(cap, card, body, key);
   setBusy(card, "running...");
   try {
     const out = await api(`api/${cap.name}`, body);
-    renderSection(card, out.section, out.result);
+    renderSection(card, out.section, out.result, key);
     setBusy(card, "");
     return true;
   } catch (err) {
@@ -264,31 +308,31 @@ async function runCapability(cap, extraOptions) {
   }
 }
 
-async function startJob(cap, card, body) {
+async function startJob(cap, card, body, key) {
   const bar = $(".progress", card);
   try {
     const job = await api(`api/jobs/${cap.name}`, body);
     state.jobs[cap.name] = job.id;
     bar.hidden = false;
     card.querySelector(".card-head button:last-child").hidden = false;
-    pollJob(cap, card, job.id);
+    pollJob(cap, card, job.id, key);
   } catch (err) {
     setBusy(card, "refused");
     showError(err, card);
   }
 }
 
-async function pollJob(cap, card, id) {
+async function pollJob(cap, card, id, key) {
   const bar = $(".progress", card);
   let job;
   try { job = await api(`api/jobs/${id}`); } catch (err) { showError(err, card); return; }
   if (state.jobs[cap.name] !== id) return;  // superseded by a newer job
   bar.firstElementChild.style.width = `${Math.round(100 * job.progress.fraction)}%`;
   setBusy(card, `${job.status} ${Math.round(100 * job.progress.fraction)}%`);
-  if (job.status === "queued" || job.status === "running") { setTimeout(() => pollJob(cap, card, id), 400); return; }
+  if (job.status === "queued" || job.status === "running") { setTimeout(() => pollJob(cap, card, id, key), 400); return; }
   bar.hidden = true;
   card.querySelector(".card-head button:last-child").hidden = true;
-  if (job.status === "done") { renderSection(card, job.section, job.result); setBusy(card, `done in ${job.elapsed_s.toFixed(1)} s`); }
+  if (job.status === "done") { renderSection(card, job.section, job.result, key); setBusy(card, `done in ${job.elapsed_s.toFixed(1)} s`); }
   else if (job.status === "failed") showError({ body: job.error }, card);
   else setBusy(card, job.status);
 }
@@ -349,6 +393,7 @@ function choosePreset(id) {
   scenarioToForm(p.scenario);
   $("#yaml").value = p.yaml;
   clearErrors();
+  markStale();
 }
 
 async function init() {
@@ -367,11 +412,15 @@ async function init() {
   for (const cap of caps) panels.append(makeCard(cap));
   const validate = makeCard({ name: "validate", title: "Published runs (validation)", long: false }, async () => {
     setBusy(validate, "running...");
-    try { const out = await api("api/validate"); renderSection(validate, out.section, out.result); setBusy(validate, ""); }
+    try { const out = await api("api/validate"); renderSection(validate, out.section, out.result, null); setBusy(validate, ""); }
     catch (err) { showError(err, validate); }
   });
   panels.append(validate);
   $("#preset").addEventListener("change", e => choosePreset(e.target.value));
+  for (const type of ["input", "change"]) {
+    $("#form-pane").addEventListener(type, markStale);
+    $("#yaml").addEventListener(type, markStale);
+  }
   document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => switchTab(b.dataset.tab)));
   $("#run-estimate").addEventListener("click", runAll);
   $("#run-search").addEventListener("click", () => {

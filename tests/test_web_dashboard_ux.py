@@ -1,0 +1,124 @@
+"""The dashboard as a newcomer meets it, in a real browser at 1280x800: the main actions
+visible without scrolling, results from an older scenario marked stale, option boxes that
+show their units, defaults and help. Debian's chromium driven by playwright (never
+`playwright install`); skips, saying why, without them. The screenshot is kept at
+build/test-artifacts/dashboard-1280x800.png (or $COLOSSIM_SCREENSHOT_DIR).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("COLOSSIM_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
+WIDTH, HEIGHT = 1280, 800
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    pytest.importorskip("fastapi", reason="the web extra (fastapi) is not installed")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "colossim", "serve", "--port", str(port), "--log-level", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/api/health", timeout=1).read()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"colossim serve exited: {proc.stderr.read()}")
+                time.sleep(0.1)
+        else:
+            pytest.fail("colossim serve did not answer within 30 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def page(request, tmp_path_factory):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no chromium at {CHROMIUM} (Debian: apt-get install chromium; never `playwright install`)")
+    server = request.getfixturevalue("server")
+    profile = tmp_path_factory.mktemp("chromium-profile-ux")
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
+                                                        args=ARGS, viewport={"width": WIDTH, "height": HEIGHT})
+        tab = context.new_page()
+        tab.errors = []
+        tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+        tab.goto(server + "/")
+        tab.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        yield tab
+        context.close()
+
+
+def _inside_viewport(page, selector: str) -> bool:
+    box = page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); "
+                                          "return [r.left, r.top, r.right, r.bottom]; }")
+    left, top, right, bottom = box
+    return left >= 0 and top >= 0 and right <= WIDTH and bottom <= HEIGHT
+
+
+def test_main_actions_are_visible_at_1280x800_without_scrolling(page) -> None:
+    assert page.evaluate("window.scrollY") == 0
+    for selector in ("#preset", "#run-estimate", "#run-search", "#run-report"):
+        assert _inside_viewport(page, selector), f"{selector} is outside the 1280x800 viewport"
+    shots = Path(os.environ.get("COLOSSIM_SCREENSHOT_DIR", ROOT / "build" / "test-artifacts"))
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "dashboard-1280x800.png"))
+    assert (shots / "dashboard-1280x800.png").stat().st_size > 10_000
+
+
+def test_results_from_an_older_scenario_are_marked_stale(page) -> None:
+    page.select_option("#preset", "llama3-8b-64")
+    page.click("#run-estimate")
+    page.wait_for_selector("#card-estimate .kpis", timeout=60_000)
+    page.wait_for_function("document.querySelector('#card-estimate .state').textContent === ''", timeout=60_000)
+    assert not page.eval_on_selector("#card-estimate", "c => c.classList.contains('stale')")
+    assert not page.is_visible("#card-estimate .stale-note")
+    page.fill("#f-seq_len", "2048")  # the scenario changes: the shown results no longer describe it
+    assert page.eval_on_selector("#card-estimate", "c => c.classList.contains('stale')")
+    assert page.is_visible("#card-estimate .stale-note")
+    assert "older scenario" in page.inner_text("#card-estimate .stale-note")
+    page.fill("#f-seq_len", "4096")  # back to what ran: no longer stale
+    assert not page.eval_on_selector("#card-estimate", "c => c.classList.contains('stale')")
+    page.fill("#f-seq_len", "2048")
+    page.click("#run-estimate")
+    page.wait_for_function("!document.querySelector('#card-estimate').classList.contains('stale')", timeout=60_000)
+    assert page.errors == []
+
+
+def test_option_boxes_show_units_defaults_and_help(page) -> None:
+    card = "#card-power"
+    if not page.query_selector(card):
+        pytest.skip("no power capability on this install")
+    page.click(f"{card} details.options summary")
+    label = page.inner_text(f"{card} [data-option='budget_mw'] >> xpath=ancestor::label")
+    assert "(MW)" in label and "budget" in label
+    assert page.get_attribute(f"{card} [data-option='budget_mw']", "placeholder").startswith("default")
+    helps = page.eval_on_selector_all(f"{card} .opt-help", "hs => hs.map(h => h.textContent)")
+    assert helps and all(h.strip() for h in helps)
