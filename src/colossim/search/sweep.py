@@ -148,6 +148,7 @@ def _nested(keys: list[str], value: Any) -> dict[str, Any]:
 def run_point(base: dict[str, Any], point: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     """One grid point: build, search, and flatten the best plan into a row (never raises)."""
     from colossim.scenario import load_scenario
+    from colossim.search import sweep_run
     from colossim.search.engine import search
 
     row: dict[str, Any] = dict(point)
@@ -156,7 +157,7 @@ def run_point(base: dict[str, Any], point: dict[str, Any], options: dict[str, An
         opts = SearchOptions(**options)
         constraints = check_search(opts, "sweep.search")
         result = search(sc, objective=opts.objective, constraints=constraints, top=1,
-                        deadline_days=opts.deadline_days)
+                        deadline_days=opts.deadline_days, workers=1 if sweep_run.IN_WORKER else None)
         best = result.top[0]
         row.update(status="ok", num_gpus=sc.cluster.num_gpus, gpus_used=best.gpus_used,
                    step_time_s=best.step_time_s, tokens_per_s=best.tokens_per_s, mfu=best.mfu, hfu=best.hfu,

@@ -18,6 +18,7 @@ from typing import Any
 from colossim.errors import ColossimError
 
 Task = tuple[int, tuple[Any, ...]]
+IN_WORKER = False  # set in sweep worker processes: their plan searches run in one process (no nested pools)
 Finished = Callable[[int, dict[str, Any]], None]
 
 
@@ -42,6 +43,8 @@ def _run_here(tasks: list[Task], finished: Finished) -> None:
 
 
 def _worker_init() -> None:
+    global IN_WORKER
+    IN_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler came with the fork
     if sys.platform.startswith("linux"):
