@@ -30,10 +30,11 @@ def test_h100_capacity_is_what_the_driver_exposes() -> None:
 
 
 def test_zero_paper_figure_1() -> None:
-    """Rajbhandari et al. 2020 Fig. 1: 7.5B parameters, Nd = 64: 120, 31.4, 16.6 and 1.9 GB."""
+    """Rajbhandari et al. 2020 Fig. 1: 7.5B parameters, Nd = 64: 120, 31.4, 16.6 and 1.9 GB
+    (fp16 mixed precision: 2-byte gradients, 12 bytes of fp32 optimizer states)."""
     psi, nd = A([7.5e9] * 4), A([64] * 4)
     st = state_bytes(psi, A([0.0] * 4), nd, A([1] * 4), A([0, 1, 2, 3]),
-                     TrainingSpec(seq_len=8, global_batch_size=8))
+                     TrainingSpec(seq_len=8, global_batch_size=8, precision="fp16"))
     total_gb = (st.weights + st.grads + st.optimizer) / 1e9
     assert total_gb == pytest.approx([120, 31.4, 16.6, 1.875], abs=0.1)
 

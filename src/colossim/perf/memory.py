@@ -2,16 +2,22 @@
 
 - Mixed-precision Adam (Rajbhandari et al. 2020, ZeRO): 2-byte weights, 2-byte gradients
   (4 with fp32 reduction), 12 bytes of fp32 master weights, momentum and variance per
-  parameter. ZeRO-1 shards the optimizer states over the data-parallel ranks (dp*cp, as
+  parameter (8 with bf16 moments, ``optimizer_state_dtype``: DeepSeek-V3 Sec. 3.3.4). ZeRO-1 shards the optimizer states over the data-parallel ranks (dp*cp, as
   Megatron-Core's distributed optimizer), ZeRO-2 also the gradients, ZeRO-3 the weights.
   Expert parameters shard over their own data-parallel group, dp*cp/ep. FP8 training
-  keeps bf16 weights plus a 1-byte fp8 copy (Transformer Engine).
+  keeps bf16 weights plus a 1-byte fp8 copy of the transformer layers' GEMM weights
+  (Transformer Engine); the embedding and the output layer stay bf16 with no fp8 copy
+  (Megatron's embedding and output_layer are not TE modules; DeepSeek-V3 Sec. 3.3: the
+  embedding and output head keep their original precision).
 - Activations per layer and micro-batch follow Korthikanti et al. 2022 (Table 2, Eq. 1-2:
   s*b*h*(34 + 5*a*s/h) bytes for a GPT without parallelism), generalised tensor by tensor
   to GQA, gated FFNs, MoE and flash attention (which keeps no s x s matrix); sequence
   parallelism divides the norm/dropout/residual tensors by tp; selective recompute drops
   the attention-score tensors; full recompute keeps each layer's input only, plus one
   layer's working set.
+- Logits: the last stage keeps one micro-batch's logits for the loss's backward: 6 bytes
+  per logit with an fp32 loss (bf16 logits plus the fp32 softmax at the loss), 2 with an
+  in-place loss kernel (``cross_entropy: inplace``, DeepSeek LLM Sec. 3.3), per MTP module too.
 - In flight on a pipeline rank: what its schedule holds (colossim.perf.schedule): 1F1B and
   ZB-H1 min(pp - stage, m) micro-batches, interleaved 1 + (pp-1)/(pp*vpp) times more
   (Korthikanti Eq. 3-4; Megatron's warm-up count), DualPipe pp + 1 micro-batches of its
@@ -62,6 +68,14 @@ NCCL_COMMUNICATOR_BYTES = 0.3e9
 # not a fitted value: no run in the validation set reports its peak memory).
 FRAGMENTATION_FRACTION = 0.03
 OPTIMIZER_BYTES_PER_PARAM = 12.0  # fp32 master + Adam m + v
+MASTER_BYTES_PER_PARAM = 4.0
+MOMENT_BYTES = {"fp32": 4.0, "bf16": 2.0}  # each of Adam's two moments
+LOGIT_BYTES = {"fp32": 6.0, "inplace": 2.0}  # per logit kept for the loss's backward (module docstring)
+
+
+def optimizer_bytes_per_param(training: TrainingSpec) -> float:
+    """fp32 master weights plus Adam's two moments in ``optimizer_state_dtype``."""
+    return MASTER_BYTES_PER_PARAM + 2.0 * MOMENT_BYTES[training.optimizer_state_dtype]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,19 +139,23 @@ class StateBytes:
 
 
 def state_bytes(dense_params: np.ndarray, expert_params: np.ndarray, dp_cp: np.ndarray, ep: np.ndarray,
-                zero: np.ndarray, training: TrainingSpec) -> StateBytes:
-    """Weights, gradients and Adam states of the parameters a GPU owns before sharding."""
-    weight_b = ACT_BYTES + (1.0 if training.precision == "fp8" else 0.0)
+                zero: np.ndarray, training: TrainingSpec, bf16_only_params: np.ndarray | float = 0.0) -> StateBytes:
+    """Weights, gradients and Adam states of the parameters a GPU owns before sharding.
+    ``bf16_only_params`` (part of ``dense_params``: the embedding and output layer) get no fp8 copy."""
+    fp8 = 1.0 if training.precision == "fp8" else 0.0
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     edp = np.maximum(dp_cp // ep, 1)
 
-    def sharded(bytes_per_param: float, stage: int) -> np.ndarray:
+    def sharded(bytes_per_param: float, stage: int, dense_params=dense_params) -> np.ndarray:
         dense = np.where(zero >= stage, dense_params / dp_cp, dense_params)
         experts = np.where(zero >= stage, expert_params / edp, expert_params)
         return bytes_per_param * (dense + experts)
 
-    return StateBytes(weights=sharded(weight_b, 3), grads=sharded(grad_b, 2),
-                      optimizer=sharded(OPTIMIZER_BYTES_PER_PARAM, 1))
+    weights = sharded(ACT_BYTES + fp8, 3)
+    if fp8:
+        weights = weights - fp8 * np.where(zero >= 3, bf16_only_params / dp_cp, bf16_only_params)
+    return StateBytes(weights=weights, grads=sharded(grad_b, 2),
+                      optimizer=sharded(optimizer_bytes_per_param(training), 1))
 
 
 def reserve_bytes(plans: PlanBatch, moe: bool) -> np.ndarray:
@@ -181,7 +199,7 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
     dp_cp = plans.dp * plans.cp
     dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute)
     emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * model.hidden_size / sh.sp_div
-    logit_act = 6.0 * sh.tokens * model.vocab_size / tp  # bf16 logits + fp32 softmax for the loss
+    logit_act = LOGIT_BYTES[training.cross_entropy] * sh.tokens * model.vocab_size / tp
     edp = np.maximum(dp_cp // ep, 1)
 
     def stage(n_layers, before, first, last) -> _Stage:
@@ -192,8 +210,8 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
         fixed = np.where(last, (1.0 + model.mtp_depth) * logit_act, 0.0) + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0)
         layer = np.maximum(np.where(n_dense > 0, dense_act.stored, 0.0), np.where(n_moe > 0, moe_act.stored, 0.0))
         dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
-        dense_p = dense_p + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
-        st = state_bytes(dense_p, n_moe * params.moe_experts, dp_cp, ep, zero, training)
+        io_p = np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
+        st = state_bytes(dense_p + io_p, n_moe * params.moe_experts, dp_cp, ep, zero, training, io_p)
         # ZeRO-3 gathers one layer ahead: two of this stage's layers in full, but only the
         # parts that are sharded at all (a shard group of one gathers nothing)
         gathered_moe = (params.moe_shared * (dp_cp > 1) + params.moe_experts * (edp > 1)) * (n_moe > 0)

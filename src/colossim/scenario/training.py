@@ -130,6 +130,25 @@ class TrainingSpec(BaseModel):
         description="parameters per gradient-reduction bucket (the last one cannot overlap); null: one layer (FSDP)",
     )
 
+    optimizer_state_dtype: Literal["fp32", "bf16"] = Field(
+        default="fp32",
+        description="dtype of Adam's first and second moments; the master weights stay fp32 (DeepSeek-V3: bf16)",
+    )
+    cross_entropy: Literal["fp32", "inplace"] = Field(
+        default="fp32",
+        description=(
+            "fp32: logits cast to fp32, the fp32 softmax kept for the backward (Megatron, PyTorch); inplace: one "
+            "kernel converts bf16 logits on the fly and overwrites them with their gradient (DeepSeek's HAI-LLM)"
+        ),
+    )
+    elementwise_kernels: Literal["fused", "eager"] = Field(
+        default="fused",
+        description=(
+            "fused: one kernel per norm, activation and RoPE (apex/TE/jit fusions, torch.compile); eager: PyTorch "
+            "eager composite ops (RMSNorm, SwiGLU, complex RoPE as chains of kernels, each through HBM)"
+        ),
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _fill_from_stack(cls, data: Any) -> Any:
