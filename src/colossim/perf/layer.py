@@ -42,6 +42,12 @@ ELEMENTWISE_KERNELS_FWD = 16  # norms, residual adds, bias-activation, dropouts,
 # gated activation: silu(a) 2+2, silu(a)*b 4+2 = 10 (fused: 6). RoPE (torchtitan apply_rotary_emb): float cast 2+4,
 #   complex multiply 8+8, type_as 4+2 = 28 (fused: 4). Residual adds are one kernel either way.
 EAGER_BYTES_PER_ELEMENT = {"rmsnorm": 36.0, "gated_act": 10.0, "rope": 28.0}
+# FP8 GEMMs read fp8 operands that a separate pass makes from the bf16 activations: the scale
+# (amax, read 2 bytes) and the cast (read 2, write 1) of every GEMM input (torchao float8
+# tensorwise scaling; Transformer Engine's cast_to_fp8; DeepSeek-V3 Sec. 3.5.2: activations are
+# read from HBM, quantized and written back before the MMA reads them again). The backward
+# pays it again on the output gradients (plus transposed copies), taken as twice the forward.
+FP8_CAST_BYTES = 5.0
 
 
 def gemm_s(m: np.ndarray, n: np.ndarray | float, k: np.ndarray | float, hw: Hardware,
@@ -154,6 +160,22 @@ def elementwise_bytes(model: ModelSpec, training: TrainingSpec, sh: Shapes, ffn_
     return residual + act + rope
 
 
+def fp8_gemm_inputs(model: ModelSpec, sh: Shapes, tp: np.ndarray, *, moe_layer: bool) -> np.ndarray:
+    """Elements of one layer's fp8 GEMM inputs (QKV, projection, FFN in and FFN out) per micro-batch."""
+    h, t = model.hidden_size, sh.tokens
+    _, d_v = head_dims(model)
+    attn = t * h / sh.sp_div + t * sh.heads * d_v
+    if moe_layer:
+        assert model.moe is not None
+        moe = model.moe
+        ffn = t * moe.top_k * (h + model.expert_ffn / tp)
+        if moe.num_shared_experts:
+            ffn = ffn + t * (h / sh.sp_div + moe.num_shared_experts * model.shared_expert_ffn / tp)
+    else:
+        ffn = t * (h / sh.sp_div + model.ffn_hidden_size / tp)
+    return attn + ffn
+
+
 def activation_bytes(model: ModelSpec, width: float, tokens: np.ndarray, tp: np.ndarray,
                      eager: bool = False) -> np.ndarray:
     """The FFN activation function: gated reads 2 inputs and writes 1, else 1 and 1
@@ -204,6 +226,8 @@ def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.nda
     else:
         ffn = dense_ffn_s(model, sh, tp, hw)
         elem = elementwise_bytes(model, training, sh, model.ffn_hidden_size, sh.tokens, tp)
+    if training.precision == "fp8":
+        elem = elem + FP8_CAST_BYTES * fp8_gemm_inputs(model, sh, tp, moe_layer=moe_layer)
     elem_s = elem / hw.hbm_bytes_s + ELEMENTWISE_KERNELS_FWD * hw.kernel_overhead_s
     gemm = proj + ffn
     fwd = gemm + core_f + elem_s
