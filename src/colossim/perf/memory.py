@@ -21,7 +21,9 @@
 - In flight on a pipeline rank: what its schedule holds (colossim.perf.schedule): 1F1B and
   ZB-H1 min(pp - stage, m) micro-batches, interleaved 1 + (pp-1)/(pp*vpp) times more
   (Korthikanti Eq. 3-4; Megatron's warm-up count), DualPipe pp + 1 micro-batches of its
-  two stages (DeepSeek-V3 Table 2) and both stages' weights, gradients and states.
+  two stages (DeepSeek-V3 Table 2: pp of the stage its direction starts with and one of
+  the other on an end rank, as DualPipe's code schedules them) and both stages' weights,
+  gradients and states.
 - Offload (``training.offload``): optimizer states live in host memory (ZeRO-Offload);
   offloaded activations leave two layers' worth on the GPU (the one in use and the one
   being copied).
@@ -68,6 +70,7 @@ NCCL_COMMUNICATOR_BYTES = 0.3e9
 # not a fitted value: no run in the validation set reports its peak memory).
 FRAGMENTATION_FRACTION = 0.03
 OPTIMIZER_BYTES_PER_PARAM = 12.0  # fp32 master + Adam m + v
+E5M6_BYTES = 1.5  # DeepSeek-V3's 12-bit format for the attention output projection's cached input
 MASTER_BYTES_PER_PARAM = 4.0
 MOMENT_BYTES = {"fp32": 4.0, "bf16": 2.0}  # each of Adam's two moments
 LOGIT_BYTES = {"fp32": 6.0, "inplace": 2.0}  # per logit kept for the loss's backward (module docstring)
@@ -90,17 +93,23 @@ def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: n
     re-run (training.recompute_modules): core_attn the attention scores, layernorm the norm
     outputs (the QKV and FC1 inputs), mla_up_proj MLA's full-width Q, K and V (the latents
     stay), moe_act the expert activation output. An fp8 MoE dispatch keeps the dispatched
-    tokens and the expert activation input in fp8 for the backward (DeepSeek-V3 Sec. 3.3.4)."""
+    tokens and the expert activation input in fp8 for the backward (DeepSeek-V3 Sec. 3.3.4).
+    ``activation_cache_dtype: fp8`` keeps every Linear's input in fp8 (the attention output
+    projection's in E5M6, 1.5 bytes) and the SwiGLU inputs of the MoE layer's experts too
+    (DeepSeek-V3 Sec. 3.3.4, "Low-Precision Activation"); Q, K, V and norm inputs stay bf16."""
     h, t, sp = model.hidden_size, sh.tokens, sh.sp_div
     d_qk, d_v = head_dims(model)
     mods = set(training.recompute_modules)
     mask = 1.0 if training.dropout else 0.0
-    norm_out = ACT_BYTES * t * h / sp  # one norm's output: the QKV (or FC1) input
+    fp8_cache = training.activation_cache_dtype == "fp8"
+    lin = 1.0 if fp8_cache else ACT_BYTES  # a Linear's input kept for its weight gradient
+    proj_in = E5M6_BYTES if fp8_cache else ACT_BYTES
+    norm_out = lin * t * h / sp  # one norm's output: the QKV (or FC1) input
     # attention block: norm input, QKV input, Q, K, V, projection input, dropout mask
     qkv = ACT_BYTES * t * (sh.heads * d_qk + sh.kv_heads * (d_qk + d_v))
-    attn_rest = (2.0 + mask) * t * h / sp + ACT_BYTES * t * sh.heads * d_v
+    attn_rest = (2.0 + mask) * t * h / sp + proj_in * t * sh.heads * d_v
     if model.mla is not None:
-        attn_rest = attn_rest + ACT_BYTES * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
+        attn_rest = attn_rest + lin * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
     if training.attention_kernel == "flash":
         scores = 4.0 * t * sh.heads  # fp32 log-sum-exp per row
     else:
@@ -113,16 +122,16 @@ def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: n
         routed = t * moe.top_k
         low = 1.0 if training.moe_dispatch_dtype == "fp8" else ACT_BYTES
         act_in = low * routed * gate * model.expert_ffn / tp
-        act_out = ACT_BYTES * routed * model.expert_ffn / tp
+        act_out = lin * routed * model.expert_ffn / tp
         # the dispatched input; and the expert output, which the router-probability gradient
         # needs unless the probabilities scale the recomputed activation (weighted SwiGLU)
         ffn_rest = ffn_rest + routed * h * (low + (0.0 if "moe_act" in mods else ACT_BYTES))
         if moe.num_shared_experts:
             width = moe.num_shared_experts * model.shared_expert_ffn / tp
-            act_in, act_out = act_in + ACT_BYTES * t * gate * width, act_out + ACT_BYTES * t * width
+            act_in, act_out = act_in + lin * t * gate * width, act_out + lin * t * width
     else:
         act_in = ACT_BYTES * t * gate * model.ffn_hidden_size / tp
-        act_out = ACT_BYTES * t * model.ffn_hidden_size / tp
+        act_out = lin * t * model.ffn_hidden_size / tp
     full = attn_rest + qkv + 2.0 * norm_out + scores + ffn_rest + act_in + act_out
     selective = (full - ("core_attn" in mods) * scores - ("layernorm" in mods) * 2.0 * norm_out
                  - ("mla_up_proj" in mods and model.mla is not None) * qkv - ("moe_act" in mods) * act_out)
@@ -255,9 +264,14 @@ def _rank(s: _Stage, flight: np.ndarray, training: TrainingSpec) -> dict[str, np
 
 
 def _pair(a: _Stage, b: _Stage, flight: np.ndarray, training: TrainingSpec) -> dict[str, np.ndarray]:
-    """A DualPipe rank: both stages' states; pp + 1 micro-batches of their mean activations."""
-    act = _held_activations(0.5 * (a.act_micro + b.act_micro), np.maximum(a.act_layer, b.act_layer),
-                            a.act_fixed + b.act_fixed, flight, training)
+    """A DualPipe rank: both stages' states and pp + 1 micro-batches of activations. An end
+    rank (0 or pp-1) starts its direction with stage 0 (``a``) and holds pp micro-batches of
+    it at the peak, and one of stage pp-1 (``b``): deepseek-ai/DualPipe dualpipe.py step():
+    2(pp/2 - r - 1) + (r + 1) + 1 forward chunks of phase 0 and r + 1 of phase 1 on the rank
+    r from its end, r = 0 here (middle ranks pair equal stages: the split does not matter)."""
+    held_b = np.minimum(flight, 1.0)
+    act = _held_activations((flight - held_b) / flight * a.act_micro + held_b / flight * b.act_micro,
+                            np.maximum(a.act_layer, b.act_layer), a.act_fixed + b.act_fixed, flight, training)
     return {"weights_bytes": a.weights + b.weights, "gradients_bytes": a.grads + b.grads,
             "optimizer_bytes": a.optimizer + b.optimizer, "activations_bytes": act,
             "gather": np.maximum(a.gather, b.gather)}

@@ -121,6 +121,14 @@ class TrainingSpec(BaseModel):
         default="bf16", description="dtype of the forward MoE dispatch (DeepSeek-V3 sends it in fp8)"
     )
 
+    activation_cache_dtype: Literal["bf16", "fp8"] = Field(
+        default="bf16",
+        description=(
+            "dtype of the Linear inputs kept for the backward; fp8 (with precision fp8): DeepSeek-V3 caches them in "
+            "fp8 for its fp8 weight-gradient GEMMs (the attention output projection's input in 12-bit E5M6)"
+        ),
+    )
+
     optimizer: Literal["fused", "unfused"] = Field(
         default="fused",
         description="fused: multi-tensor Adam, norm and scaling kernels (apex/TE FusedAdam); unfused: one kernel chain per tensor",
@@ -161,6 +169,13 @@ class TrainingSpec(BaseModel):
         precision = data.get("precision", "bf16")
         values = stacks.stack(name).values(precision if isinstance(precision, str) else "bf16")
         return {**values, **data, "stack": name.lower()}
+
+    @model_validator(mode="after")
+    def _fp8_cache_needs_fp8(self) -> TrainingSpec:
+        if self.activation_cache_dtype == "fp8" and self.precision != "fp8":
+            raise ValueError(f"activation_cache_dtype fp8 needs precision fp8 (got {self.precision!r}): "
+                             "the cached fp8 inputs feed fp8 weight-gradient GEMMs")
+        return self
 
     @field_validator("stack")
     @classmethod
