@@ -136,8 +136,23 @@ def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: n
     selective = (full - ("core_attn" in mods) * scores - ("layernorm" in mods) * 2.0 * norm_out
                  - ("mla_up_proj" in mods and model.mla is not None) * qkv - ("moe_act" in mods) * act_out)
     layer_input = ACT_BYTES * t * h / sp
+    if "alternate_mm" in mods and not moe_layer:
+        selective = alternate_mm_kept(model, sh, tp)
     stored = np.where(recompute == 2, layer_input, np.where(recompute == 1, selective, full))
     return LayerActivation(stored=stored, full=full)
+
+
+def alternate_mm_kept(model: ModelSpec, sh: Shapes, tp: np.ndarray) -> np.ndarray:
+    """torchtitan's op-level selective checkpointing (parallelize_llama.py _save_list and
+    "save output of all compute ops, except every second mm", counted per layer): a layer
+    keeps its input, the outputs of its 1st, 3rd, 5th and 7th matmul (wq: Q, wv: V, w1: the
+    gate, w2: the FFN output) and of the attention kernel (its output and log-sum-exp);
+    norms, RoPE, wk, wo, w3 and the activation re-run in the backward."""
+    h, t = model.hidden_size, sh.tokens
+    d_qk, d_v = head_dims(model)
+    kept = 2.0 * t * h / sh.sp_div + t * h  # the input; w2's output (before the TP reduce)
+    kept = kept + t * (sh.heads * d_qk + sh.kv_heads * d_v + model.ffn_hidden_size / tp + sh.heads * d_v)
+    return ACT_BYTES * kept + 4.0 * t * sh.heads
 
 
 @dataclass(frozen=True, slots=True)

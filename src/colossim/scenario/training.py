@@ -25,7 +25,7 @@ from colossim.errors import unknown_name_error
 Precision = Literal["bf16", "fp16", "fp8"]
 Recompute = Literal["none", "selective", "full"]
 RECOMPUTE_CODES: dict[str, int] = {"none": 0, "selective": 1, "full": 2}
-RecomputeModule = Literal["core_attn", "layernorm", "mla_up_proj", "moe_act"]
+RecomputeModule = Literal["core_attn", "layernorm", "mla_up_proj", "moe_act", "alternate_mm"]
 
 
 class OffloadSpec(BaseModel):
@@ -51,7 +51,9 @@ class TrainingSpec(BaseModel):
         description=(
             "what selective recompute re-runs (Megatron-Core --recompute-modules): core_attn (the attention core), "
             "layernorm (norm outputs), mla_up_proj (MLA's Q/K/V up-projections), moe_act (the expert activation "
-            "function). DeepSeek-V3: [layernorm, mla_up_proj, moe_act]"
+            "function), alternate_mm (torchtitan's op-level selective checkpointing: the layer keeps its input, "
+            "the attention kernel's output and every other matmul's output; the rest re-runs). DeepSeek-V3: "
+            "[layernorm, mla_up_proj, moe_act]; torchtitan selective_ac_option 'op': [alternate_mm]"
         ),
     )
     zero_stage: int = Field(default=1, ge=0, le=3, description="0 none, 1 optimizer, 2 +gradients, 3 +weights (FSDP)")
