@@ -129,8 +129,8 @@ def test_hai_llm_inherits_megatron_core_and_states_deepseeks_choices() -> None:
 
 
 def test_eager_elementwise_kernels_move_more_bytes() -> None:
-    from colossim.perf.layer import elementwise_bytes, shapes
     from colossim.catalog.store import model_preset
+    from colossim.perf.layer import elementwise_bytes, shapes
     from colossim.scenario.model import ModelSpec
 
     model = ModelSpec(**{k: v for k, v in model_preset("llama3-8b").items() if k != "source"})
