@@ -147,7 +147,9 @@ def alternate_mm_kept(model: ModelSpec, sh: Shapes, tp: np.ndarray) -> np.ndarra
     "save output of all compute ops, except every second mm", counted per layer): a layer
     keeps its input, the outputs of its 1st, 3rd, 5th and 7th matmul (wq: Q, wv: V, w1: the
     gate, w2: the FFN output) and of the attention kernel (its output and log-sum-exp);
-    norms, RoPE, wk, wo, w3 and the activation re-run in the backward."""
+    norms, RoPE, wk, wo, w3 and the activation re-run in the backward. Counted in Llama's
+    order (separate wq, wk, wv; gated FFN w1, w3, w2); MoE layers keep their other modules'
+    rule."""
     h, t = model.hidden_size, sh.tokens
     d_qk, d_v = head_dims(model)
     kept = 2.0 * t * h / sh.sp_div + t * h  # the input; w2's output (before the TP reduce)
