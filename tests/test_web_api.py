@@ -259,6 +259,26 @@ def test_reliability_and_goodput(client, flagship_path) -> None:
                   "options.sizes")
 
 
+def test_reliability_target_ettr_through_the_api(client, flagship_path) -> None:
+    """The API answers `--target-ettr` and `--technique` as the CLI does (reliability.whatif.goal)."""
+    if "reliability" not in {c["name"] for c in client.get("/api/capabilities").json()}:
+        pytest.skip("colossim.reliability is not installed")
+    text = flagship_path.read_text()
+    job = wait(client, client.post("/api/jobs/reliability", json={"yaml": text, "options": {
+        "replications": 40, "target_ettr": 0.9}}).json()["id"])
+    assert job["status"] == "done"
+    target = job["result"]["target"]
+    assert target["ettr"] == 0.9 and "combined" in target and "max_recovery_s" in target
+    job = wait(client, client.post("/api/jobs/reliability", json={"yaml": text, "options": {
+        "replications": 40, "technique": "all"}}).json()["id"])
+    assert {row["technique"] for row in job["result"]["techniques"]} >= {"baseline", "in-memory"}
+    unprocessable(client.post("/api/jobs/reliability", json={"yaml": text, "options": {"target_ettr": 1.5}}),
+                  "options.target_ettr")
+    body = unprocessable(client.post("/api/jobs/reliability", json={"yaml": text, "options": {"technique": "gemini"}}),
+                         "options.technique")
+    assert "in-memory" in body["error"]
+
+
 @pytest.fixture(scope="module")
 def default_client():
     with TestClient(create_app(), raise_server_exceptions=False) as c:

@@ -161,11 +161,7 @@ def _step_s(sc: Any) -> float:
 def _add_goal(out: dict[str, Any], sc: Any, result: Any, target: float | None, technique: str | None) -> None:
     from colossim.reliability import whatif
 
-    name = "baseline" if technique in (None, "all") else technique
-    if target is not None:
-        out["target"] = whatif.target_report(result.job, target, name, _step_s(sc), result.seed)
-    else:
-        out["techniques"] = whatif.technique_table(result.job, None, _step_s(sc))
+    out.update(whatif.goal(result.job, target, technique, _step_s(sc), result.seed))
 
 
 def _technique_sweep(sc: Any, cfg: Any, sizes: tuple[int, ...], technique: str, target: float | None,

@@ -58,6 +58,15 @@ def target_report(job: Job, target: float, technique: str = "baseline", step_s: 
     return out
 
 
+def goal(job: Job, target: float | None, technique: str | None, step_s: float, seed: int = 0) -> dict[str, Any]:
+    """What ``--target-ettr`` / ``--technique`` add to a reliability result (CLI and API alike):
+    ``target`` (what it takes) when a target is given, else the ``techniques`` table."""
+    name = "baseline" if technique in (None, "all") else str(technique)
+    if target is not None:
+        return {"target": target_report(job, target, name, step_s, seed)}
+    return {"techniques": technique_table(job, None, step_s)}
+
+
 def technique_table(job: Job, target: float | None, step_s: float = tg.DEFAULT_STEP_S) -> list[dict[str, Any]]:
     """Each technique at the job's own scale: its ETTR, recovery and checkpoint pause."""
     rows = []

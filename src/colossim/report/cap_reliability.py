@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from colossim.errors import ColossimError
+from colossim.errors import ColossimError, unknown_name_error
 from colossim.report import figures
 from colossim.report.capabilities import Context, Limits, Options
 from colossim.report.present import Section, fmt_pct
@@ -45,6 +45,10 @@ class _Common(Options):
 
 class ReliabilityOptions(_Common):
     engine: Literal["vectorized", "events"] = Field("vectorized", description="vectorized (fast) or events")
+    target_ettr: float | None = Field(None, gt=0.0, lt=1.0, description="solve for what reaching this ETTR takes "
+                                      "(recovery time, checkpoint save and interval, hot spares), e.g. 0.9")
+    technique: str | None = Field(None, description="recovery technique to apply: baseline, async-checkpoint, "
+                                  "in-memory, hot-spare-swap, elastic-dp (all: the table of every technique)")
 
 
 class GoodputOptions(_Common):
@@ -99,6 +103,11 @@ def _refuse(count: float, limits: Limits) -> None:
 
 def check_reliability(ctx: Context, limits: Limits) -> None:
     from colossim.reliability.job import build_job
+    from colossim.reliability.techniques import technique_names
+
+    technique = getattr(ctx.options, "technique", None)
+    if technique is not None and technique.lower() not in [*technique_names(), "all"]:
+        raise unknown_name_error("recovery technique", "options.technique", technique, [*technique_names(), "all"])
 
     cfg = config(ctx)
     cost = EVENT_ENGINE_COST if getattr(ctx.options, "engine", "vectorized") == "events" else 1
@@ -112,7 +121,14 @@ def run_reliability(ctx: Context) -> dict[str, Any]:
 
     with _option_names(ctx):
         result = analysis.analyze(ctx.scenario, config(ctx), engine=getattr(ctx.options, "engine", "vectorized"))
-    return result.to_dict()
+    out = result.to_dict()
+    target, technique = getattr(ctx.options, "target_ettr", None), getattr(ctx.options, "technique", None)
+    if target is not None or technique is not None:
+        from colossim.perf.estimate import estimate
+        from colossim.reliability import whatif
+
+        out.update(whatif.goal(result.job, target, technique, float(estimate(ctx.scenario).step_time_s), result.seed))
+    return out
 
 
 def sizes(ctx: Context) -> tuple[int, ...]:

@@ -18,9 +18,16 @@ def with_best_plan(scenario: Scenario, objective: str = "throughput") -> Scenari
     """The scenario with the search's best plan in place of its own: the plan's parallel
     fields into ``parallel``, the training fields it searched (micro-batch, recompute, ZeRO
     stage, ...) into ``training``."""
+    from colossim.errors import ColossimError
     from colossim.search.engine import search
 
-    best = search(scenario, objective=objective, top=1).top[0].plan
+    found = search(scenario, objective=objective, top=1).top
+    if not found:
+        raise ColossimError(
+            "parallel: the scenario has no parallel section and no plan of the search fits this model, cluster and "
+            "batch in memory; give a plan (parallel: ...) or a larger cluster, batch or GPU",
+            field="parallel", value=None, allowed="a plan that fits (see `colossim search`)")
+    best = found[0].plan
     plan = ParallelPlan(**{k: v for k, v in best.items() if k in ParallelPlan.model_fields and v is not None})
     training = scenario.training.model_copy(update={
         k: v for k, v in best.items() if k in TrainingSpec.model_fields and k not in ParallelPlan.model_fields})

@@ -11,6 +11,8 @@ gate as the CLI's files (:mod:`colossim.gate`): YAML length, duplicate keys, nes
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -85,7 +87,28 @@ def read_scenario(req: ScenarioInput, limits: Limits | None = None) -> tuple[Sce
     if req.scenario is not None:
         gate.check_tree(req.scenario)
         _check_scale(req.scenario, limits)
-        return load_scenario(req.scenario), req.scenario
+        return _planned(load_scenario(req.scenario), req.scenario), req.scenario
     raw = gate.parse_yaml(req.yaml or "")
     _check_scale(raw, limits)
-    return build_scenario(raw), raw
+    return _planned(build_scenario(raw), raw), raw
+
+
+def _planned(sc: Scenario, raw: Any) -> Scenario:
+    """A scenario without a ``parallel:`` section runs the plan search's best plan, as on the
+    command line (colossim.api.load_scenario); the search is remembered per scenario, so the
+    dashboard's repeated requests for one scenario search once."""
+    if not isinstance(raw, dict) or raw.get("parallel") is not None:
+        return sc
+    key = json.dumps(sc.model_dump(mode="json"), sort_keys=True)
+    with _BEST_PLANS_LOCK:  # one search per scenario, also when requests for it arrive together
+        if key not in _BEST_PLANS:
+            from colossim.search.default_plan import with_best_plan
+
+            if len(_BEST_PLANS) >= 32:
+                _BEST_PLANS.pop(next(iter(_BEST_PLANS)))
+            _BEST_PLANS[key] = with_best_plan(sc)
+        return _BEST_PLANS[key]
+
+
+_BEST_PLANS: dict[str, Scenario] = {}  # scenario (as JSON) -> with the search's best plan; oldest dropped first
+_BEST_PLANS_LOCK = threading.Lock()
