@@ -11,51 +11,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from _browser import ARGS, CHROMIUM, serve
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("COLOSSIM_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    pytest.importorskip("fastapi", reason="the web extra (fastapi) is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "colossim", "serve", "--port", str(port), "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/api/health", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"colossim serve exited: {proc.stderr.read()}")
-                time.sleep(0.1)
-        else:
-            pytest.fail("colossim serve did not answer within 30 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+server = pytest.fixture(scope="module")(serve)
 
 
 @pytest.fixture(scope="module")
