@@ -152,7 +152,11 @@ def test_dashboard_presets_are_the_example_files() -> None:
     ["reliability", "examples/llama3-405b-16k-reliability.yaml", "-n", "50"],
     ["reliability", "examples/grok1-colossus-100k.yaml", "-n", "20", "--sweep-gpus", "--sizes", "1024,131072"],
     ["validate"],
+    ["validate", "--cross-validate"],
+    ["reliability", "examples/colossus-200k-reliability.yaml", "-n", "20", "--target-ettr", "0.9"],
+    ["buildout", "examples/colossus-buildout.yaml"],
     ["catalog", "show", "grok-1"],
+    ["catalog", "stacks"],
 ])
 def test_every_line_fits_80_columns(args, capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
@@ -162,6 +166,8 @@ def test_every_line_fits_80_columns(args, capsys, monkeypatch) -> None:
     long = [line for line in out.splitlines() if len(line) > 80]
     assert not long, long
     assert "e+" not in out and "0.0 us" not in out
+    cut = [line for line in out.splitlines() if "\u2026" in line]  # a cell rich had to shorten
+    assert not cut, cut
 
 
 def test_columns_is_honoured(capsys, monkeypatch, flagship_path) -> None:

@@ -49,10 +49,10 @@ def summaries(kind: str) -> list[dict[str, Any]]:
         rows = []
         for n in stacks.stack_names():
             v = stacks.stack(n).values("bf16")
-            rows.append({"name": n, "date": stacks.stack(n).date, "default": n == default,
+            rows.append({"name": n, "default": n == default,
                          "attn": v["attention_kernel"], "fp32 grads": v["grad_reduce_in_fp32"],
                          "dp ovl": v["overlap_dp_comm"], "tp ovl": v["tp_overlap"],
-                         "optim": v["optimizer"]})
+                         })
         return rows
     raise ValueError(kind)
 

@@ -87,10 +87,9 @@ def _shown_rows(out: dict[str, Any], every: int) -> list[dict[str, Any]]:
 
 
 def _print(out: dict[str, Any], every: int) -> None:
-    from rich.table import Table
-
     from colossim.report.present import fmt_count
     from colossim.report.text import console
+    from colossim.report.text import table as titled_table
 
     con = console()
 
@@ -105,18 +104,26 @@ def _print(out: dict[str, Any], every: int) -> None:
     s = out["searches"]
     con.print(f"  re-plans            {len(out['steps'])} ({s['count']} searches in {s['seconds']:.2f} s, "
               f"fixed {', '.join(f'{k}={v}' for k, v in s['fixed'].items())})")
-    table = Table(title="day by day", title_justify="left")
-    cols = ("day", "delivered", "installed", "burned in", "ready", "training", "idle", "supply MW", "facility MW",
-            "tokens", "bottleneck")
-    for c in cols:
-        table.add_column(c, justify="left" if c == "bottleneck" else "right")
+    table = titled_table("day by day")
+    # (header, cell); a terminal under 110 columns gets the columns that carry the story, as
+    # compact counts (the JSON keeps every column in full)
+    wide = con.width >= 110
+    gpus = (lambda n: f"{n:,}") if wide else fmt_count
+    cols = [("day", lambda r: str(r["day"])), ("delivered", lambda r: gpus(r["gpus_delivered"])),
+            ("installed", lambda r: gpus(r["gpus_installed"])), ("burned in", lambda r: gpus(r["gpus_burned_in"])),
+            ("ready", lambda r: gpus(r["gpus_ready"])), ("training", lambda r: gpus(r["gpus_training"])),
+            ("idle", lambda r: gpus(r["gpus_idle"])), ("supply MW", lambda r: f"{r['power_available_mw']:.1f}"),
+            ("facility MW", lambda r: f"{r['facility_mw']:.1f}"), ("tokens", lambda r: fmt_count(r["tokens_trained"])),
+            ("bottleneck", lambda r: str(r["bottleneck"]))]
+    if not wide:
+        short = {"installed": "installed", "burned in": "burned", "training": "training", "facility MW": "MW"}
+        cols = [(short.get(n, n), c) for n, c in cols if n not in ("delivered", "ready", "supply MW")]
+    for name, _ in cols:
+        table.add_column(name, justify="left" if name == "bottleneck" else "right", no_wrap=True)
     for r in _shown_rows(out, every):
-        table.add_row(str(r["day"]), f"{r['gpus_delivered']:,}", f"{r['gpus_installed']:,}", f"{r['gpus_burned_in']:,}",
-                      f"{r['gpus_ready']:,}", f"{r['gpus_training']:,}", f"{r['gpus_idle']:,}",
-                      f"{r['power_available_mw']:.1f}", f"{r['facility_mw']:.1f}", fmt_count(r["tokens_trained"]),
-                      r["bottleneck"])
+        table.add_row(*(cell(r) for _, cell in cols))
     con.print(table)
-    steps = Table(title="growth steps (each re-planned by the search)", title_justify="left")
+    steps = titled_table("growth steps (each re-planned by the search)")
     for c in ("day", "from", "to", "plan", "tokens/s", "ETTR", "restart + reshard"):
         steps.add_column(c, justify="left" if c == "plan" else "right")
     for st in out["steps"]:
@@ -125,7 +132,7 @@ def _print(out: dict[str, Any], every: int) -> None:
                       f"tp{p['tp']} pp{p['pp']} dp{p['dp']} cp{p['cp']} ep{p['ep']}", fmt_count(st["tokens_per_s"]),
                       f"{st['ettr']:.3f}", f"{st['cost_s'] / 60:.1f} min")
     con.print(steps)
-    ph = Table(title="facility power by phase", title_justify="left")
+    ph = titled_table("facility power by phase")
     for c in ("days", "GPUs", "mean MW", "jump at start MW", "step swing MW", "battery MWh / MW", "on site enough"):
         ph.add_column(c, justify="right")
     for p in out["power_phases"]:
@@ -148,7 +155,7 @@ def _print(out: dict[str, Any], every: int) -> None:
         con.print(f"power at {q['power_ramp']['mw_per_month']:g} MW/month: full scale "
                   f"{'never' if q['power_ramp']['full_scale_day'] is None else 'on day ' + str(q['power_ramp']['full_scale_day'])}")
     if "compare" in out:
-        cmp = Table(title="side by side", title_justify="left")
+        cmp = titled_table("side by side")
         for c in ("scenario", "GPUs", "first training", "full scale", "tokens by report day", "peak MW", "re-plans"):
             cmp.add_column(c, justify="left" if c == "scenario" else "right")
         for r in out["compare"]:

@@ -69,6 +69,7 @@ def print_cost(d: dict[str, Any]) -> None:
     from rich.table import Table
 
     from colossim.report.text import console
+    from colossim.report.text import table as titled_table
 
     con = console()
     if d.get("goodput_warning"):
@@ -85,7 +86,7 @@ def print_cost(d: dict[str, Any]) -> None:
     t.add_row("emissions", f"{d['co2_tonnes']:,.0f} t CO2 at {d['g_co2_per_kwh']:g} g/kWh ({d['grid_preset']}, location-based)")
     con.print(t)
     con.print()
-    cap = Table(title="capital (whole cluster)", title_justify="left")
+    cap = titled_table("capital (whole cluster)")
     for col in ("part", "capital", "charged to this run"):
         cap.add_column(col, justify="left" if col == "part" else "right")
     for part, value in d["capex_usd"].items():

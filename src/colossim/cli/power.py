@@ -84,9 +84,8 @@ def register(app: typer.Typer) -> None:
 
 
 def print_power(report: Any) -> None:
-    from rich.table import Table
-
     from colossim.report.text import console
+    from colossim.report.text import table as titled_table
 
     d = report.to_dict()
     con = console()
@@ -95,7 +94,7 @@ def print_power(report: Any) -> None:
     con.print(f"  cluster  {d['num_gpus']:,} x {d['gpu']} in {srv['design']} servers of {srv['gpus_per_server']}, "
               f"PUE {d['pue']:g} ({d['pue_preset']}); the plan uses {d['gpus_used']:,} GPUs ({d['gpus_idle']:,} idle)")
     con.print()
-    head = Table(title="power", title_justify="left")
+    head = titled_table("power")
     for col in ("", "peak", "average", "nameplate"):
         head.add_column(col, justify="left" if not col else "right")
     head.add_row("IT (MW)", *(f"{d[k]:.1f}" for k in ("it_power_mw", "it_power_avg_mw", "it_power_nameplate_mw")))
@@ -106,7 +105,7 @@ def print_power(report: Any) -> None:
     head.add_row("GPU draw (W)", f"{d['gpu_power_w']['peak']:.0f}", f"{d['gpu_power_w']['average']:.0f}",
                  f"{report.model.tdp_w:.0f}")
     con.print(head)
-    comp = Table(title="by component (MW)", title_justify="left")
+    comp = titled_table("by component (MW)")
     for col in ("component", "peak", "average", "nameplate"):
         comp.add_column(col, justify="left" if col == "component" else "right")
     labels = {"gpus": "GPUs", "servers": "servers (CPU, memory, NVSwitch, fans, PSU)", "nics": "NICs + their optics",

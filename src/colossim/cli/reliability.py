@@ -181,10 +181,10 @@ def _technique_sweep(sc: Any, cfg: Any, sizes: tuple[int, ...], technique: str, 
         print_json({"scenario": sc.name, "sizes": list(sizes), "techniques": ettr, "target_ettr": target,
                     "model": whatif.sources(job)["model"], "plot": None if plot is None else str(plot)})
         return
-    from rich.table import Table
+    from colossim.report.text import table as titled_table
 
     con = _console()
-    table = Table(title=f"{sc.name}: ETTR against scale by recovery technique (analytic model)", title_justify="left")
+    table = titled_table(f"{sc.name}: ETTR against scale by recovery technique (analytic model)")
     table.add_column("GPUs", justify="right")
     for n in names:
         table.add_column(n, justify="right")
@@ -196,7 +196,7 @@ def _technique_sweep(sc: Any, cfg: Any, sizes: tuple[int, ...], technique: str, 
 
 
 def _print_goal(d: dict[str, Any]) -> None:
-    from rich.table import Table
+    from colossim.report.text import table as titled_table
 
     con = _console()
     t = d.get("target")
@@ -224,9 +224,10 @@ def _print_goal(d: dict[str, Any]) -> None:
             con.print(f"  combined     not reachable, the best is {t['best_ettr']:.3f}")
     rows = t["techniques"] if t is not None else d.get("techniques", [])
     if rows:
-        table = Table(title="recovery techniques at this scale (analytic model)", title_justify="left")
+        table = titled_table("recovery techniques at this scale (analytic model)")
         for col in ("technique", "ETTR", "rollback", "recovery", "checkpoint pause", "source"):
-            table.add_column(col, justify="left" if col in ("technique", "rollback", "source") else "right")
+            left = col in ("technique", "rollback", "source")
+            table.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=not left)
         for r in rows:
             pause = r["checkpoint_pause_s"]
             table.add_row(r["technique"], f"{r['ettr']:.3f}", r["rollback"], f"{r['recovery_s']:,.0f} s",
@@ -247,7 +248,8 @@ def _row(s: dict[str, Any], fmt: str) -> list[str]:
 
 
 def _print_result(d: dict[str, Any], plot: Path | None) -> None:
-    from rich.table import Table
+    from colossim.report.present import fmt_count, fmt_num
+    from colossim.report.text import table as titled_table
 
     con = _console()
     ck, rec, sp = d["checkpoint"], d["recovery"], d["spares"]
@@ -266,7 +268,7 @@ def _print_result(d: dict[str, Any], plot: Path | None) -> None:
     con.print(f"  spares      {sp['servers']:,} hot spare servers, then {sp['when_exhausted']}; stragglers: "
               f"{d['stragglers']['probability']:.0%} chance of a slow server ({d['stragglers']['slowdown']:.3f}x)")
     con.print()
-    table = Table(title="over the whole run", title_justify="left")
+    table = titled_table("over the whole run")
     for col in ("metric", "mean", "P10", "P50", "P90"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     table.add_row("ETTR", *_row(d["ettr"], ".3f"))
@@ -276,24 +278,26 @@ def _print_result(d: dict[str, Any], plot: Path | None) -> None:
     table.add_row("job MTTF (h)", *_row(d["job_mttf_h"], ".2f"))
     con.print(table)
     lost = d["lost_gpu_hours"]
-    causes = Table(title=f"lost GPU-hours per run by cause (mean; total {lost['total']:,.0f})", title_justify="left")
-    for col in ("cause", "unit", "rate/unit-day", "per day", "per run", "GPU-hours", "share"):
-        causes.add_column(col, justify="left" if col in ("cause", "unit") else "right")
+    causes = titled_table(f"lost GPU-hours per run by cause (mean; total {fmt_count(lost['total'])}; rate: "
+                         "failures per million unit-days)")
+    for col in ("cause", "unit", "rate", "per day", "per run", "GPU-hours", "share"):
+        left = col in ("cause", "unit")
+        causes.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=not left)
     for r in d["rates"]:
         gh = lost["by_cause"][r["class"]]
-        causes.add_row(r["class"], f"{r['units']:,.0f} {r['unit']}", f"{r['rate_per_unit_day']:.3g}",
-                       f"{r['job_rate_per_day']:.2f}", f"{r['interruptions_per_run']:.1f}", f"{gh:,.0f}",
+        causes.add_row(r["class"], f"{r['units']:,.0f} {r['unit']}", fmt_num(r["rate_per_unit_day"] * 1e6),
+                       f"{r['job_rate_per_day']:.2f}", f"{r['interruptions_per_run']:.1f}", fmt_count(gh),
                        f"{gh / lost['total']:.1%}" if lost["total"] else "-")
     for name in ("checkpoint", "stragglers", "shrink"):
         gh = lost["by_cause"][name]
         if gh:
-            causes.add_row(name, "", "", "", "", f"{gh:,.0f}", f"{gh / lost['total']:.1%}" if lost["total"] else "-")
+            causes.add_row(name, "", "", "", "", fmt_count(gh), f"{gh / lost['total']:.1%}" if lost["total"] else "-")
     con.print(causes)
-    share = Table(title="where the wall-clock time goes", title_justify="left")
-    for col in ("kept", "lost", "checkpoint", "detect", "spare_wait", "restart", "reload", "planned_save"):
-        share.add_column(col.replace("_", " "), justify="right")
-    share.add_row(*(f"{d['time_share'][k]:.2%}" for k in ("kept", "lost", "checkpoint", "detect", "spare_wait",
-                                                          "restart", "reload", "planned_save")))
+    share = titled_table("where the wall-clock time goes")
+    share.add_column("time")
+    share.add_column("share", justify="right")
+    for k in ("kept", "lost", "checkpoint", "detect", "spare_wait", "restart", "reload", "planned_save"):
+        share.add_row(k.replace("_", " "), f"{d['time_share'][k]:.2%}")
     con.print(share)
     for note in d["notes"]:
         con.print(f"note: {note}")
@@ -308,22 +312,28 @@ def _opt(x: float | None) -> str:
 def _print_sweep(name: str, rows: list[Any], plot: Path | None) -> None:
     from rich.table import Table
 
+
     con = _console()
     first = rows[0]
     con.print(f"[bold]{name}[/bold]: the same job from {rows[0].job.gpus:,} to {rows[-1].job.gpus:,} GPUs "
               f"({first.runs.replications} replications each, seed {first.seed}, interval policy {first.choice.policy})")
-    table = Table(title_justify="left")
-    for col in ("GPUs", "intr./day", "MTTF h", "interval min", "ETTR", "P10", "P90", "goodput", "days",
-                "finished"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        s = r.summary()
+    from rich import box
+
+    summaries = [r.summary() for r in rows]
+    # a light box, and the finished share only where some replication did not finish: ten
+    # columns fit an 80-column terminal without cutting a number
+    unfinished = any(s["finished_fraction"] < 1.0 for s in summaries)
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    cols = ["GPUs", "intr/day", "MTTF h", "ckpt min", "ETTR", "P10", "P90", "goodput", "days"]
+    for col in cols + (["finished"] if unfinished else []):
+        table.add_column(col, justify="right", no_wrap=col in ("GPUs",))
+    for s in summaries:
         days = s["days_to_train"]["mean"]
-        table.add_row(f"{s['gpus']:,}", f"{s['interruptions_per_day']['mean']:.2f}",
-                      f"{s['job_mttf_h']['expected']:.2f}", f"{s['checkpoint_interval_min']:.2f}",
-                      f"{s['ettr']['mean']:.3f}", f"{s['ettr']['p10']:.3f}", f"{s['ettr']['p90']:.3f}",
-                      f"{s['goodput']['mean']:.3f}", "-" if days is None else f"{days:.1f}",
-                      f"{s['finished_fraction']:.0%}")
+        cells = [f"{s['gpus']:,}", f"{s['interruptions_per_day']['mean']:.2f}",
+                 f"{s['job_mttf_h']['expected']:.2f}", f"{s['checkpoint_interval_min']:.2f}",
+                 f"{s['ettr']['mean']:.3f}", f"{s['ettr']['p10']:.3f}", f"{s['ettr']['p90']:.3f}",
+                 f"{s['goodput']['mean']:.3f}", "-" if days is None else f"{days:.1f}"]
+        table.add_row(*cells, *([f"{s['finished_fraction']:.0%}"] if unfinished else []))
     con.print(table)
     con.print("throughput per GPU, spare share and storage bandwidth are held fixed across sizes")
     if plot is not None:

@@ -42,5 +42,5 @@ def register(app: typer.Typer) -> None:
             con.print(f"cross-validated (leave one case family out): MAPE {summary['cross_validated_mape']:.2%}, "
                       f"worst {summary['cross_validated_max_abs_error']:.2%}")
             for f in families:
-                con.print(f"  {f['case']:34s} {f['runs']:3d} runs  in-sample {f['mape']:6.2%}  "
-                          f"cross-validated {f['cross_validated_mape']:6.2%}")
+                con.print(f"  {f['case']:32s} {f['runs']:2d} runs  in-sample {f['mape']:6.2%}  "
+                          f"CV {f['cross_validated_mape']:6.2%}")

@@ -115,12 +115,20 @@ def print_flow_comparison(con: Console, flow: dict[str, Any]) -> None:
 def print_validation(rows: list[Any], summary: dict[str, Any]) -> None:
     con = console()
     runs = table("published runs: predicted against measured step time")
-    for col, just in (("case", "left"), ("run", "left"), ("GPUs", "right"), ("measured", "right"),
-                      ("predicted", "right"), ("error", "right"), ("MFU", "right")):
-        runs.add_column(col, justify=just)  # type: ignore[arg-type]
+    cv = any(getattr(r, "cross_validated_error", None) is not None for r in rows)
+    cols = [("case", "left"), ("run", "left"), ("GPUs", "right"), ("measured", "right"), ("predicted", "right"),
+            ("error", "right"), *([("CV error", "right")] if cv else []), ("MFU", "right")]
+    for col, just in cols:
+        # names fold onto a second line in a narrow terminal rather than being cut; numbers never break
+        runs.add_column(col, justify=just, overflow="fold", no_wrap=just == "right")  # type: ignore[arg-type]
+    previous = None
     for r in rows:
-        runs.add_row(r.case, r.run, f"{r.gpus:,}", fmt_time(r.measured_iter_s), fmt_time(r.predicted_iter_s),
-                     f"{r.error:+.1%}", f"{r.predicted_mfu:.1%}")
+        cells = [r.case if r.case != previous else "", r.run, f"{r.gpus:,}", fmt_time(r.measured_iter_s),
+                 fmt_time(r.predicted_iter_s), f"{r.error:+.1%}"]
+        if cv:
+            cells.append("-" if r.cross_validated_error is None else f"{r.cross_validated_error:+.1%}")
+        runs.add_row(*cells, f"{r.predicted_mfu:.1%}")
+        previous = r.case
     con.print(runs)
     con.print(f"{summary['cases']} runs: MAPE {summary['mape']:.2%}, worst {summary['max_abs_error']:.2%}")
 
