@@ -73,20 +73,24 @@ def brute_force() -> None:
               "training": {"seq_len": 4096, "global_batch_size": 256}}]
     for body in small:
         sc = load_scenario(body)
-        brute = search(sc, top=1, workers=1, naive=True, all_micro_batches=True)
-        found = search(sc, top=1, all_micro_batches=True)
-        default = search(sc, top=1)
-        print(f"  {sc.model.name:14s} brute force over {brute.candidates:,}: {brute.top[0].tokens_per_s:,.0f} tok/s; "
-              f"search: same plan {found.top[0].plan == brute.top[0].plan}; default mbs 1-8: same plan "
-              f"{default.top[0].plan == brute.top[0].plan}")
+        t0 = time.perf_counter()
+        brute = search(sc, top=5, workers=1, naive=True)
+        t1 = time.perf_counter()
+        found = search(sc, top=5)
+        t2 = time.perf_counter()
+        same = [e.plan for e in found.top] == [e.plan for e in brute.top]
+        print(f"  {sc.model.name:14s} brute force over {brute.candidates:,} ({brute.evaluated:,} evaluated, "
+              f"{t1 - t0:.1f} s): {brute.top[0].tokens_per_s:,.0f} tok/s; search ({found.evaluated:,} evaluated, "
+              f"{found.bounded:,} bounded, {t2 - t1:.1f} s): same top 5 {same}")
     sc = load_scenario({"model": "mt-nlg-530b", "cluster": {"gpu": "a100-80gb", "num_gpus": 5128},
                         "training": {"seq_len": 2048, "global_batch_size": 1920}})
     capped = search(sc, top=1, legacy=True)
-    full = search(sc, top=1, all_micro_batches=True)
+    full = search(sc, top=1, exhaustive=True)
     new = search(sc, top=1)
     print(f"  MT-NLG 530B on 5,128 A100: first search (vpp <= 8) {capped.top[0].tokens_per_s:,.0f} tok/s "
-          f"vpp {capped.top[0].plan['vpp']}; every legal plan {full.top[0].tokens_per_s:,.0f} tok/s "
-          f"vpp {full.top[0].plan['vpp']}; default search same plan: {new.top[0].plan == full.top[0].plan}")
+          f"vpp {capped.top[0].plan['vpp']}; every legal plan evaluated {full.top[0].tokens_per_s:,.0f} tok/s "
+          f"vpp {full.top[0].plan['vpp']}; default search (branch and bound) same plan: "
+          f"{new.top[0].plan == full.top[0].plan}")
 
 
 def published_plans_in_space() -> None:

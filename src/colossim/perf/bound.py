@@ -36,32 +36,54 @@ from colossim.scenario.parallel import SCHEDULE_CODES
 from colossim.scenario.training import TrainingSpec
 
 
-def _per_key_compute(model: ModelSpec, training: TrainingSpec, plans: PlanBatch, hw: Hardware):
-    """Per plan: dense and MoE layer fwd+bwd, their forwards, and the output head's fwd+bwd."""
-    cols = (plans.tp, plans.cp, plans.ep, plans.mbs, plans.sp.astype(np.int64))
+def _dense_index(col: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each value's rank among the column's distinct values, and how many there are (linear
+    time through a lookup table when the values are small, as plan dimensions are)."""
+    top = int(col.max()) if col.size else 0
+    if 0 <= int(col.min(initial=0)) and top < 1 << 22:
+        present = np.zeros(top + 1, dtype=bool)
+        present[col] = True
+        lut = np.cumsum(present) - 1
+        return lut[col], int(lut[-1]) + 1
+    uniq, index = np.unique(col, return_inverse=True)
+    return index.reshape(-1), int(uniq.size)
+
+
+def _per_key_compute(model: ModelSpec, training: TrainingSpec, plans: PlanBatch, hw: Hardware,
+                     sp_options: tuple[bool, ...] | None):
+    """Per plan: dense and MoE layer fwd+bwd, their forwards, and the output head's fwd+bwd;
+    with ``sp_options``, the least of each over those sequence-parallel settings (the plan's
+    own sp ignored: every term below is a non-negative combination of these)."""
+    cols = (plans.tp, plans.cp, plans.ep, plans.mbs) + (() if sp_options else (plans.sp.astype(np.int64),))
     code = np.zeros(len(plans), dtype=np.int64)
-    for col in cols:  # one mixed-radix integer per (tp, cp, ep, mbs, sp): a 1-D unique is fast
-        _, index = np.unique(col, return_inverse=True)
-        code = code * (int(index.max()) + 1) + index.reshape(-1)
+    for col in cols:  # one mixed-radix integer per (tp, cp, ep, mbs, sp)
+        index, n = _dense_index(col)
+        code = code * n + index
     _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    tp, cp, ep, mbs, sp = (c[first] for c in cols)
-    sp = sp.astype(bool)
-    sh = shapes(model, training, tp, cp, mbs, sp)
-    dense = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
-    moe = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense
-    log_f, log_b = logits_s(model, sh, tp, hw)
+    tp, cp, ep, mbs = (c[first] for c in cols[:4])
     heads = 1.0 + model.mtp_depth
-    out = [np.broadcast_to(np.asarray(a, dtype=float), tp.shape) for a in
-           (dense.fwd + dense.bwd, moe.fwd + moe.bwd, dense.fwd, moe.fwd, heads * (log_f + log_b))]
-    return [a[inverse] for a in out]
+    best = None
+    for sp in sp_options or (plans.sp[first],):
+        sh = shapes(model, training, tp, cp, mbs, np.broadcast_to(np.asarray(sp, dtype=bool), tp.shape))
+        dense = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
+        moe = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense
+        log_f, log_b = logits_s(model, sh, tp, hw)
+        out = [np.broadcast_to(np.asarray(a, dtype=float), tp.shape) for a in
+               (dense.fwd + dense.bwd, moe.fwd + moe.bwd, dense.fwd, moe.fwd, heads * (log_f + log_b))]
+        best = out if best is None else [np.minimum(x, y) for x, y in zip(best, out, strict=True)]
+    assert best is not None
+    return [a[inverse] for a in best]
 
 
-def step_time_lower_bound_s(model: ModelSpec, training: TrainingSpec, plans: PlanBatch, hw: Hardware) -> np.ndarray:
-    """A lower bound on ``evaluate(model, cluster, training, plans, hw).step_time_s`` per plan."""
+def step_time_lower_bound_s(model: ModelSpec, training: TrainingSpec, plans: PlanBatch, hw: Hardware,
+                            sp_options: tuple[bool, ...] | None = None) -> np.ndarray:
+    """A lower bound on ``evaluate(model, cluster, training, plans, hw).step_time_s`` per plan;
+    with ``sp_options``, on every plan that differs from it only in sequence parallelism
+    (taking one of those values) or takes more recompute."""
     if len(plans) == 0:
         return np.zeros(0)
-    dense_c, moe_c, dense_f, moe_f, head_c = _per_key_compute(model, training, plans, hw)
+    dense_c, moe_c, dense_f, moe_f, head_c = _per_key_compute(model, training, plans, hw, sp_options)
     pp, vpp = plans.pp, plans.vpp
     full = plans.recompute == 2
     layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)

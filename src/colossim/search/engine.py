@@ -5,7 +5,9 @@ function behind ``colossim estimate``; the kept plans are re-evaluated and turne
 same records (``perf.estimate.record``), so a searched plan re-run through ``estimate``
 gives identical numbers. Nothing is dropped silently: every candidate is counted as
 evaluated, breaking a rule (by rule), redundant (a duplicate of another plan), not fitting
-in memory, or missing the objective's condition (a deadline).
+in memory, missing the objective's condition (a deadline), or bounded: for the throughput
+objective, a plan whose lower bound on step time (:mod:`colossim.perf.bound`) cannot beat
+the k-th best plan found is never evaluated (best first branch and bound; exact).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from colossim.perf.hardware import resolve_hardware
 from colossim.scenario import PlanBatch, Scenario
 from colossim.scenario.rules import RULES, check_plans, describe
 from colossim.search.objectives import OBJECTIVE_BOUNDS, ObjectiveOptions, check_objective
-from colossim.search.space import Constraints, Space, build_space
+from colossim.search.space import Constraints, Space, build_space, view_batch
 
 Progress = Callable[[int, int], None]
 
@@ -236,9 +238,9 @@ def _branch_and_bound(ctx: tuple, runner: _Runner, bound_fn: Callable) -> Iterat
     model, training, space, hw, top, chunk = ctx[0], ctx[2], ctx[3], ctx[4], ctx[7], ctx[8]
     n_tail = int(np.prod(space.tail_sizes, dtype=np.int64))
     rows = space.legal
-    lows = [step_time_lower_bound_s(model, training, PlanBatch.from_arrays(
-        **rows, recompute=min(space.values["recompute"]), zero=0, sp=bool(sp)), hw) for sp in space.values["sp"]]
-    row_score = bound_fn(np.minimum.reduce(lows), training)
+    cheapest = view_batch(rows, recompute=min(space.values["recompute"]), zero=0, sp=False)
+    low = step_time_lower_bound_s(model, training, cheapest, hw, sp_options=tuple(bool(v) for v in space.values["sp"]))
+    row_score = bound_fn(low, training)
     order = np.argsort(row_score, kind="stable")
     best, pos, step = _Best(k=top), 0, max(1, (1 << 12) // n_tail)
     tails = np.arange(n_tail, dtype=np.int64)
@@ -281,14 +283,17 @@ def default_workers() -> int:
 def search(scenario: Scenario, *, objective: str = "throughput", constraints: Constraints | None = None,
            top: int = 10, deadline_days: float | None = None, total_tokens: float | None = None,
            progress: Progress | None = None, chunk: int = 1 << 18, workers: int | None = None,
-           naive: bool = False, legacy: bool = False) -> SearchResult:
+           naive: bool = False, legacy: bool = False, exhaustive: bool = False) -> SearchResult:
     """Search every valid plan of the scenario's model, cluster and training settings.
 
-    ``workers`` processes (default: every core) evaluate chunks; the chunks' results are
-    merged in chunk order, so the result is the same for any number of workers. ``naive``
+    For the throughput objective the search is an exact branch and bound: plans whose lower
+    bound on step time (perf/bound.py) cannot beat the k-th best are counted as ``bounded``
+    and never evaluated; ``exhaustive`` evaluates every plan instead (same plans, same
+    ranking). ``workers`` processes (default: every core) evaluate chunks; results are
+    merged in task order, so the result is the same for any number of workers. ``naive``
     enumerates the whole product of the value lists (the first search's path) instead of
-    the legal rows; ``legacy`` restores its caps on vpp, mbs and cp and sends every plan
-    through the whole step model (no memory screen): both for the benchmark's comparison."""
+    the legal rows; ``legacy`` restores its caps on vpp, mbs, cp and the schedule and sends
+    every plan through the whole step model (no memory screen): both for the benchmark."""
     if top < 1:
         raise ColossimError(f"--top: {top} is not allowed; must be >= 1", field="--top", value=top)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -306,7 +311,8 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
                           workers=workers or default_workers())
     best = _Best(k=top)
     start = time.perf_counter()
-    bound_fn = OBJECTIVE_BOUNDS.get(objective) if space.legal is not None and not legacy else None
+    bounded = space.legal is not None and not (legacy or exhaustive)
+    bound_fn = OBJECTIVE_BOUNDS.get(objective) if bounded else None
     ctx = (model, cluster, training, space, hw, score_fn, options, top, chunk, not legacy, bound_fn)
     runner = _Runner(ctx, result.workers)
     try:

@@ -195,6 +195,21 @@ class Space:
             yield self.batch(start, chunk)
 
 
+def view_batch(columns: dict[str, np.ndarray], **scalars: int | bool) -> PlanBatch:
+    """A PlanBatch over these columns without copying them; missing columns (and
+    ``scalars``) broadcast as read-only views. For the rules and bounds, which only read."""
+    n = next(iter(columns.values())).size
+    defaults = {"pp": 1, "dp": 1, "cp": 1, "ep": 1, "vpp": 1, "mbs": 1, "recompute": 0, "zero": 0, "sp": False,
+                "first_stage_layers": 0, "last_stage_layers": 0, "schedule": 0, **scalars}
+    cols = {}
+    for name in PlanBatch.__dataclass_fields__:
+        if name in columns:
+            cols[name] = columns[name]
+        else:
+            cols[name] = np.broadcast_to(np.asarray(defaults[name], dtype=bool if name == "sp" else np.int64), (n,))
+    return PlanBatch(**cols)
+
+
 # Rules applied while the legal rows are formed, once the dimensions they read are present
 _STAGES = (("tp", ("heads_tp", "kv_heads_tp", "ffn_tp")), ("pp", ()), ("dp", ()), ("cp", ("gpus", "cp_seq")),
            ("ep", ("ep_moe", "ep_experts", "ep_dp")), ("vpp", ("layers_pp", "vpp_pp", "vpp_layers")),
@@ -221,7 +236,7 @@ def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterS
         rows = {d: np.repeat(v, vals.size) for d, v in rows.items()}
         rows[dim] = np.tile(vals, n)
         if rules and rows[dim].size:
-            batch = PlanBatch.from_arrays(**{"pp": 1, "dp": 1, **rows}, zero=0, sp=False)
+            batch = view_batch(rows)
             ok = np.ones(rows[dim].size, dtype=bool)
             for name in rules:
                 ok &= np.asarray(by_name[name].check(model, cluster, training, batch), dtype=bool)
