@@ -40,7 +40,7 @@ def _dense_index(col: np.ndarray) -> tuple[np.ndarray, int]:
     """Each value's rank among the column's distinct values, and how many there are (linear
     time through a lookup table when the values are small, as plan dimensions are)."""
     top = int(col.max()) if col.size else 0
-    if 0 <= int(col.min(initial=0)) and top < 1 << 22:
+    if int(col.min(initial=0)) >= 0 and top < 1 << 22:
         present = np.zeros(top + 1, dtype=bool)
         present[col] = True
         lut = np.cumsum(present) - 1

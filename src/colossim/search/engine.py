@@ -205,17 +205,19 @@ class _Runner:
     def __init__(self, ctx: tuple, workers: int) -> None:
         import multiprocessing as mp
 
-        self.ctx, self.workers, self.pool = ctx, workers, None
-        if workers > 1 and "fork" in mp.get_all_start_methods():
-            global _CTX
-            _CTX = ctx
-            self.pool = mp.get_context("fork").Pool(workers)
+        self.ctx, self.pool = ctx, None
+        self.workers = workers if "fork" in mp.get_all_start_methods() else 1
 
     def map(self, fn: Callable, tasks: list) -> Iterator[_Part]:
-        if self.pool is not None and len(tasks) > 1:
+        global _CTX
+        if self.workers > 1 and len(tasks) > 1:
+            if self.pool is None:  # forked on first need: small searches never fork
+                import multiprocessing as mp
+
+                _CTX = self.ctx
+                self.pool = mp.get_context("fork").Pool(self.workers)
             yield from self.pool.imap(fn, tasks)
             return
-        global _CTX
         _CTX = self.ctx
         for task in tasks:
             yield fn(task)
@@ -267,11 +269,12 @@ def _branch_and_bound(ctx: tuple, runner: _Runner, bound_fn: Callable) -> Iterat
 
 def default_workers() -> int:
     """Every core this process may use; 1 off the main thread (a server's worker thread must
-    not fork)."""
+    not fork) and in a daemonic worker process (which may not have children)."""
+    import multiprocessing as mp
     import os
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or mp.current_process().daemon:
         return 1
 
     try:

@@ -20,8 +20,8 @@ import numpy as np
 
 from colossim.errors import ColossimError, field_error
 from colossim.scenario import ClusterSpec, ModelSpec, PlanBatch, TrainingSpec
-from colossim.scenario.rules import divisors
 from colossim.scenario.parallel import SCHEDULE_CODES
+from colossim.scenario.rules import divisors
 from colossim.scenario.training import RECOMPUTE_CODES
 
 DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs", "schedule", "recompute", "zero", "sp")

@@ -98,7 +98,7 @@ def run_point(base: dict[str, Any], point: dict[str, Any], options: dict[str, An
                                         [f"{k}={v}" for k, v in opts.max.items()],
                                         [f"{k}={v}" for k, v in opts.min.items()], {})
         result = search(sc, objective=opts.objective, constraints=constraints, top=1,
-                        deadline_days=opts.deadline_days)
+                        deadline_days=opts.deadline_days, workers=1)  # the executor runs points in parallel
         best = result.top[0]
         row.update(status="ok", num_gpus=sc.cluster.num_gpus, gpus_used=best.gpus_used,
                    step_time_s=best.step_time_s, tokens_per_s=best.tokens_per_s, mfu=best.mfu, hfu=best.hfu,
