@@ -30,10 +30,11 @@ def test_h100_capacity_is_what_the_driver_exposes() -> None:
 
 
 def test_zero_paper_figure_1() -> None:
-    """Rajbhandari et al. 2020 Fig. 1: 7.5B parameters, Nd = 64: 120, 31.4, 16.6 and 1.9 GB."""
+    """Rajbhandari et al. 2020 Fig. 1: 7.5B parameters, Nd = 64: 120, 31.4, 16.6 and 1.9 GB
+    (fp16 mixed precision: 2-byte gradients, 12 bytes of fp32 optimizer states)."""
     psi, nd = A([7.5e9] * 4), A([64] * 4)
     st = state_bytes(psi, A([0.0] * 4), nd, A([1] * 4), A([0, 1, 2, 3]),
-                     TrainingSpec(seq_len=8, global_batch_size=8))
+                     TrainingSpec(seq_len=8, global_batch_size=8, precision="fp16"))
     total_gb = (st.weights + st.grads + st.optimizer) / 1e9
     assert total_gb == pytest.approx([120, 31.4, 16.6, 1.875], abs=0.1)
 
@@ -161,3 +162,44 @@ def test_moe_bytes_grow_with_capacity_and_fall_with_node_limit(c1, c2, m1, m2) -
     few, many = sorted((m1, m2))
     assert _a2a({"max_nodes_per_token": few}) <= _a2a({"max_nodes_per_token": many}) * (1 + 1e-12)
     assert _a2a({"max_nodes_per_token": many}) <= _a2a({}) * (1 + 1e-12)
+
+
+def test_stated_low_precision_states_and_loss() -> None:
+    """bf16 Adam moments: 8 bytes per parameter, not 12 (DeepSeek-V3 Sec. 3.3.4); the embedding
+    and output layer get no fp8 copy; an in-place loss keeps 2 bytes per logit, not 6."""
+    from colossim.perf.memory import LOGIT_BYTES, optimizer_bytes_per_param
+
+    fp32 = TrainingSpec(seq_len=8, global_batch_size=8, precision="fp8")
+    bf16 = TrainingSpec(seq_len=8, global_batch_size=8, precision="fp8", optimizer_state_dtype="bf16")
+    assert optimizer_bytes_per_param(fp32) == 12.0 and optimizer_bytes_per_param(bf16) == 8.0
+    one = A([1])
+    st_all = state_bytes(A([1e9]), A([0.0]), one, one, A([0]), fp32)
+    st_io = state_bytes(A([1e9]), A([0.0]), one, one, A([0]), fp32, A([0.25e9]))
+    assert st_all.weights[0] == pytest.approx(3e9) and st_io.weights[0] == pytest.approx(3e9 - 0.25e9)
+    assert LOGIT_BYTES[TrainingSpec(seq_len=8, global_batch_size=8, stack="hai-llm-2024").cross_entropy] == 2.0
+
+
+def test_torchtitan_op_checkpointing_keeps_less_than_selective_more_than_full() -> None:
+    from colossim.perf.memory import layer_activation
+
+    model = build_model({"preset": "llama3-8b"})
+    sh = shapes(model, TrainingSpec(seq_len=8192, global_batch_size=8), A([1]), A([1]), A([2]), A([True]))
+    kept = {}
+    for mods in (("core_attn",), ("alternate_mm",)):
+        tr = TrainingSpec(seq_len=8192, global_batch_size=8, stack="torchtitan-2025", recompute_modules=mods)
+        act = layer_activation(model, tr, sh, A([1]), A([2]), A([1, 2]), moe_layer=False)
+        kept[mods[0]] = act.stored
+    assert kept["alternate_mm"][1] < kept["alternate_mm"][0] < 0.6 * kept["core_attn"][0]
+
+
+def test_dualpipe_end_rank_holds_pp_micro_batches_of_stage_zero() -> None:
+    """deepseek-ai/DualPipe step(): rank 0 runs 2(pp/2 - 1) + 1 + 1 forward chunks of its own
+    stage before the first backward, and one of the mirrored last stage."""
+    from colossim.perf.memory import _pair, _Stage
+
+    def stage(act):
+        z = A([0.0])
+        return _Stage(z, z, z, A([act]), z, A([act]), z)
+
+    out = _pair(stage(1.0), stage(10.0), A([17.0]), TrainingSpec(seq_len=8, global_batch_size=8))
+    assert out["activations_bytes"][0] == pytest.approx(16 * 1.0 + 10.0)

@@ -116,3 +116,28 @@ def test_chunked_tp_overlap_costs_gemm_efficiency() -> None:
     loss, copy_s = chunked_tp_costs(s.model, sh, tp, hw)
     assert loss[0] == 0.0 and loss[2] > loss[1] > 0.0
     assert copy_s[0] == 0.0 and copy_s[2] > 0.0
+
+
+def test_hai_llm_inherits_megatron_core_and_states_deepseeks_choices() -> None:
+    """DeepSeek's stack: what its papers state, Megatron-Core's value (and source) otherwise."""
+    hai, core = stacks.stack("hai-llm-2024"), stacks.stack("megatron-core-2024")
+    v = hai.values("fp8")
+    assert v["optimizer_state_dtype"] == "bf16" and v["cross_entropy"] == "inplace"
+    assert v["dp_bucket_params"] == core.values("fp8")["dp_bucket_params"]
+    assert hai.source("dp_bucket_params").startswith("megatron-core-2024: ")
+    assert "DeepSeek-V3" in hai.source("optimizer_state_dtype")
+
+
+def test_eager_elementwise_kernels_move_more_bytes() -> None:
+    from colossim.catalog.store import model_preset
+    from colossim.perf.layer import elementwise_bytes, shapes
+    from colossim.scenario.model import ModelSpec
+
+    model = ModelSpec(**{k: v for k, v in model_preset("llama3-8b").items() if k != "source"})
+    one = np.array([1])
+    out = []
+    for kind in ("fused", "eager"):
+        tr = TrainingSpec(seq_len=8192, global_batch_size=8, stack="torchtitan-2025", elementwise_kernels=kind)
+        sh = shapes(model, tr, one, one, one, np.array([True]))
+        out.append(elementwise_bytes(model, tr, sh, model.ffn_hidden_size, sh.tokens, one)[0])
+    assert out[1] > 2.5 * out[0]

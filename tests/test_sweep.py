@@ -68,10 +68,22 @@ def test_bad_sweeps(tmp_path) -> None:
     p.write_text(yaml.safe_dump({**SWEEP, "gird": {}}))
     with pytest.raises(ColossimError, match="did you mean 'grid'"):
         load_sweep(p)
-    bad_point = {**SWEEP, "grid": {"model": ["llama3-8b", "no-such-model"]}}
-    p.write_text(yaml.safe_dump(bad_point))
+    # a grid value that fails in every point is refused before any point runs (issue 13)
+    p.write_text(yaml.safe_dump({**SWEEP, "grid": {"model": ["llama3-8b", "no-such-model"]}}))
+    with pytest.raises(ColossimError, match=r"sweep.grid.model: 'no-such-model' fails in every point.*unknown model"):
+        load_sweep(p)
+    p.write_text(yaml.safe_dump({**SWEEP, "grid": {"cluster.num_gpu": [8]}}))
+    with pytest.raises(ColossimError, match="did you mean 'num_gpus'"):
+        load_sweep(p)
+    p.write_text(yaml.safe_dump({**SWEEP, "search": {"objective": "thruput"}}))
+    with pytest.raises(ColossimError, match="sweep.search.objective.*did you mean 'throughput'"):
+        load_sweep(p)
+    # a point failing only in combination is a row with its error
+    combo = {**SWEEP, "grid": {"cluster.num_gpus": [8, 64], "cluster.gpus_per_node": [8, 16]}}
+    p.write_text(yaml.safe_dump(combo))
     rows = run_sweep(load_sweep(p), workers=1)
-    assert rows[0]["status"] == "ok" and rows[1]["status"].startswith("error: model")
+    status = {(r["cluster.num_gpus"], r["cluster.gpus_per_node"]): r["status"] for r in rows}
+    assert status[(8, 16)].startswith("error: cluster") and status[(64, 16)] == "ok"
     r = subprocess.run([sys.executable, "-m", "colossim", "sweep", str(p), "--executor", "slurm"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "did you mean" in r.stderr or "allowed: local, ray" in r.stderr

@@ -32,3 +32,44 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
           suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case) -> None:
     case.call_and_validate(checks=[not_a_server_error])
+
+
+# ---- the scenario gate over HTTP: generated YAML and JSON scenarios ----------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fuzz_strategies import scenarios  # noqa: E402
+
+
+def _client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+        return TestClient(APP, raise_server_exceptions=False)
+
+
+CLIENT = _client()
+
+
+@given(text=scenarios(), route=st.sampled_from(["/api/scenario", "/api/estimate", "/api/power", "/api/cost"]))
+@settings(max_examples=30, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+def test_generated_scenarios_get_200_or_one_line_422(text: str, route: str) -> None:
+    r = CLIENT.post(route, json={"yaml": text})
+    assert r.status_code in (200, 422, 429), (r.status_code, r.text[:500])
+    if r.status_code == 422:
+        body = r.json()
+        assert body["error"] and "\n" not in body["error"] and "Traceback" not in body["error"], body
+
+
+def test_issue_inputs_over_http() -> None:
+    base = "model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\ntraining: {seq_len: 4096, global_batch_size: 64}\n"
+    cases = {base + "model: llama3-70b\n": "duplicate key 'model'",
+             base.replace("num_gpus: 64", "num_gpus: 64, nic_gbps_per_gpu: 1e-300"): "cluster.nic_gbps_per_gpu",
+             base + "parallel: {tp: true}\n": "parallel.tp: true",
+             "name: " + "[" * 200 + "]" * 200 + "\n" + base: "nested",
+             base + "search: {objectiv: cost}\n": "did you mean 'objective'"}
+    for text, words in cases.items():
+        r = CLIENT.post("/api/scenario", json={"yaml": text})
+        assert r.status_code == 422 and words in r.json()["error"], r.text

@@ -16,7 +16,8 @@ from colossim.errors import unknown_name_error
 
 # The TrainingSpec fields a stack sets (and a scenario may override one by one)
 STACK_FIELDS = ("attention_kernel", "dropout", "grad_accumulation_fusion", "grad_reduce_in_fp32", "overlap_dp_comm",
-                "tp_overlap", "overlap_pp_comm", "pipeline_p2p_batched", "optimizer", "dp_bucket_params")
+                "tp_overlap", "overlap_pp_comm", "pipeline_p2p_batched", "optimizer", "dp_bucket_params",
+                "optimizer_state_dtype", "cross_entropy", "elementwise_kernels")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +44,26 @@ class Stack:
 @functools.cache
 def _stacks() -> dict[str, Stack]:
     data = load_data("stacks.yaml")
-    out = {}
+    out: dict[str, Stack] = {}
     for name, body in data["stacks"].items():
-        settings = body["settings"]
+        settings = _inherited(data["stacks"], name)
         missing = [f for f in STACK_FIELDS if f not in settings]
         extra = [f for f in settings if f not in STACK_FIELDS]
         assert not missing and not extra, f"stacks.yaml {name}: missing {missing}, unknown {extra}"
         out[name] = Stack(name=name, framework=str(body["framework"]), date=str(body["date"]), repo=str(body["repo"]),
                           commit=str(body["commit"]), settings=settings)
     return out
+
+
+def _inherited(bodies: dict[str, Any], name: str) -> dict[str, Any]:
+    """A stack's settings over those of the stack it ``inherits`` (each inherited source says so)."""
+    body = bodies[name]
+    parent = body.get("inherits")
+    if parent is None:
+        return dict(body["settings"])
+    assert parent in bodies and parent != name, f"stacks.yaml {name}: inherits unknown stack {parent!r}"
+    base = {f: {"value": e["value"], "source": f"{parent}: {e['source']}"} for f, e in _inherited(bodies, parent).items()}
+    return {**base, **body["settings"]}
 
 
 def default_stack() -> str:

@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
 
         if every < 1:
             raise field_error("--every", every, "give a positive number of days")
+        from colossim import gate
+
+        gate.check_field("training.total_tokens", target_tokens, "--target-tokens")
         changes: dict[str, Any] = {}
         if day is not None:
             if day < 0:

@@ -19,7 +19,8 @@ JSON_OPTION = typer.Option(False, "--json", help="print one JSON object instead 
 
 
 def user_errors(func: F) -> F:
-    """Turn ColossimErrors raised inside a command into one line on stderr and exit 2."""
+    """Turn ColossimErrors raised inside a command into one line on stderr and exit 2
+    (Ctrl+C into "interrupted" and exit 130)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -28,6 +29,9 @@ def user_errors(func: F) -> F:
         except ColossimError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:  # Ctrl+C: one line, the shell's exit code for SIGINT, no traceback
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -41,7 +45,9 @@ def print_json(obj: Any) -> None:
 
 def scenario_path(path: Path) -> Path:
     if not path.is_file():
-        raise ColossimError(f"scenario file not found: {path}", field="scenario", value=str(path))
+        from colossim import gate
+
+        gate.read_text(path)  # the gate's words: not found, a folder, unreadable
     return path
 
 
@@ -51,35 +57,11 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def check_output_path(path: Path | str, suffixes: tuple[str, ...], flag: str = "--output") -> Path:
-    """An output file we can write, checked before any work: a known suffix, not a folder,
-    and a parent folder that exists (or can be created) and is writable. One helper for
-    every ``-o``/``--plot`` so the rules live in one place."""
-    import os
-    import tempfile
+    """An output file we can write, checked before any work (the input gate's rule:
+    :func:`colossim.gate.check_output`)."""
+    from colossim import gate
 
-    p = Path(path)
-    allowed = ", ".join(suffixes)
-    if p.suffix.lower() not in suffixes:
-        raise ColossimError(f"{flag}: {str(p)!r} is not allowed; give a {allowed} file", field=flag,
-                            value=str(p), allowed=allowed)
-    if p.is_dir():
-        raise ColossimError(f"{flag}: {str(p)!r} is a folder; give a file name ending in {allowed}",
-                            field=flag, value=str(p), allowed=allowed)
-    if p.exists() and not os.access(p, os.W_OK):
-        raise ColossimError(f"{flag}: {str(p)!r} exists and is not writable", field=flag, value=str(p))
-    parent = p.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ColossimError(f"{flag}: {str(p)!r} cannot be created: {parent} is not a folder", field=flag,
-                            value=str(p))
-    try:  # a real probe: permission bits say nothing for root, or on /proc and read-only mounts
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise ColossimError(f"{flag}: {str(p)!r} cannot be written in {parent}: {exc.strerror}", field=flag,
-                            value=str(p)) from None
-    return p
+    return gate.check_output(path, flag, suffixes)
 
 
 def require(module: str, what: str, extra: str | None = None) -> None:

@@ -32,14 +32,15 @@ def register(app: typer.Typer) -> None:
         from colossim.energy import presets
         from colossim.energy.cost import cost_report
         from colossim.energy.options import cost_options
-        from colossim.errors import field_error
 
         if electricity is not None:
             presets.price_preset(electricity, "--electricity")
         if grid is not None:
             presets.grid_preset(grid, "--grid")
-        if gpu_hours is not None and not gpu_hours > 0:
-            raise field_error("--gpu-hours", gpu_hours, "a positive number of GPU-hours")
+        if gpu_hours is not None:
+            from colossim import gate
+
+            gate.check_number("--gpu-hours", gpu_hours, 1e-3, 1e13, "GPU-hours of the run: 0.001 to 1e13")
         sc, power = load_power(scenario, pue=("--pue", pue))
         opts = cost_options(
             sc.sections, electricity=("--electricity", electricity), usd_per_kwh=("--usd-per-kwh", usd_per_kwh),

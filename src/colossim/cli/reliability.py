@@ -41,11 +41,11 @@ def _sizes(text: str | None) -> tuple[int, ...] | None:
         return None
     try:
         sizes = tuple(int(float(x)) for x in text.replace(" ", "").split(",") if x)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise field_error("--sizes", text, "a comma-separated list of GPU counts, e.g. 1024,16384,200000") from None
-    bad = [s for s in sizes if s < 1]
+    bad = [s for s in sizes if not 1 <= s <= 100_000_000]
     if not sizes or bad:
-        raise field_error("--sizes", text, "GPU counts must be positive integers, e.g. 1024,16384,200000")
+        raise field_error("--sizes", text, "GPU counts must be integers from 1 to 100 million, e.g. 1024,16384,200000")
     return sizes
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from colossim import gate
 from colossim.cli.common import check_output_path, load_planned, user_errors
 from colossim.errors import ColossimError, field_error
 
@@ -48,8 +49,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """A shareable report: step breakdown, memory, scaling, power and cost (and the best plans with --search),
         charts and tables inline in one HTML file, or Markdown with PNG plots beside it."""
-        import yaml
-
         from colossim.report.document import build_report, default_parts
 
         path, kind = output_format(output, fmt, scenario)
@@ -65,13 +64,13 @@ def register(app: typer.Typer) -> None:
 
             pyplot()
         sc = load_planned(scenario)
-        raw = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+        raw = gate.load_yaml_file(scenario)
         doc = build_report(sc, raw, default_parts(search=search, scaling=scaling, top=top), progress=_progress())
         if kind == "html":
+            from colossim.atomic import write_text
             from colossim.report.html import render_html
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render_html(doc, charts), encoding="utf-8")
+            write_text(path, render_html(doc, charts), "--output")
             print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")
         else:
             from colossim.report.markdown import render_markdown

@@ -39,12 +39,12 @@ def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], sh
             if parallel.get(key) is not None:
                 fixed[canonical(key)] = parse_value(canonical(key), parallel[key])
     for k, v in parse_pairs(fix, "--fix").items():
-        fixed[canonical(k)] = parse_value(canonical(k), v)
-    mx = {canonical(k): parse_value(canonical(k), v) for k, v in parse_pairs(maximum, "--max").items()}
+        fixed[canonical(k)] = parse_value(canonical(k), v, f"--fix {k}")
+    mx = {canonical(k): parse_value(canonical(k), v, f"--max {k}") for k, v in parse_pairs(maximum, "--max").items()}
     for k, bound in shortcuts.items():
         if bound is not None:
-            mx[k] = parse_value(k, bound)
-    mn = {canonical(k): parse_value(canonical(k), v) for k, v in parse_pairs(minimum, "--min").items()}
+            mx[k] = parse_value(k, bound, f"--max-{k}")
+    mn = {canonical(k): parse_value(canonical(k), v, f"--min {k}") for k, v in parse_pairs(minimum, "--min").items()}
     return Constraints(fixed=fixed, minimum=mn, maximum=mx)
 
 
@@ -53,8 +53,9 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def search(
         scenario: Path = typer.Argument(..., help="scenario YAML (its parallel section is ignored unless --keep-parallel)"),
-        objective: str = typer.Option("throughput", help="throughput | cost | energy | gpus (fewest GPUs for --deadline-days)"),
-        top: int = typer.Option(10, help="how many plans to show"),
+        objective: str = typer.Option(None, help="throughput | cost | energy | gpus (fewest GPUs for --deadline-days); "
+                                                 "default: the scenario's search.objective, else throughput"),
+        top: int = typer.Option(None, help="how many plans to show (default: search.top, else 10)"),
         fix: list[str] = typer.Option([], "--fix", help="fix a dimension, e.g. --fix tp=8 (repeatable)"),
         max_: list[str] = typer.Option([], "--max", help="upper bound, e.g. --max pp=32 (repeatable)"),
         min_: list[str] = typer.Option([], "--min", help="lower bound, e.g. --min dp=64 (repeatable)"),
@@ -70,9 +71,15 @@ def register(app: typer.Typer) -> None:
                                                             "result is the same for any number)"),
         json_out: bool = JSON_OPTION,
     ) -> None:
+<<<<<<< HEAD
         """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, schedule, recompute, ZeRO, sp) and rank them."""
+=======
+        """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, recompute, ZeRO, sp) and rank them."""
+        from colossim import gate
+>>>>>>> main
         from colossim.api import load_scenario
-        from colossim.scenario.loader import read_scenario_data
+        from colossim.scenario.loader import read_scenario_data, validate_section
+        from colossim.scenario.search_options import SearchOptions
         from colossim.search import search as run_search
 
         data = read_scenario_data(scenario_path(scenario))
@@ -80,6 +87,15 @@ def register(app: typer.Typer) -> None:
             raise ColossimError("a scenario must be a mapping with sections model, cluster, training", field="scenario")
         raw_parallel = data.pop("parallel", None) or {}  # the search chooses the plan
         sc = load_scenario(data, plan="as-given")
+        opts = validate_section(SearchOptions, sc.sections.get("search"), "search")  # defaults; flags win
+        objective, top = objective or opts.objective, opts.top if top is None else top
+        deadline_days = opts.deadline_days if deadline_days is None else deadline_days
+        gate.check_number("--top", top, 1, 10_000, "plans to show: 1 to 10,000")
+        gate.check_field("search.deadline_days", deadline_days, "--deadline-days")
+        gate.check_field("training.total_tokens", total_tokens, "--total-tokens")
+        fix = [*(f"{k}={v}" for k, v in opts.fix.items()), *fix]
+        max_ = [*(f"{k}={v}" for k, v in opts.max.items()), *max_]
+        min_ = [*(f"{k}={v}" for k, v in opts.min.items()), *min_]
         shortcuts = dict(zip(MAX_DIMS, (max_tp, max_pp, max_dp, max_cp, max_ep, max_vpp, max_mbs), strict=True))
         if keep_parallel and not isinstance(raw_parallel, dict):
             raise ColossimError("parallel: expected a mapping", field="parallel", value=raw_parallel)

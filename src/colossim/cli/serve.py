@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 
 import typer
@@ -18,6 +19,29 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def loopback_hosts(host: str) -> tuple[str, ...]:
+    """The Host headers a loopback server answers: its loopback names only, so a web page on
+    another site cannot reach it through DNS rebinding (Starlette's TrustedHostMiddleware)."""
+    return tuple(dict.fromkeys((*LOOPBACK_NAMES, host, f"[{host}]" if ":" in host else host)))
+
+
+def check_bind(host: str, port: int) -> None:
+    """The address exists on this machine and the port is free, before the server starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise field_error("--host", host, f"not an address of this machine ({getattr(exc, 'strerror', exc)})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise field_error("--port", port, f"cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
 def warn_public(host: str, port: int) -> None:
@@ -77,7 +101,9 @@ def register(app: typer.Typer) -> None:
         limits = Limits(max_candidates=max_candidates, max_points=max_points, max_gpus=max_gpus,
                         max_global_batch=max_global_batch, max_failures=max_failures, max_flows=max_flows)
         settings = Settings(limits=limits,
-                            max_body_bytes=max_body_kb * 1024, max_jobs=max_jobs, workers=workers, job_ttl_s=job_ttl_s)
+                            max_body_bytes=max_body_kb * 1024, max_jobs=max_jobs, workers=workers, job_ttl_s=job_ttl_s,
+                            allowed_hosts=loopback_hosts(host) if is_loopback(host) else None)
+        check_bind(host, port)
         if not is_loopback(host):
             warn_public(host, port)
         shown = f"[{host}]" if ":" in host else host

@@ -30,7 +30,9 @@ def check_plot_path(path: str | Path) -> Path:
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ColossimError(f"--plot: {str(path)!r} is not allowed; give a .png, .svg or .pdf file",
                             field="--plot", value=str(path), allowed=".png, .svg, .pdf")
-    return path
+    from colossim import gate
+
+    return gate.check_output(path, "--plot")
 
 
 def plot_power(report: PowerReport, path: str | Path) -> Path:
@@ -73,7 +75,8 @@ def plot_power(report: PowerReport, path: str | Path) -> Path:
     ax2.set_ylim(bottom=0, top=ev.facility_w.max() / MW * 1.15)
     ax2.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from colossim.atomic import savefig
+
+    savefig(fig, path, dpi=110)
     plt.close(fig)
     return path

@@ -42,7 +42,9 @@ def plot_utilization(result: CollectiveResult, path: str | Path) -> Path:
                  f"{result.throughput_fraction:.0%} of ideal, busbw {result.busbw_gbps:.0f} GB/s")
     fig.tight_layout()
     try:
-        fig.savefig(out, dpi=110)
+        from colossim.atomic import savefig
+
+        savefig(fig, out, dpi=110)
     except OSError as exc:
         raise ColossimError(f"--plot: cannot write {str(out)!r}: {exc.strerror}", field="--plot", value=str(out)) from None
     finally:

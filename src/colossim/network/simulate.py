@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from colossim import gate
 from colossim.network.flows import Routed, route
 from colossim.network.links import NVLINK_TIER, TIER_LABELS
 from colossim.network.maxmin import FlowRun, run_flows
@@ -166,6 +167,8 @@ def phase_problem(state: FabricState, ph: Phase, routing: str, *, flows_per_pair
                   index: int = 0, pxn: bool = True, background: np.ndarray | None = None) -> PhaseProblem:
     """Route one phase (seeded per phase) and express it as units for the solver.
     ``background``: bytes per link other traffic puts there (a load-aware policy sees it)."""
+    gate.check_budget(f"phase {ph.name!r}", ph.src.size * (flows_per_pair if routing == "ecmp" else 1), gate.MAX_FLOWS,
+                      field="network.flows_per_pair", unit="flows", fix="use fewer flows per pair or a smaller group")
     rng = np.random.default_rng([seed, index])
     routed = route(state, ph.src, ph.dst, ph.size_bytes, routing, flows_per_pair=flows_per_pair, rng=rng, pxn=pxn,
                    nic_efficiency=ph.nic_efficiency, background=background)

@@ -183,6 +183,8 @@ def optimizer_s(dense_p, expert_p, dp_cp, ep, zero, training: TrainingSpec, hw: 
     local_grads = np.where(zero >= 2, shard, dense_p + expert_p)
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     buffer_s = GRAD_BUFFER_PASSES * grad_b * local_grads / hw.hbm_bytes_s
-    return shard * ADAM_BYTES_PER_PARAM / hw.hbm_bytes_s + buffer_s + 20 * hw.kernel_overhead_s
+    # bf16 moments (optimizer_state_dtype) halve the 16 bytes that read and write m and v
+    adam_b = ADAM_BYTES_PER_PARAM - (8.0 if training.optimizer_state_dtype == "bf16" else 0.0)
+    return shard * adam_b / hw.hbm_bytes_s + buffer_s + 20 * hw.kernel_overhead_s
 
 

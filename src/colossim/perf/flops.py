@@ -72,5 +72,8 @@ def recompute_flops_per_step(model: ModelSpec, seq_len: int, global_batch_size: 
         per_token = attention_score_flops_per_token(model, seq_len) if "core_attn" in modules else 0.0
         if "mla_up_proj" in modules:
             per_token += 2.0 * mla_up_projection_params(model)
+        if "alternate_mm" in modules:  # wk, wo, w3 of each layer (perf/recompute.py)
+            per_token += 2.0 * model.hidden_size * (model.kv_heads * model.dim_head + model.num_heads * model.dim_head
+                                                   + model.ffn_hidden_size)
         return model.num_layers * per_token * tokens
     return 0.0

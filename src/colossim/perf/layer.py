@@ -12,7 +12,10 @@ waves), so small GEMMs and thin attention batches lose efficiency by themselves.
   over the full matrix, plus scale-mask-softmax and dropout over the a*s^2 scores).
 - Memory-bound work: norms, residual adds, dropout, activation function, RoPE, MoE token
   permutation; bytes counted per token from the tensors each kernel reads and writes;
-  backward moves about twice the forward's bytes. With sequence parallelism norms,
+  backward moves about twice the forward's bytes. Fused kernels (apex/TE/jit fusions,
+  torch.compile) read their inputs and write their output once; PyTorch eager composite
+  ops (``elementwise_kernels: eager``) pass every intermediate through HBM
+  (EAGER_BYTES_PER_ELEMENT). With sequence parallelism norms,
   residuals and dropout touch only 1/tp of the tokens (Korthikanti et al. 2022).
 - MoE (Megatron-Core, experts keep the dense TP split): each GPU runs its E/ep experts
   over top_k * tokens routed tokens as one grouped GEMM, M = tokens*top_k*ep/E per expert.
@@ -33,6 +36,18 @@ from colossim.scenario.training import TrainingSpec
 
 ACT_BYTES = 2.0  # bf16/fp16 activations (fp8 GEMMs still read and write bf16 tensors)
 ELEMENTWISE_KERNELS_FWD = 16  # norms, residual adds, bias-activation, dropouts, RoPE, QKV split/transpose copies, TP collectives
+# HBM bytes per element of PyTorch eager composite ops on bf16 tensors (fused: what one kernel reads and writes).
+# rmsnorm (nn.RMSNorm / torchtitan norms.py in eager): x.float() 2+4, pow 4+4, mean 4, x*rsqrt 4+4, type_as 4+2,
+#   *weight 2+2 = 36 (fused: 2+2 = 4); a LayerNorm is one native ATen kernel either way (4).
+# gated activation: silu(a) 2+2, silu(a)*b 4+2 = 10 (fused: 6). RoPE (torchtitan apply_rotary_emb): float cast 2+4,
+#   complex multiply 8+8, type_as 4+2 = 28 (fused: 4). Residual adds are one kernel either way.
+EAGER_BYTES_PER_ELEMENT = {"rmsnorm": 36.0, "gated_act": 10.0, "rope": 28.0}
+# FP8 GEMMs read fp8 operands that a separate pass makes from the bf16 activations: the scale
+# (amax, read 2 bytes) and the cast (read 2, write 1) of every GEMM input (torchao float8
+# tensorwise scaling; Transformer Engine's cast_to_fp8; DeepSeek-V3 Sec. 3.5.2: activations are
+# read from HBM, quantized and written back before the MMA reads them again). The backward
+# pays it again on the output gradients (plus transposed copies), taken as twice the forward.
+FP8_CAST_BYTES = 5.0
 
 
 def gemm_s(m: np.ndarray, n: np.ndarray | float, k: np.ndarray | float, hw: Hardware,
@@ -134,17 +149,39 @@ def elementwise_bytes(model: ModelSpec, training: TrainingSpec, sh: Shapes, ffn_
                       ffn_tokens: np.ndarray, tp: np.ndarray) -> np.ndarray:
     """Forward HBM traffic of the memory-bound kernels of one layer."""
     h = model.hidden_size
-    per_token = 8.0 * h + 12.0 * h + (2.0 * h if training.dropout else 0.0)  # 2 norms, 2 residuals, masks
+    eager = training.elementwise_kernels == "eager"
+    norm_b = EAGER_BYTES_PER_ELEMENT["rmsnorm"] if eager and model.norm == "rmsnorm" else 4.0
+    per_token = 2.0 * norm_b * h + 12.0 * h + (2.0 * h if training.dropout else 0.0)  # 2 norms, 2 residuals, masks
     residual = per_token * sh.tokens / sh.sp_div
-    act = activation_bytes(model, ffn_width, ffn_tokens, tp)
+    act = activation_bytes(model, ffn_width, ffn_tokens, tp, eager=eager)
     d_qk, _ = head_dims(model)
-    rope = 4.0 * sh.tokens * (sh.heads + sh.kv_heads) * d_qk if model.position_embedding == "rope" else 0.0
+    rope_b = EAGER_BYTES_PER_ELEMENT["rope"] if eager else 4.0
+    rope = rope_b * sh.tokens * (sh.heads + sh.kv_heads) * d_qk if model.position_embedding == "rope" else 0.0
     return residual + act + rope
 
 
-def activation_bytes(model: ModelSpec, width: float, tokens: np.ndarray, tp: np.ndarray) -> np.ndarray:
-    """The FFN activation function: gated reads 2 inputs and writes 1, else 1 and 1."""
-    return (6.0 if model.is_gated else 4.0) * tokens * width / tp
+def fp8_gemm_inputs(model: ModelSpec, sh: Shapes, tp: np.ndarray, *, moe_layer: bool) -> np.ndarray:
+    """Elements of one layer's fp8 GEMM inputs (QKV, projection, FFN in and FFN out) per micro-batch."""
+    h, t = model.hidden_size, sh.tokens
+    _, d_v = head_dims(model)
+    attn = t * h / sh.sp_div + t * sh.heads * d_v
+    if moe_layer:
+        assert model.moe is not None
+        moe = model.moe
+        ffn = t * moe.top_k * (h + model.expert_ffn / tp)
+        if moe.num_shared_experts:
+            ffn = ffn + t * (h / sh.sp_div + moe.num_shared_experts * model.shared_expert_ffn / tp)
+    else:
+        ffn = t * (h / sh.sp_div + model.ffn_hidden_size / tp)
+    return attn + ffn
+
+
+def activation_bytes(model: ModelSpec, width: float, tokens: np.ndarray, tp: np.ndarray,
+                     eager: bool = False) -> np.ndarray:
+    """The FFN activation function: gated reads 2 inputs and writes 1, else 1 and 1
+    (eager gated: silu, then the product, EAGER_BYTES_PER_ELEMENT)."""
+    gated_b = EAGER_BYTES_PER_ELEMENT["gated_act"] if eager else 6.0
+    return (gated_b if model.is_gated else 4.0) * tokens * width / tp
 
 
 def dense_ffn_s(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware) -> np.ndarray:
@@ -184,10 +221,13 @@ def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.nda
         ffn_tokens = sh.tokens * moe.top_k
         elem = elementwise_bytes(model, training, sh, model.expert_ffn, ffn_tokens, tp) + permute
         if moe.num_shared_experts:
-            elem = elem + activation_bytes(model, moe.num_shared_experts * model.shared_expert_ffn, sh.tokens, tp)
+            elem = elem + activation_bytes(model, moe.num_shared_experts * model.shared_expert_ffn, sh.tokens, tp,
+                                           eager=training.elementwise_kernels == "eager")
     else:
         ffn = dense_ffn_s(model, sh, tp, hw)
         elem = elementwise_bytes(model, training, sh, model.ffn_hidden_size, sh.tokens, tp)
+    if training.precision == "fp8":
+        elem = elem + FP8_CAST_BYTES * fp8_gemm_inputs(model, sh, tp, moe_layer=moe_layer)
     elem_s = elem / hw.hbm_bytes_s + ELEMENTWISE_KERNELS_FWD * hw.kernel_overhead_s
     gemm = proj + ffn
     fwd = gemm + core_f + elem_s

@@ -2,20 +2,28 @@
 
 - Mixed-precision Adam (Rajbhandari et al. 2020, ZeRO): 2-byte weights, 2-byte gradients
   (4 with fp32 reduction), 12 bytes of fp32 master weights, momentum and variance per
-  parameter. ZeRO-1 shards the optimizer states over the data-parallel ranks (dp*cp, as
+  parameter (8 with bf16 moments, ``optimizer_state_dtype``: DeepSeek-V3 Sec. 3.3.4). ZeRO-1 shards the optimizer states over the data-parallel ranks (dp*cp, as
   Megatron-Core's distributed optimizer), ZeRO-2 also the gradients, ZeRO-3 the weights.
   Expert parameters shard over their own data-parallel group, dp*cp/ep. FP8 training
-  keeps bf16 weights plus a 1-byte fp8 copy (Transformer Engine).
+  keeps bf16 weights plus a 1-byte fp8 copy of the transformer layers' GEMM weights
+  (Transformer Engine); the embedding and the output layer stay bf16 with no fp8 copy
+  (Megatron's embedding and output_layer are not TE modules; DeepSeek-V3 Sec. 3.3: the
+  embedding and output head keep their original precision).
 - Activations per layer and micro-batch follow Korthikanti et al. 2022 (Table 2, Eq. 1-2:
   s*b*h*(34 + 5*a*s/h) bytes for a GPT without parallelism), generalised tensor by tensor
   to GQA, gated FFNs, MoE and flash attention (which keeps no s x s matrix); sequence
   parallelism divides the norm/dropout/residual tensors by tp; selective recompute drops
   the attention-score tensors; full recompute keeps each layer's input only, plus one
   layer's working set.
+- Logits: the last stage keeps one micro-batch's logits for the loss's backward: 6 bytes
+  per logit with an fp32 loss (bf16 logits plus the fp32 softmax at the loss), 2 with an
+  in-place loss kernel (``cross_entropy: inplace``, DeepSeek LLM Sec. 3.3), per MTP module too.
 - In flight on a pipeline rank: what its schedule holds (colossim.perf.schedule): 1F1B and
   ZB-H1 min(pp - stage, m) micro-batches, interleaved 1 + (pp-1)/(pp*vpp) times more
   (Korthikanti Eq. 3-4; Megatron's warm-up count), DualPipe pp + 1 micro-batches of its
-  two stages (DeepSeek-V3 Table 2) and both stages' weights, gradients and states.
+  two stages (DeepSeek-V3 Table 2: pp of the stage its direction starts with and one of
+  the other on an end rank, as DualPipe's code schedules them) and both stages' weights,
+  gradients and states.
 - Offload (``training.offload``): optimizer states live in host memory (ZeRO-Offload);
   offloaded activations leave two layers' worth on the GPU (the one in use and the one
   being copied).
@@ -62,6 +70,15 @@ NCCL_COMMUNICATOR_BYTES = 0.3e9
 # not a fitted value: no run in the validation set reports its peak memory).
 FRAGMENTATION_FRACTION = 0.03
 OPTIMIZER_BYTES_PER_PARAM = 12.0  # fp32 master + Adam m + v
+E5M6_BYTES = 1.5  # DeepSeek-V3's 12-bit format for the attention output projection's cached input
+MASTER_BYTES_PER_PARAM = 4.0
+MOMENT_BYTES = {"fp32": 4.0, "bf16": 2.0}  # each of Adam's two moments
+LOGIT_BYTES = {"fp32": 6.0, "inplace": 2.0}  # per logit kept for the loss's backward (module docstring)
+
+
+def optimizer_bytes_per_param(training: TrainingSpec) -> float:
+    """fp32 master weights plus Adam's two moments in ``optimizer_state_dtype``."""
+    return MASTER_BYTES_PER_PARAM + 2.0 * MOMENT_BYTES[training.optimizer_state_dtype]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +93,23 @@ def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: n
     re-run (training.recompute_modules): core_attn the attention scores, layernorm the norm
     outputs (the QKV and FC1 inputs), mla_up_proj MLA's full-width Q, K and V (the latents
     stay), moe_act the expert activation output. An fp8 MoE dispatch keeps the dispatched
-    tokens and the expert activation input in fp8 for the backward (DeepSeek-V3 Sec. 3.3.4)."""
+    tokens and the expert activation input in fp8 for the backward (DeepSeek-V3 Sec. 3.3.4).
+    ``activation_cache_dtype: fp8`` keeps every Linear's input in fp8 (the attention output
+    projection's in E5M6, 1.5 bytes) and the SwiGLU inputs of the MoE layer's experts too
+    (DeepSeek-V3 Sec. 3.3.4, "Low-Precision Activation"); Q, K, V and norm inputs stay bf16."""
     h, t, sp = model.hidden_size, sh.tokens, sh.sp_div
     d_qk, d_v = head_dims(model)
     mods = set(training.recompute_modules)
     mask = 1.0 if training.dropout else 0.0
-    norm_out = ACT_BYTES * t * h / sp  # one norm's output: the QKV (or FC1) input
+    fp8_cache = training.activation_cache_dtype == "fp8"
+    lin = 1.0 if fp8_cache else ACT_BYTES  # a Linear's input kept for its weight gradient
+    proj_in = E5M6_BYTES if fp8_cache else ACT_BYTES
+    norm_out = lin * t * h / sp  # one norm's output: the QKV (or FC1) input
     # attention block: norm input, QKV input, Q, K, V, projection input, dropout mask
     qkv = ACT_BYTES * t * (sh.heads * d_qk + sh.kv_heads * (d_qk + d_v))
-    attn_rest = (2.0 + mask) * t * h / sp + ACT_BYTES * t * sh.heads * d_v
+    attn_rest = (2.0 + mask) * t * h / sp + proj_in * t * sh.heads * d_v
     if model.mla is not None:
-        attn_rest = attn_rest + ACT_BYTES * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
+        attn_rest = attn_rest + lin * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
     if training.attention_kernel == "flash":
         scores = 4.0 * t * sh.heads  # fp32 log-sum-exp per row
     else:
@@ -99,22 +122,39 @@ def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: n
         routed = t * moe.top_k
         low = 1.0 if training.moe_dispatch_dtype == "fp8" else ACT_BYTES
         act_in = low * routed * gate * model.expert_ffn / tp
-        act_out = ACT_BYTES * routed * model.expert_ffn / tp
+        act_out = lin * routed * model.expert_ffn / tp
         # the dispatched input; and the expert output, which the router-probability gradient
         # needs unless the probabilities scale the recomputed activation (weighted SwiGLU)
         ffn_rest = ffn_rest + routed * h * (low + (0.0 if "moe_act" in mods else ACT_BYTES))
         if moe.num_shared_experts:
             width = moe.num_shared_experts * model.shared_expert_ffn / tp
-            act_in, act_out = act_in + ACT_BYTES * t * gate * width, act_out + ACT_BYTES * t * width
+            act_in, act_out = act_in + lin * t * gate * width, act_out + lin * t * width
     else:
         act_in = ACT_BYTES * t * gate * model.ffn_hidden_size / tp
-        act_out = ACT_BYTES * t * model.ffn_hidden_size / tp
+        act_out = lin * t * model.ffn_hidden_size / tp
     full = attn_rest + qkv + 2.0 * norm_out + scores + ffn_rest + act_in + act_out
     selective = (full - ("core_attn" in mods) * scores - ("layernorm" in mods) * 2.0 * norm_out
                  - ("mla_up_proj" in mods and model.mla is not None) * qkv - ("moe_act" in mods) * act_out)
     layer_input = ACT_BYTES * t * h / sp
+    if "alternate_mm" in mods and not moe_layer:
+        selective = alternate_mm_kept(model, sh, tp)
     stored = np.where(recompute == 2, layer_input, np.where(recompute == 1, selective, full))
     return LayerActivation(stored=stored, full=full)
+
+
+def alternate_mm_kept(model: ModelSpec, sh: Shapes, tp: np.ndarray) -> np.ndarray:
+    """torchtitan's op-level selective checkpointing (parallelize_llama.py _save_list and
+    "save output of all compute ops, except every second mm", counted per layer): a layer
+    keeps its input, the outputs of its 1st, 3rd, 5th and 7th matmul (wq: Q, wv: V, w1: the
+    gate, w2: the FFN output) and of the attention kernel (its output and log-sum-exp);
+    norms, RoPE, wk, wo, w3 and the activation re-run in the backward. Counted in Llama's
+    order (separate wq, wk, wv; gated FFN w1, w3, w2); MoE layers keep their other modules'
+    rule."""
+    h, t = model.hidden_size, sh.tokens
+    d_qk, d_v = head_dims(model)
+    kept = 2.0 * t * h / sh.sp_div + t * h  # the input; w2's output (before the TP reduce)
+    kept = kept + t * (sh.heads * d_qk + sh.kv_heads * d_v + model.ffn_hidden_size / tp + sh.heads * d_v)
+    return ACT_BYTES * kept + 4.0 * t * sh.heads
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,19 +165,23 @@ class StateBytes:
 
 
 def state_bytes(dense_params: np.ndarray, expert_params: np.ndarray, dp_cp: np.ndarray, ep: np.ndarray,
-                zero: np.ndarray, training: TrainingSpec) -> StateBytes:
-    """Weights, gradients and Adam states of the parameters a GPU owns before sharding."""
-    weight_b = ACT_BYTES + (1.0 if training.precision == "fp8" else 0.0)
+                zero: np.ndarray, training: TrainingSpec, bf16_only_params: np.ndarray | float = 0.0) -> StateBytes:
+    """Weights, gradients and Adam states of the parameters a GPU owns before sharding.
+    ``bf16_only_params`` (part of ``dense_params``: the embedding and output layer) get no fp8 copy."""
+    fp8 = 1.0 if training.precision == "fp8" else 0.0
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     edp = np.maximum(dp_cp // ep, 1)
 
-    def sharded(bytes_per_param: float, stage: int) -> np.ndarray:
+    def sharded(bytes_per_param: float, stage: int, dense_params=dense_params) -> np.ndarray:
         dense = np.where(zero >= stage, dense_params / dp_cp, dense_params)
         experts = np.where(zero >= stage, expert_params / edp, expert_params)
         return bytes_per_param * (dense + experts)
 
-    return StateBytes(weights=sharded(weight_b, 3), grads=sharded(grad_b, 2),
-                      optimizer=sharded(OPTIMIZER_BYTES_PER_PARAM, 1))
+    weights = sharded(ACT_BYTES + fp8, 3)
+    if fp8:
+        weights = weights - fp8 * np.where(zero >= 3, bf16_only_params / dp_cp, bf16_only_params)
+    return StateBytes(weights=weights, grads=sharded(grad_b, 2),
+                      optimizer=sharded(optimizer_bytes_per_param(training), 1))
 
 
 def reserve_bytes(plans: PlanBatch, moe: bool) -> np.ndarray:
@@ -181,7 +225,7 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
     dp_cp = plans.dp * plans.cp
     dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute)
     emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * model.hidden_size / sh.sp_div
-    logit_act = 6.0 * sh.tokens * model.vocab_size / tp  # bf16 logits + fp32 softmax for the loss
+    logit_act = LOGIT_BYTES[training.cross_entropy] * sh.tokens * model.vocab_size / tp
     edp = np.maximum(dp_cp // ep, 1)
 
     def stage(n_layers, before, first, last) -> _Stage:
@@ -192,8 +236,8 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
         fixed = np.where(last, (1.0 + model.mtp_depth) * logit_act, 0.0) + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0)
         layer = np.maximum(np.where(n_dense > 0, dense_act.stored, 0.0), np.where(n_moe > 0, moe_act.stored, 0.0))
         dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
-        dense_p = dense_p + np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
-        st = state_bytes(dense_p, n_moe * params.moe_experts, dp_cp, ep, zero, training)
+        io_p = np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
+        st = state_bytes(dense_p + io_p, n_moe * params.moe_experts, dp_cp, ep, zero, training, io_p)
         # ZeRO-3 gathers one layer ahead: two of this stage's layers in full, but only the
         # parts that are sharded at all (a shard group of one gathers nothing)
         gathered_moe = (params.moe_shared * (dp_cp > 1) + params.moe_experts * (edp > 1)) * (n_moe > 0)
@@ -237,9 +281,14 @@ def _rank(s: _Stage, flight: np.ndarray, training: TrainingSpec) -> dict[str, np
 
 
 def _pair(a: _Stage, b: _Stage, flight: np.ndarray, training: TrainingSpec) -> dict[str, np.ndarray]:
-    """A DualPipe rank: both stages' states; pp + 1 micro-batches of their mean activations."""
-    act = _held_activations(0.5 * (a.act_micro + b.act_micro), np.maximum(a.act_layer, b.act_layer),
-                            a.act_fixed + b.act_fixed, flight, training)
+    """A DualPipe rank: both stages' states and pp + 1 micro-batches of activations. An end
+    rank (0 or pp-1) starts its direction with stage 0 (``a``) and holds pp micro-batches of
+    it at the peak, and one of stage pp-1 (``b``): deepseek-ai/DualPipe dualpipe.py step():
+    2(pp/2 - r - 1) + (r + 1) + 1 forward chunks of phase 0 and r + 1 of phase 1 on the rank
+    r from its end, r = 0 here (middle ranks pair equal stages: the split does not matter)."""
+    held_b = np.minimum(flight, 1.0)
+    act = _held_activations((flight - held_b) / flight * a.act_micro + held_b / flight * b.act_micro,
+                            np.maximum(a.act_layer, b.act_layer), a.act_fixed + b.act_fixed, flight, training)
     return {"weights_bytes": a.weights + b.weights, "gradients_bytes": a.grads + b.grads,
             "optimizer_bytes": a.optimizer + b.optimizer, "activations_bytes": act,
             "gather": np.maximum(a.gather, b.gather)}

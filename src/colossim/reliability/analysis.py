@@ -79,7 +79,9 @@ def choose_interval(job: Job, interval: str | float, seed: int = 0) -> IntervalC
 def run(job: Job, replications: int, seed: int, engine: Engine = "vectorized") -> RunArrays:
     if engine == "events":
         from colossim.reliability.events import simulate_events
+        from colossim.reliability.montecarlo import check_work
 
+        check_work(job, replications, engine="events")
         return simulate_events(job, replications, seed)
     return simulate_lockstep(job, replications, seed)
 
@@ -220,4 +222,17 @@ def sweep_gpus(scenario: Scenario, config: ReliabilityConfig | None = None,
     :meth:`Job.scaled`), each with its own interval under the configured policy."""
     cfg = config if config is not None else reliability_config(scenario.sections.get("reliability"))
     base = build_job(scenario, cfg)
-    return [analyze(scenario, cfg, job=base.scaled(n)) for n in sizes]
+    jobs = [base.scaled(n) for n in sizes]
+    _check_total(jobs, cfg.replications)
+    return [analyze(scenario, cfg, job=j) for j in jobs]
+
+
+def _check_total(jobs: list[Job], replications: int) -> None:
+    """All sizes together within the gate's time budget, before the first one runs."""
+    from colossim import gate
+    from colossim.reliability.montecarlo import estimated_s
+
+    seconds = sum(estimated_s(j, replications)[1] for j in jobs)
+    gate.check_budget(f"the Monte Carlo over {len(jobs)} sizes", seconds, gate.MAX_SIMULATION_S,
+                      field="reliability.replications", unit="s",
+                      fix="use fewer sizes (--sizes), fewer replications or lower failure rates")

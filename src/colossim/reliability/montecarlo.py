@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from colossim.reliability.checkpoint import daly_expected_wall_s
+from colossim.reliability.checkpoint import daly_expected_wall_s, daly_interval
 from colossim.reliability.job import Job
 from colossim.reliability.runs import RunArrays
 from colossim.reliability.spares import SparePool
@@ -46,6 +46,30 @@ def expected_wall_s(job: Job) -> float:
     return wall / (1.0 - planned_downtime) if planned_downtime < 1.0 else math.inf
 
 
+def estimated_s(job: Job, lanes: int, engine: str = "vectorized",
+                max_wall_factor: float = MAX_WALL_FACTOR) -> tuple[float, float]:
+    """(failures per lane, seconds) a Monte Carlo of ``lanes`` replications will take: lanes
+    run to the expected wall time (at Daly's interval when none is set yet), at least twice
+    the failure-free time, at most ``max_wall_factor`` times. Measured on one core: the
+    vectorized engine takes one step per failure of a lane, ~20 us plus ~0.035 us per lane;
+    the event engine ~75 us per failure of every lane."""
+    if not (math.isfinite(job.interval_s) and job.interval_s > 0):
+        job = job.with_interval(daly_interval(job.block_s, job.mttf_s))
+    w = job.work_s * job.slowdown
+    steps = float(job.class_rates_per_s.sum()) * min(max(2.0 * w, expected_wall_s(job)), max_wall_factor * w)
+    return steps, steps * lanes * 7.5e-5 if engine == "events" else steps * (2e-5 + 3.5e-8 * lanes)
+
+
+def check_work(job: Job, lanes: int, engine: str = "vectorized", max_wall_factor: float = MAX_WALL_FACTOR) -> None:
+    """Refuse a Monte Carlo that would run past the gate's time budget, before any array is made."""
+    from colossim import gate
+
+    steps, seconds = estimated_s(job, lanes, engine, max_wall_factor)
+    gate.check_budget(f"the Monte Carlo ({steps:,.0f} failures in each of {lanes:,} replications)", seconds,
+                      gate.MAX_SIMULATION_S, field="reliability.replications", unit="s",
+                      fix="use fewer replications, a shorter run (run_days) or lower failure rates")
+
+
 def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generator = 0, *,
                       max_wall_factor: float = MAX_WALL_FACTOR,
                       intervals_s: np.ndarray | None = None) -> RunArrays:
@@ -58,6 +82,7 @@ def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generat
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     tile = 1 if intervals_s is None else len(intervals_s)
     n = replications * tile
+    check_work(job, n, max_wall_factor=max_wall_factor)
     if intervals_s is None:
         assert math.isfinite(job.interval_s) and job.interval_s > 0, "set the checkpoint interval first"
         tau: float | np.ndarray = job.interval_s

@@ -48,7 +48,9 @@ def plot_sweep(rows: list[ReliabilityResult], path: str | Path) -> None:
     ax.set_title(f"{rows[0].job.name}: goodput against scale ({rows[0].runs.replications} replications each)",
                  fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    from colossim.atomic import savefig
+
+    savefig(fig, path, dpi=130)
     plt.close(fig)
 
 
@@ -103,7 +105,9 @@ def plot_timeline(result: ReliabilityResult, timeline: Timeline, path: str | Pat
     top.set_title(f"{job.name}: one replication (seed {result.seed}), {job.gpus:,} GPUs, "
                   f"checkpoint every {job.interval_s / 60:.1f} min, ETTR {ettr:.3f}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    from colossim.atomic import savefig
+
+    savefig(fig, path, dpi=130)
     plt.close(fig)
 
 

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from colossim import gate
 from colossim.reliability.job import Job
 
 
@@ -30,6 +31,8 @@ class SparePool:
         for f, d in enumerate(times):
             in_repair = float(rates[self.fifo_of == f].sum()) * min(d, horizon_s)
             cap = 1 << max(6, math.ceil(math.log2(2.0 * in_repair + 6.0 * math.sqrt(in_repair + 1.0) + 64.0)))
+            gate.check_allocation("servers in repair at once", replications * cap, field="spares.repair_h",
+                                  fix="use shorter repair times or fewer replications")
             self.bufs.append(np.zeros((replications, cap)))
             self.heads.append(np.zeros(replications, dtype=np.int64))
             self.tails.append(np.zeros(replications, dtype=np.int64))

@@ -129,11 +129,24 @@ SEARCH_FLAGS = {"--objective": "objective", "--deadline-days": "deadline_days", 
                 "--fix": "fix", "--max": "max", "--min": "min", "constraint": "fix"}
 
 
+def search_options(ctx: Context) -> Any:
+    """The options, with the scenario's ``search:`` section for those not given (as `colossim
+    search` takes its defaults from it)."""
+    o: Any = ctx.options
+    section = ctx.scenario.sections.get("search") or {}
+    merged = {k: v for k, v in section.items() if k in type(o).model_fields and k not in o.model_fields_set}
+    if not merged:
+        return o
+    from colossim.scenario.loader import validate_section
+
+    return validate_section(type(o), {**o.model_dump(exclude_unset=True), **merged}, "search")
+
+
 def search_constraints(ctx: Context) -> Any:
     """The search's constraints, built exactly as `colossim search` builds them from its flags."""
     from colossim.cli.search import build_constraints
 
-    o: Any = ctx.options
+    o: Any = search_options(ctx)
     raw_parallel = None
     if o.keep_parallel:
         raw_parallel = ctx.scenario.to_dict()["parallel"]
@@ -159,7 +172,7 @@ def check_search(ctx: Context, limits: Limits) -> None:
     """The objective's own checks (as search() makes them), then the size of the space."""
     from colossim.search.objectives import ObjectiveOptions, check_objective
 
-    o: Any = ctx.options
+    o: Any = search_options(ctx)
     check_objective(o.objective, ObjectiveOptions(deadline_days=o.deadline_days,
                                                   total_tokens=o.total_tokens or ctx.scenario.training.total_tokens))
     n = search_size(ctx.scenario, search_constraints(ctx))
@@ -170,7 +183,7 @@ def check_search(ctx: Context, limits: Limits) -> None:
 def run_search(ctx: Context) -> dict[str, Any]:
     from colossim.search import search
 
-    o: Any = ctx.options
+    o: Any = search_options(ctx)
     result = search(ctx.scenario, objective=o.objective, constraints=search_constraints(ctx), top=o.top,
                     deadline_days=o.deadline_days, total_tokens=o.total_tokens, progress=ctx.progress)
     return result.to_dict()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from colossim.atomic import write_bytes, write_text
 from colossim.report.document import ReportDoc
 
 
@@ -40,7 +41,7 @@ def render_markdown(doc: ReportDoc, path: str | Path) -> tuple[Path, list[Path]]
             lines.append("")
         for fig in s.figures:
             png = md.with_name(f"{md.stem}-{s.kind}-{fig['id']}.png")
-            png.write_bytes(mpl.draw(fig, "png"))
+            write_bytes(png, mpl.draw(fig, "png"), "--output")
             images.append(png)
             title = fig.get("layout", {}).get("title", {}).get("text", fig["id"])
             lines += [f"![{title}]({png.name})", ""]
@@ -51,5 +52,5 @@ def render_markdown(doc: ReportDoc, path: str | Path) -> tuple[Path, list[Path]]
     if doc.errors:
         lines += ["## Not included", "", *(f"- {e}" for e in doc.errors), ""]
     lines += ["## Scenario", "", "```yaml", doc.scenario_yaml.rstrip(), "```", ""]
-    md.write_text("\n".join(lines), encoding="utf-8")
+    write_text(md, "\n".join(lines), "--output")
     return md, images

@@ -9,9 +9,14 @@ axis titles and ranges, and horizontal ``shapes`` with their annotations.
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 from colossim.errors import ColossimError
+
+# matplotlib's pyplot state and its text (mathtext) parser are shared by every thread: the
+# server renders SVG reports on several threads, so every figure is drawn under this lock.
+figure_lock = threading.RLock()
 
 DASHES = {"dot": ":", "dash": "--", "dashdot": "-.", "solid": "-"}
 
@@ -90,10 +95,18 @@ def _axis(ax: Any, layout: dict[str, Any], key: str) -> None:
 
 
 def draw(fig: dict[str, Any], fmt: str = "png", dpi: int = 110) -> bytes:
-    """The figure as PNG or SVG bytes."""
-    plt = pyplot()
+    """The figure as PNG or SVG bytes (one figure at a time: see ``figure_lock``)."""
+    with figure_lock:
+        plt = pyplot()
+        mfig, ax = plt.subplots(figsize=(7.5, 4.2))
+        try:
+            return _draw(mfig, ax, fig, fmt, dpi)
+        finally:
+            plt.close(mfig)
+
+
+def _draw(mfig: Any, ax: Any, fig: dict[str, Any], fmt: str, dpi: int) -> bytes:
     layout = fig.get("layout", {})
-    mfig, ax = plt.subplots(figsize=(7.5, 4.2))
     traces = fig.get("data", [])
     bars = [t for t in traces if t.get("type") == "bar"]
     if bars:
@@ -120,5 +133,4 @@ def draw(fig: dict[str, Any], fmt: str = "png", dpi: int = 110) -> bytes:
     mfig.tight_layout()
     buf = io.BytesIO()
     mfig.savefig(buf, format=fmt, dpi=dpi)
-    plt.close(mfig)
     return buf.getvalue()

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from colossim import catalog
+from colossim import catalog, gate
 from colossim.errors import ColossimError, did_you_mean, field_error
 from colossim.scenario.batch import PlanBatch
 from colossim.scenario.cluster import ClusterSpec
@@ -33,7 +32,11 @@ TOP_LEVEL = ("name", "description", *REQUIRED_SECTIONS, "parallel", *EXTRA_SECTI
 
 def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
     """Load a scenario from a YAML path, YAML text, or a mapping."""
-    data = _read(source)
+    return build_scenario(_read(source))
+
+
+def build_scenario(data: Any) -> Scenario:
+    """A scenario from parsed data (anything: a non-mapping is refused, never read as a path)."""
     if not isinstance(data, dict):
         raise ColossimError(f"a scenario must be a mapping with sections {', '.join(REQUIRED_SECTIONS)}; "
                             f"got {type(data).__name__}", field="scenario", value=data)
@@ -49,6 +52,10 @@ def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
     training = build_training(data["training"])
     plan, inferred = build_plan(data.get("parallel") or {}, model, cluster, training)
     sections = {k: data[k] for k in EXTRA_SECTIONS if data.get(k) is not None}
+    if "search" in sections:  # read by `colossim search` (its defaults); a typo is refused here
+        from colossim.scenario.search_options import SearchOptions
+
+        validate_section(SearchOptions, sections["search"], "search")
     name = str(data.get("name") or f"{model.name} on {cluster.name}")
     return Scenario(name=name, model=model, cluster=cluster, training=training, parallel=plan,
                     dp_was_inferred=inferred, sections=sections)
@@ -60,21 +67,15 @@ def read_scenario_data(source: str | Path | dict[str, Any]) -> Any:
 
 
 def _read(source: str | Path | dict[str, Any]) -> Any:
+    """Parse through the input gate (colossim.gate): UTF-8, size, duplicate keys, nesting,
+    aliases, finite numbers. Text with a newline or over 4 kB is YAML, never a file name."""
     if isinstance(source, dict):
+        gate.check_tree(source)
         return source
     text = str(source)
-    path = Path(text)
     if isinstance(source, Path) or (len(text) < 4096 and "\n" not in text and text.endswith((".yaml", ".yml"))):
-        if not path.is_file():
-            raise ColossimError(f"scenario file not found: {text}", field="scenario", value=text)
-        text = path.read_text(encoding="utf-8")
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ColossimError(f"invalid YAML{where}: {problem}", field="scenario") from None
+        text = gate.read_text(text)
+    return gate.parse_yaml(text)
 
 
 # ---- sections --------------------------------------------------------------------------
@@ -187,12 +188,17 @@ def validate_section(cls: type[_T], body: Any, section: str) -> _T:
 
 
 def _validate(cls: type[_T], body: dict[str, Any], section: str) -> _T:
+    """Pydantic validation between the gate's checks: no true/false for a number before,
+    every quantity finite and within its physical range after (colossim.bounds.BOUNDS)."""
+    gate.check_types(cls, body, section)
     try:
-        return cls(**body)
+        obj = cls(**body)
     except ValidationError as exc:
         raise _convert(exc, cls, section) from None
     except TypeError as exc:  # non-string keys
         raise ColossimError(f"{section}: {exc}", field=section) from None
+    gate.check_bounds(section, obj)
+    return obj
 
 
 def _convert(exc: ValidationError, cls: type[BaseModel], section: str) -> ColossimError:

@@ -25,7 +25,7 @@ from colossim.errors import unknown_name_error
 Precision = Literal["bf16", "fp16", "fp8"]
 Recompute = Literal["none", "selective", "full"]
 RECOMPUTE_CODES: dict[str, int] = {"none": 0, "selective": 1, "full": 2}
-RecomputeModule = Literal["core_attn", "layernorm", "mla_up_proj", "moe_act"]
+RecomputeModule = Literal["core_attn", "layernorm", "mla_up_proj", "moe_act", "alternate_mm"]
 
 
 class OffloadSpec(BaseModel):
@@ -51,7 +51,9 @@ class TrainingSpec(BaseModel):
         description=(
             "what selective recompute re-runs (Megatron-Core --recompute-modules): core_attn (the attention core), "
             "layernorm (norm outputs), mla_up_proj (MLA's Q/K/V up-projections), moe_act (the expert activation "
-            "function). DeepSeek-V3: [layernorm, mla_up_proj, moe_act]"
+            "function), alternate_mm (torchtitan's op-level selective checkpointing: the layer keeps its input, "
+            "the attention kernel's output and every other matmul's output; the rest re-runs). DeepSeek-V3: "
+            "[layernorm, mla_up_proj, moe_act]; torchtitan selective_ac_option 'op': [alternate_mm]"
         ),
     )
     zero_stage: int = Field(default=1, ge=0, le=3, description="0 none, 1 optimizer, 2 +gradients, 3 +weights (FSDP)")
@@ -123,6 +125,14 @@ class TrainingSpec(BaseModel):
         default="bf16", description="dtype of the forward MoE dispatch (DeepSeek-V3 sends it in fp8)"
     )
 
+    activation_cache_dtype: Literal["bf16", "fp8"] = Field(
+        default="bf16",
+        description=(
+            "dtype of the Linear inputs kept for the backward; fp8 (with precision fp8): DeepSeek-V3 caches them in "
+            "fp8 for its fp8 weight-gradient GEMMs (the attention output projection's input in 12-bit E5M6)"
+        ),
+    )
+
     optimizer: Literal["fused", "unfused"] = Field(
         default="fused",
         description="fused: multi-tensor Adam, norm and scaling kernels (apex/TE FusedAdam); unfused: one kernel chain per tensor",
@@ -130,6 +140,25 @@ class TrainingSpec(BaseModel):
     dp_bucket_params: PositiveFloat | None = Field(
         default=4.0e7,
         description="parameters per gradient-reduction bucket (the last one cannot overlap); null: one layer (FSDP)",
+    )
+
+    optimizer_state_dtype: Literal["fp32", "bf16"] = Field(
+        default="fp32",
+        description="dtype of Adam's first and second moments; the master weights stay fp32 (DeepSeek-V3: bf16)",
+    )
+    cross_entropy: Literal["fp32", "inplace"] = Field(
+        default="fp32",
+        description=(
+            "fp32: logits cast to fp32, the fp32 softmax kept for the backward (Megatron, PyTorch); inplace: one "
+            "kernel converts bf16 logits on the fly and overwrites them with their gradient (DeepSeek's HAI-LLM)"
+        ),
+    )
+    elementwise_kernels: Literal["fused", "eager"] = Field(
+        default="fused",
+        description=(
+            "fused: one kernel per norm, activation and RoPE (apex/TE/jit fusions, torch.compile); eager: PyTorch "
+            "eager composite ops (RMSNorm, SwiGLU, complex RoPE as chains of kernels, each through HBM)"
+        ),
     )
 
     @model_validator(mode="before")
@@ -144,6 +173,13 @@ class TrainingSpec(BaseModel):
         precision = data.get("precision", "bf16")
         values = stacks.stack(name).values(precision if isinstance(precision, str) else "bf16")
         return {**values, **data, "stack": name.lower()}
+
+    @model_validator(mode="after")
+    def _fp8_cache_needs_fp8(self) -> TrainingSpec:
+        if self.activation_cache_dtype == "fp8" and self.precision != "fp8":
+            raise ValueError(f"activation_cache_dtype fp8 needs precision fp8 (got {self.precision!r}): "
+                             "the cached fp8 inputs feed fp8 weight-gradient GEMMs")
+        return self
 
     @field_validator("stack")
     @classmethod

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from colossim import gate
 from colossim.errors import ColossimError, field_error
 from colossim.scenario import ClusterSpec, ModelSpec, PlanBatch, TrainingSpec
 from colossim.scenario.parallel import SCHEDULE_CODES
@@ -52,8 +53,12 @@ class Constraints:
         return ", ".join(parts) or "none"
 
 
-def parse_value(dim: str, raw: str | int | bool) -> int:
-    """A constraint value as the integer code the batch uses (recompute names, booleans)."""
+def parse_value(dim: str, raw: str | int | bool, field: str | None = None) -> int:
+    """A constraint value as the integer code the batch uses (recompute names, booleans),
+    within the dimension's range (colossim.bounds.DIMENSIONS); errors name ``field``."""
+    field = field or dim
+    if isinstance(raw, bool) and dim != "sp":
+        raise field_error(field, raw, "must be an integer, not true/false")
     if dim == "recompute" and isinstance(raw, str) and not raw.isdigit():
         if raw not in RECOMPUTE_CODES:
             raise field_error("recompute", raw, f"allowed: {', '.join(RECOMPUTE_CODES)}", choices=RECOMPUTE_CODES)
@@ -67,9 +72,10 @@ def parse_value(dim: str, raw: str | int | bool) -> int:
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise field_error(dim, raw, "must be an integer") from None
-    if value < (0 if dim in ("zero", "recompute", "sp", "schedule") else 1):
-        raise field_error(dim, value, "must be a positive integer")
+        raise field_error(field, raw, "must be an integer") from None
+    if dim == "schedule" and value not in SCHEDULE_CODES.values():
+        raise field_error(field, value, f"allowed: {', '.join(SCHEDULE_CODES)} (or codes 0-{len(SCHEDULE_CODES) - 1})")
+    gate.check_dimension(dim, value, field)
     return value
 
 

@@ -148,6 +148,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = JobManager(workers=settings.workers, max_active=settings.max_jobs,
                                 max_kept=settings.max_kept_jobs, ttl_s=settings.job_ttl_s)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.allowed_hosts is not None:  # DNS rebinding: a page elsewhere cannot reach a loopback server
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
     @app.exception_handler(ColossimError)
     async def _user_error(request: Request, exc: ColossimError) -> JSONResponse:

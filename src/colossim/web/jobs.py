@@ -7,11 +7,20 @@ the job's JSON once it is done (the API's ``result`` and ``section``). The funct
 ``max_active`` jobs are queued or running at once (more is refused, not queued without
 end); finished jobs are kept ``ttl_s`` seconds (and at most ``max_kept``) for the page to
 fetch, then forgotten. Everything stays in this process: a restart forgets every job.
+
+Synchronous heavy routes (``/api/report``) run through the same pool and
+budget with :meth:`JobManager.run`: they wait (up to ``wait_s``) for a free slot rather than
+being refused at once, run on a worker thread, and are forgotten as soon as they return,
+so their results (a report is megabytes) are not kept. Once no job is running, the memory
+the work used is handed back to the system (``gc`` and glibc's ``malloc_trim``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -49,6 +58,8 @@ class Job:
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)
+    exception: BaseException | None = field(default=None, repr=False)
 
     def progress(self, done: int, total: int) -> None:
         if self.cancel.is_set():
@@ -77,21 +88,46 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self.workers = workers
         self._lock = threading.Lock()
+        self._slots = threading.Condition(self._lock)
         self._pool: ThreadPoolExecutor | None = None  # started with the first job, again after a shutdown
 
-    def submit(self, kind: str, work: Work) -> Job:
-        with self._lock:
-            self._prune()
-            active = sum(1 for j in self._jobs.values() if j.status in ACTIVE)
-            if active >= self.max_active:
-                raise TooManyJobs(f"{active} jobs are already queued or running (at most {self.max_active}: "
-                                  "`colossim serve --max-jobs`); wait for one to finish or cancel one")
+    def submit(self, kind: str, work: Work, *, wait_s: float = 0.0) -> Job:
+        """Queue ``work``; refused (TooManyJobs) when ``max_active`` jobs are queued or running
+        and none ends within ``wait_s`` seconds."""
+        deadline = time.monotonic() + wait_s
+        with self._slots:
+            while True:
+                self._prune()
+                active = sum(1 for j in self._jobs.values() if j.status in ACTIVE)
+                left = deadline - time.monotonic()
+                if active < self.max_active:
+                    break
+                if left <= 0:
+                    raise TooManyJobs(f"{active} jobs are already queued or running (at most {self.max_active}: "
+                                      "`colossim serve --max-jobs`); wait for one to finish or cancel one")
+                self._slots.wait(left)
             job = Job(id=uuid.uuid4().hex, kind=kind)
             self._jobs[job.id] = job
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="colossim-job")
             self._pool.submit(self._run, job, work)
         return job
+
+    def run(self, kind: str, work: Work, *, wait_s: float = 60.0) -> dict[str, Any]:
+        """Run ``work`` through the queue and wait for it (a synchronous route); the job is
+        forgotten once it returns. Its ColossimError is raised here (a 422)."""
+        job = self.submit(kind, work, wait_s=wait_s)
+        job.ended.wait()
+        with self._lock:
+            self._jobs.pop(job.id, None)
+        if job.status == "done" and job.result is not None:
+            result, job.result = job.result, None
+            return result
+        if isinstance(job.exception, ColossimError):
+            raise job.exception
+        if job.status == "cancelled":
+            raise ColossimError("the server is stopping; the work was cancelled", field="jobs")
+        raise RuntimeError(f"job {job.id} ({kind}) failed (logged)")
 
     def _run(self, job: Job, work: Work) -> None:
         if job.cancel.is_set():
@@ -103,6 +139,7 @@ class JobManager:
         except Cancelled:
             self._finish(job, "cancelled")
         except ColossimError as exc:
+            job.exception = exc
             self._finish(job, "failed", error=exc.to_dict())
         except Exception:  # a bug: logged here, never shown to the client as a traceback
             log.exception("job %s (%s) failed", job.id, job.kind)
@@ -115,7 +152,13 @@ class JobManager:
     def _finish(self, job: Job, status: str, error: dict[str, Any] | None = None) -> None:
         job.error = error
         job.finished_s = time.time()
-        job.status = status
+        with self._slots:
+            job.status = status
+            idle = not any(j.status == "running" for j in self._jobs.values())
+            self._slots.notify_all()
+        job.ended.set()
+        if idle:
+            release_memory()
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -139,6 +182,8 @@ class JobManager:
                 if job.status == "queued":
                     job.status = "cancelled"
                     job.finished_s = time.time()
+                    job.ended.set()
+                    self._slots.notify_all()
             else:
                 del self._jobs[job_id]
             return job
@@ -159,6 +204,21 @@ class JobManager:
             for j in self._jobs.values():
                 if j.status in ACTIVE:
                     j.cancel.set()
+                if j.status == "queued":  # its future is dropped below: it never runs
+                    j.status, j.finished_s = "cancelled", time.time()
+                    j.ended.set()
+            self._slots.notify_all()
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system: collect cycles (figures, arrays), then ask
+    glibc to return its free heap pages (Linux; elsewhere only the collection)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -48,13 +48,20 @@ def _context(request: Request, cap: Capability, body: Any) -> Context:
     return ctx
 
 
+def _run_queued(request: Request, kind: str, work: Any) -> dict[str, Any]:
+    """A synchronous route's work through the job queue and its budget (at most ``workers``
+    at once, ``max_jobs`` queued; waits up to ``queue_wait_s`` for a slot, then a 429)."""
+    settings = request.app.state.settings
+    return request.app.state.jobs.run(kind, work, wait_s=settings.queue_wait_s)
+
+
 def _add_capability(router: APIRouter, cap: Capability) -> None:
     model = create_model(f"{cap.name.title()}Request", __base__=ScenarioInput,
                          options=(cap.options, Field(default_factory=cap.options,
                                                      description=f"the options of `colossim {cap.name}`")))
 
     if not cap.long:
-        def run_now(request: Request, body: model) -> dict[str, Any]:
+        def run_now(request: Request, body: model) -> dict[str, Any]:  # quick: estimate, power, cost
             return _envelope(cap, cap.execute(_context(request, cap, body)))
 
         router.add_api_route(f"/{cap.name}", run_now, methods=["POST"], summary=f"{cap.title} (synchronous)",
@@ -171,10 +178,14 @@ def report(request: Request, body: ReportRequest) -> HTMLResponse:
                 raise
             skipped.append(f"{cap.title}: {exc}")
             del parts[name]
-    doc = build_report(scenario, raw, parts)
-    doc.errors[:0] = skipped
-    return HTMLResponse(render_html(doc, body.charts),
-                        headers={"Content-Disposition": 'attachment; filename="colossim-report.html"'})
+
+    def work(progress: Any) -> dict[str, Any]:
+        doc = build_report(scenario, raw, parts)
+        doc.errors[:0] = skipped
+        return {"html": render_html(doc, body.charts)}
+
+    html = _run_queued(request, "report", work)["html"]
+    return HTMLResponse(html, headers={"Content-Disposition": 'attachment; filename="colossim-report.html"'})
 
 
 @api_router.get("/jobs", tags=["jobs"])
