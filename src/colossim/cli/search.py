@@ -71,12 +71,8 @@ def register(app: typer.Typer) -> None:
                                                             "result is the same for any number)"),
         json_out: bool = JSON_OPTION,
     ) -> None:
-<<<<<<< HEAD
         """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, schedule, recompute, ZeRO, sp) and rank them."""
-=======
-        """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, recompute, ZeRO, sp) and rank them."""
         from colossim import gate
->>>>>>> main
         from colossim.api import load_scenario
         from colossim.scenario.loader import read_scenario_data, validate_section
         from colossim.scenario.search_options import SearchOptions
