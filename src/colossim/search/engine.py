@@ -205,7 +205,8 @@ class _Runner:
     def __init__(self, ctx: tuple, workers: int) -> None:
         import multiprocessing as mp
 
-        self.ctx, self.pool = ctx, None
+        self.ctx = ctx
+        self.pool: Any = None
         self.workers = workers if "fork" in mp.get_all_start_methods() else 1
 
     def map(self, fn: Callable, tasks: list) -> Iterator[_Part]:
