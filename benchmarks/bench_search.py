@@ -1,9 +1,11 @@
 """Speed and soundness of the plan search (issues #3, #14).
 
 Issue #14: the Grok-1 search on colossus-100k at least 2.5x faster than the first search
-(whole product, one core), timed in one run (`speedup`); the pruned enumeration proven to
-drop nothing by brute force over the whole uncapped product on small cases, and the
-MT-NLG 530B case on 5,128 A100s (where vpp <= 8 dropped the optimum) found (`brute_force`).
+(whole product with its caps, one core, every plan evaluated), timed in one run
+(`speedup`), finding the same best plan; the legal-row enumeration and the branch and bound
+proven to drop nothing by brute force over the whole uncapped product on small cases (the
+same top 5), and the MT-NLG 530B case on 5,128 A100s (where vpp <= 8 dropped the optimum)
+found (`brute_force`).
 
 Goals: >= 500,000 candidate plans per second per core; the full search for a 1T dense
 model on 131,072 GPUs and for Grok-1 on colossus-100k each under 30 s on a 2-core machine
@@ -40,7 +42,7 @@ def timed_search(path: Path) -> None:
     dt = time.perf_counter() - t0
     best = r.top[0]
     print(f"{sc.name}: {r.candidates:,} candidates ({r.evaluated:,} evaluated) in {dt:.2f} s = "
-          f"{r.candidates / dt:,.0f} candidates/s on one core; peak RSS {peak_rss_gb():.2f} GB; "
+          f"{r.candidates / dt:,.0f} candidates/s ({r.workers} workers, {r.bounded:,} bounded); peak RSS {peak_rss_gb():.2f} GB; "
           f"best {best.tokens_per_s:,.0f} tokens/s, MFU {best.mfu:.1%}")
 
 
@@ -54,15 +56,16 @@ def speedup(path: Path) -> None:
     sc = load_scenario(path)
     runs = {}
     for label, kw in (("first search: whole product, one core", {"workers": 1, "naive": True, "legacy": True}),
-                      ("legal rows, one core", {"workers": 1}), ("legal rows, every core", {})):
+                      ("branch and bound, one core", {"workers": 1}), ("branch and bound, every core", {})):
         t0, c0 = time.perf_counter(), _cpu_s()
         r = search(sc, top=10, **kw)
         runs[label] = (time.perf_counter() - t0, _cpu_s() - c0, r)
         print(f"  {label:40s} {runs[label][0]:6.1f} s wall {runs[label][1]:6.1f} s CPU  {r.candidates:>11,} "
               f"candidates {r.evaluated:>10,} evaluated  best {r.top[0].tokens_per_s:,.0f} tok/s", flush=True)
-    (w0, _, old), (w1, _, new) = runs["first search: whole product, one core"], runs["legal rows, every core"]
+    (w0, c0, old), (w1, c1, new) = runs["first search: whole product, one core"], runs["branch and bound, every core"]
     same = old.top[0].plan == new.top[0].plan
-    print(f"  speedup {w0 / w1:.2f}x wall; same best plan: {same} ({new.workers} workers)")
+    print(f"  speedup {w0 / w1:.2f}x wall, {c0 / c1:.2f}x CPU; same best plan: {same} ({new.workers} workers; "
+          f"the new space also holds every micro-batch size and schedule: {new.bounded:,} plans bounded)")
 
 
 def brute_force() -> None:
@@ -73,20 +76,24 @@ def brute_force() -> None:
               "training": {"seq_len": 4096, "global_batch_size": 256}}]
     for body in small:
         sc = load_scenario(body)
-        brute = search(sc, top=1, workers=1, naive=True, all_micro_batches=True)
-        found = search(sc, top=1, all_micro_batches=True)
-        default = search(sc, top=1)
-        print(f"  {sc.model.name:14s} brute force over {brute.candidates:,}: {brute.top[0].tokens_per_s:,.0f} tok/s; "
-              f"search: same plan {found.top[0].plan == brute.top[0].plan}; default mbs 1-8: same plan "
-              f"{default.top[0].plan == brute.top[0].plan}")
+        t0 = time.perf_counter()
+        brute = search(sc, top=5, workers=1, naive=True)
+        t1 = time.perf_counter()
+        found = search(sc, top=5)
+        t2 = time.perf_counter()
+        same = [e.plan for e in found.top] == [e.plan for e in brute.top]
+        print(f"  {sc.model.name:14s} brute force over {brute.candidates:,} ({brute.evaluated:,} evaluated, "
+              f"{t1 - t0:.1f} s): {brute.top[0].tokens_per_s:,.0f} tok/s; search ({found.evaluated:,} evaluated, "
+              f"{found.bounded:,} bounded, {t2 - t1:.1f} s): same top 5 {same}")
     sc = load_scenario({"model": "mt-nlg-530b", "cluster": {"gpu": "a100-80gb", "num_gpus": 5128},
                         "training": {"seq_len": 2048, "global_batch_size": 1920}})
     capped = search(sc, top=1, legacy=True)
-    full = search(sc, top=1, all_micro_batches=True)
+    full = search(sc, top=1, exhaustive=True)
     new = search(sc, top=1)
     print(f"  MT-NLG 530B on 5,128 A100: first search (vpp <= 8) {capped.top[0].tokens_per_s:,.0f} tok/s "
-          f"vpp {capped.top[0].plan['vpp']}; every legal plan {full.top[0].tokens_per_s:,.0f} tok/s "
-          f"vpp {full.top[0].plan['vpp']}; default search same plan: {new.top[0].plan == full.top[0].plan}")
+          f"vpp {capped.top[0].plan['vpp']}; every legal plan evaluated {full.top[0].tokens_per_s:,.0f} tok/s "
+          f"vpp {full.top[0].plan['vpp']}; default search (branch and bound) same plan: "
+          f"{new.top[0].plan == full.top[0].plan}")
 
 
 def published_plans_in_space() -> None:

@@ -26,7 +26,7 @@ def small_result():
 def replay(plan: dict) -> dict:
     training = {**SMALL["training"], "micro_batch_size": plan["micro_batch_size"], "recompute": plan["recompute"],
                 "zero_stage": plan["zero_stage"]}
-    parallel = {k: plan[k] for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel")}
+    parallel = {k: plan[k] for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel", "schedule")}
     return estimate(load_scenario({**SMALL, "training": training, "parallel": parallel})).to_dict()
 
 
@@ -42,7 +42,8 @@ def test_ranked_and_counted(small_result) -> None:
     r = small_result
     speeds = [e.tokens_per_s for e in r.top]
     assert speeds == sorted(speeds, reverse=True)
-    assert r.candidates == r.evaluated + r.redundant + sum(r.broken_rules.values())
+    assert r.candidates == r.evaluated + r.redundant + sum(r.broken_rules.values()) + r.bounded
+    assert r.bounded > 0  # the branch and bound skipped plans that could not reach the top 5
     assert all(e.fits_in_memory for e in r.top)
     assert r.explanation.startswith("#1")
 
@@ -134,7 +135,7 @@ def test_two_workers_give_the_one_worker_result() -> None:
     one = search(sc, top=5, workers=1, chunk=1 << 12)
     two = search(sc, top=5, workers=2, chunk=1 << 12)
     assert [e.to_dict() for e in one.top] == [e.to_dict() for e in two.top]
-    for key in ("candidates", "evaluated", "redundant", "broken_rules", "not_fitting", "missed_condition"):
+    for key in ("candidates", "evaluated", "redundant", "broken_rules", "not_fitting", "missed_condition", "bounded"):
         assert getattr(one, key) == getattr(two, key), key
 
 
@@ -142,7 +143,7 @@ def test_pruned_enumeration_matches_the_whole_product() -> None:
     """Building only legal rows drops nothing the rules keep: the brute force over the whole
     product (the first search's path) evaluates the same plans and ranks the same best."""
     sc = load_scenario(SMALL)
-    pruned = search(sc, top=5, workers=1)
+    pruned = search(sc, top=5, workers=1, exhaustive=True)
     brute = search(sc, top=5, workers=1, naive=True)
     assert pruned.evaluated == brute.evaluated and pruned.redundant == brute.redundant
     assert pruned.candidates + pruned.pruned == brute.candidates
@@ -154,9 +155,10 @@ def test_no_cap_on_vpp_cp_or_micro_batches() -> None:
 
     sc = load_scenario({"model": "mt-nlg-530b", "cluster": {"gpu": "a100-80gb", "num_gpus": 5128},
                         "training": {"seq_len": 2048, "global_batch_size": 1920}})
-    values = dimension_values(sc.model, sc.cluster, sc.training, all_micro_batches=True)
+    values = dimension_values(sc.model, sc.cluster, sc.training)
     assert 21 in values["vpp"]  # 105 layers on 5 stages, 21 per stage: one layer per chunk
-    assert 64 in values["cp"] and 1920 in values["mbs"]
+    assert 64 in values["cp"] and 1920 in values["mbs"] and 15 in values["mbs"]  # every divisor, by default
+    assert values["schedule"] == [0, 1, 2]
     legacy = dimension_values(sc.model, sc.cluster, sc.training, legacy=True)
     assert max(legacy["vpp"]) <= 8
 

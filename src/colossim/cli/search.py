@@ -35,7 +35,7 @@ def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], sh
 
     fixed: dict[str, int] = {}
     if parallel:
-        for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel"):
+        for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel", "schedule"):
             if parallel.get(key) is not None:
                 fixed[canonical(key)] = parse_value(canonical(key), parallel[key])
     for k, v in parse_pairs(fix, "--fix").items():
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
                                                             "result is the same for any number)"),
         json_out: bool = JSON_OPTION,
     ) -> None:
-        """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, recompute, ZeRO, sp) and rank them."""
+        """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, schedule, recompute, ZeRO, sp) and rank them."""
         from colossim import gate
         from colossim.api import load_scenario
         from colossim.scenario.loader import read_scenario_data, validate_section

@@ -5,7 +5,9 @@ function behind ``colossim estimate``; the kept plans are re-evaluated and turne
 same records (``perf.estimate.record``), so a searched plan re-run through ``estimate``
 gives identical numbers. Nothing is dropped silently: every candidate is counted as
 evaluated, breaking a rule (by rule), redundant (a duplicate of another plan), not fitting
-in memory, or missing the objective's condition (a deadline).
+in memory, missing the objective's condition (a deadline), or bounded: for the throughput
+objective, a plan whose lower bound on step time (:mod:`colossim.perf.bound`) cannot beat
+the k-th best plan found is never evaluated (best first branch and bound; exact).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import numpy as np
 
 from colossim.errors import ColossimError
 from colossim.perf import evaluate
+from colossim.perf.bound import step_time_lower_bound_s
 from colossim.perf.estimate import Estimate, record
 from colossim.perf.hardware import resolve_hardware
 from colossim.scenario import PlanBatch, Scenario
 from colossim.scenario.rules import RULES, check_plans, describe
-from colossim.search.objectives import ObjectiveOptions, check_objective
-from colossim.search.space import Constraints, Space, build_space
+from colossim.search.objectives import OBJECTIVE_BOUNDS, ObjectiveOptions, check_objective
+from colossim.search.space import Constraints, Space, build_space, view_batch
 
 Progress = Callable[[int, int], None]
 
@@ -43,6 +46,7 @@ class SearchResult:
     not_fitting: int = 0
     smallest_memory_not_fitting_gb: float | None = None
     missed_condition: int = 0
+    bounded: int = 0  # plans whose lower bound on step time cannot reach the k best (never evaluated)
     top: list[Estimate] = field(default_factory=list)
     elapsed_s: float = 0.0
     explanation: str = ""
@@ -57,33 +61,50 @@ class SearchResult:
             "candidates": self.candidates, "pruned": self.pruned, "workers": self.workers, "evaluated": self.evaluated, "redundant": self.redundant,
             "broken_rules": dict(self.broken_rules), "not_fitting": self.not_fitting,
             "smallest_memory_not_fitting_gb": self.smallest_memory_not_fitting_gb,
-            "missed_condition": self.missed_condition, "elapsed_s": self.elapsed_s,
+            "missed_condition": self.missed_condition, "bounded": self.bounded, "elapsed_s": self.elapsed_s,
             "candidates_per_s": self.rate_per_s, "explanation": self.explanation,
             "plans": [e.to_dict() for e in self.top],
         }
 
 
+def _tie_key(score: np.ndarray) -> np.ndarray:
+    """The score to 10 significant digits: a key of each value alone (not of the set it is
+    ranked in), so merging the k best in any grouping or order gives the same ranking."""
+    mag = np.where(score == 0, 1.0, np.abs(score))
+    scale = 10.0 ** (9 - np.floor(np.log10(mag)))
+    return np.round(score * scale) / scale
+
+
 @dataclass
 class _Best:
-    """The k best admissible plans seen so far."""
+    """The k best admissible plans seen so far, with their index in the space."""
 
     k: int
     score: np.ndarray = field(default_factory=lambda: np.empty(0))
     memory: np.ndarray = field(default_factory=lambda: np.empty(0))
+    index: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     plans: PlanBatch | None = None
 
-    def offer(self, score: np.ndarray, memory: np.ndarray, plans: PlanBatch) -> None:
+    def offer(self, score: np.ndarray, memory: np.ndarray, plans: PlanBatch, index: np.ndarray) -> None:
         if len(score) == 0:
             return
         if self.plans is not None:
             score = np.concatenate([self.score, score])
             memory = np.concatenate([self.memory, memory])
+            index = np.concatenate([self.index, index])
             plans = _concat(self.plans, plans)
-        # equal scores (to 1e-9) rank by memory, then by arrival: deterministic, and the
-        # leaner of two equally fast plans first
-        rounded = np.round(score / np.maximum(np.abs(score).max(), 1e-300), 9)
-        order = np.lexsort((np.arange(len(score)), memory, rounded))[: self.k]
-        self.score, self.memory, self.plans = score[order], memory[order], plans.take(order)
+        # equal scores (to 10 digits) rank by memory, then by place in the space:
+        # deterministic, and the leaner of two equally fast plans first
+        order = np.lexsort((index, memory, _tie_key(score)))[: self.k]
+        self.score, self.memory, self.index, self.plans = score[order], memory[order], index[order], plans.take(order)
+
+    def threshold(self) -> float:
+        """A score no plan outside the k best can beat by more than the tie tolerance
+        (+inf until k plans are kept)."""
+        if len(self.score) < self.k:
+            return np.inf
+        worst = float(self.score.max())
+        return worst + 1e-6 * abs(worst)
 
 
 def _concat(a: PlanBatch, b: PlanBatch) -> PlanBatch:
@@ -102,18 +123,32 @@ class _Part:
     min_over: float
     best: _Best
     size: int
+    bounded: int = 0
 
 
 def _run_chunk(ctx: tuple, start: int) -> _Part:
-    model, cluster, training, space, hw, score_fn, options, top, chunk, screen = ctx
-    batch = space.batch(start, chunk)
+    chunk, space = ctx[8], ctx[3]
+    index = np.arange(start, min(start + chunk, space.size), dtype=np.int64)
+    return _run_plans(ctx, space.at(index), index, np.inf)
+
+
+def _run_plans(ctx: tuple, batch: PlanBatch, index: np.ndarray, threshold: float) -> _Part:
+    """Rules, duplicates, the lower bound against ``threshold`` (the branch and bound's
+    k-th best score so far; +inf: none), the memory screen and the step model, in turn."""
+    model, cluster, training, space, hw, score_fn, options, top, chunk, screen, bound_fn = ctx
     codes = check_plans(model, cluster, training, batch)
     rule_counts = np.bincount(codes, minlength=len(RULES) + 1)
     redundant = (codes == 0) & (((batch.tp == 1) & batch.sp) | ((batch.dp * batch.cp == 1) & (batch.zero > 0)))
     ok = (codes == 0) & ~redundant
     part = _Part(rule_counts, int(redundant.sum()), 0, 0, 0, np.inf, _Best(k=top), len(batch))
+    if ok.any() and np.isfinite(threshold):
+        lower = bound_fn(step_time_lower_bound_s(model, training, batch.take(ok), hw), training)
+        beaten = np.zeros_like(ok)
+        beaten[np.flatnonzero(ok)] = lower > threshold
+        part.bounded = int(beaten.sum())
+        ok &= ~beaten
     if ok.any():
-        plans = batch.take(ok)
+        plans, index = batch.take(ok), index[ok]
         if not screen:  # the first search: every plan through the whole step model
             r = evaluate(model, cluster, training, plans, hw)
             part.evaluated, fits = len(plans), r.fits
@@ -123,7 +158,7 @@ def _run_chunk(ctx: tuple, start: int) -> _Part:
             score, admitted = score_fn(r, cluster, training, options)
             part.missed = int((fits & ~admitted).sum())
             keep = fits & admitted
-            part.best.offer(score[keep], r.memory_bytes[keep], plans.take(keep))
+            part.best.offer(score[keep], r.memory_bytes[keep], plans.take(keep), index[keep])
             return part
         memory = plan_memory_bytes(model, training, plans)
         fits = memory <= hw.hbm_capacity
@@ -132,11 +167,11 @@ def _run_chunk(ctx: tuple, start: int) -> _Part:
         if (~fits).any():
             part.min_over = float(memory[~fits].min())
         if fits.any():  # only plans that fit go through the whole step model
-            fitting = plans.take(fits)
+            fitting, index = plans.take(fits), index[fits]
             r = evaluate(model, cluster, training, fitting, hw)
             score, admitted = score_fn(r, cluster, training, options)
             part.missed = int((~admitted).sum())
-            part.best.offer(score[admitted], r.memory_bytes[admitted], fitting.take(admitted))
+            part.best.offer(score[admitted], r.memory_bytes[admitted], fitting.take(admitted), index[admitted])
     return part
 
 
@@ -157,31 +192,90 @@ def _worker_chunk(start: int) -> _Part:
     return _run_chunk(_CTX, start)
 
 
-def _parts(ctx: tuple, starts: range, workers: int) -> Iterator[_Part]:
-    """Chunk results in chunk order: in this process, or from ``workers`` forked processes
-    (each evaluates whole chunks; results are consumed in order, so the merge is the same)."""
-    import multiprocessing as mp
+def _worker_plans(task: tuple[np.ndarray, float]) -> _Part:
+    assert _CTX is not None
+    index, threshold = task
+    return _run_plans(_CTX, _CTX[3].at(index), index, threshold)
 
-    if workers > 1 and len(starts) > 1 and "fork" in mp.get_all_start_methods():
+
+class _Runner:
+    """Tasks run in this process or in ``workers`` forked processes; results in task order,
+    so merging them gives the same result for any number of workers."""
+
+    def __init__(self, ctx: tuple, workers: int) -> None:
+        import multiprocessing as mp
+
+        self.ctx = ctx
+        self.pool: Any = None
+        self.workers = workers if "fork" in mp.get_all_start_methods() else 1
+
+    def map(self, fn: Callable, tasks: list) -> Iterator[_Part]:
         global _CTX
-        _CTX = ctx
-        try:
-            with mp.get_context("fork").Pool(min(workers, len(starts))) as pool:
-                yield from pool.imap(_worker_chunk, starts)
-        finally:
-            _CTX = None
-        return
-    for start in starts:
-        yield _run_chunk(ctx, start)
+        if self.workers > 1 and len(tasks) > 1:
+            if self.pool is None:  # forked on first need: small searches never fork
+                import multiprocessing as mp
+
+                _CTX = self.ctx
+                self.pool = mp.get_context("fork").Pool(self.workers)
+            yield from self.pool.imap(fn, tasks)
+            return
+        _CTX = self.ctx
+        for task in tasks:
+            yield fn(task)
+
+    def close(self) -> None:
+        global _CTX
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+        _CTX = None
+
+
+def _branch_and_bound(ctx: tuple, runner: _Runner, bound_fn: Callable) -> Iterator[_Part]:
+    """Best first: the legal rows in order of a lower bound on their score (the cheapest
+    tail: least recompute, either sp; perf/bound.py), expanded with their tails block by
+    block. Before each block, rows whose bound cannot beat the k-th best score so far are
+    skipped, with every row after them (the bound only grows along the order), and so are
+    a block's plans whose own bound cannot. Exact: a skipped plan's score is no better
+    than the k-th best's. The blocks and thresholds do not depend on the worker count."""
+    model, training, space, hw, top, chunk = ctx[0], ctx[2], ctx[3], ctx[4], ctx[7], ctx[8]
+    n_tail = int(np.prod(space.tail_sizes, dtype=np.int64))
+    rows = space.legal
+    cheapest = view_batch(rows, recompute=min(space.values["recompute"]), zero=0, sp=False)
+    low = step_time_lower_bound_s(model, training, cheapest, hw, sp_options=tuple(bool(v) for v in space.values["sp"]))
+    row_score = bound_fn(low, training)
+    order = np.argsort(row_score, kind="stable")
+    best, pos, step = _Best(k=top), 0, max(1, (1 << 12) // n_tail)
+    tails = np.arange(n_tail, dtype=np.int64)
+    while pos < order.size:
+        threshold = best.threshold()
+        block = order[pos: pos + step]
+        live = block[row_score[block] <= threshold]
+        if live.size == 0:
+            break
+        pos += live.size
+        index = (live[:, None] * n_tail + tails).ravel()
+        pieces = np.array_split(index, runner.workers) if index.size >= 1 << 14 else [index]
+        for part in runner.map(_worker_plans, [(p, threshold) for p in pieces]):
+            if part.best.plans is not None:
+                best.offer(part.best.score, part.best.memory, part.best.plans, part.best.index)
+            yield part
+        if live.size < block.size:
+            break
+        step = min(step * 2, max(1, chunk // n_tail))
+    rest = (order.size - pos) * n_tail
+    if rest:
+        yield _Part(np.zeros(len(RULES) + 1, dtype=np.int64), 0, 0, 0, 0, np.inf, _Best(k=top), rest, bounded=rest)
 
 
 def default_workers() -> int:
     """Every core this process may use; 1 off the main thread (a server's worker thread must
-    not fork)."""
+    not fork) and in a daemonic worker process (which may not have children)."""
+    import multiprocessing as mp
     import os
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or mp.current_process().daemon:
         return 1
 
     try:
@@ -193,14 +287,17 @@ def default_workers() -> int:
 def search(scenario: Scenario, *, objective: str = "throughput", constraints: Constraints | None = None,
            top: int = 10, deadline_days: float | None = None, total_tokens: float | None = None,
            progress: Progress | None = None, chunk: int = 1 << 18, workers: int | None = None,
-           naive: bool = False, legacy: bool = False, all_micro_batches: bool = False) -> SearchResult:
+           naive: bool = False, legacy: bool = False, exhaustive: bool = False) -> SearchResult:
     """Search every valid plan of the scenario's model, cluster and training settings.
 
-    ``workers`` processes (default: every core) evaluate chunks; the chunks' results are
-    merged in chunk order, so the result is the same for any number of workers. ``naive``
+    For the throughput objective the search is an exact branch and bound: plans whose lower
+    bound on step time (perf/bound.py) cannot beat the k-th best are counted as ``bounded``
+    and never evaluated; ``exhaustive`` evaluates every plan instead (same plans, same
+    ranking). ``workers`` processes (default: every core) evaluate chunks; results are
+    merged in task order, so the result is the same for any number of workers. ``naive``
     enumerates the whole product of the value lists (the first search's path) instead of
-    the legal rows; ``legacy`` restores its caps on vpp, mbs and cp and sends every plan
-    through the whole step model (no memory screen): both for the benchmark's comparison."""
+    the legal rows; ``legacy`` restores its caps on vpp, mbs, cp and the schedule and sends
+    every plan through the whole step model (no memory screen): both for the benchmark."""
     if top < 1:
         raise ColossimError(f"--top: {top} is not allowed; must be >= 1", field="--top", value=top)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -211,31 +308,25 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
                                total_tokens=total_tokens or scenario.training.total_tokens)
     score_fn = check_objective(objective, options)
     model, cluster, training = scenario.model, scenario.cluster, scenario.training
-    space = build_space(model, cluster, training, constraints, naive=naive, legacy=legacy,
-                        all_micro_batches=all_micro_batches)
+    space = build_space(model, cluster, training, constraints, naive=naive, legacy=legacy)
     hw = resolve_hardware(cluster, training)
     result = SearchResult(scenario=scenario.name, objective=objective, constraints=constraints.describe(),
                           candidates=space.size, pruned=space.product_size - space.size,
                           workers=workers or default_workers())
-    rule_counts = np.zeros(len(RULES) + 1, dtype=np.int64)
     best = _Best(k=top)
-    min_over = np.inf
     start = time.perf_counter()
-    done = 0
-    ctx = (model, cluster, training, space, hw, score_fn, options, top, chunk, not legacy)
-    for part in _parts(ctx, space.chunk_starts(chunk), result.workers):
-        rule_counts += part.rule_counts
-        result.redundant += part.redundant
-        result.evaluated += part.evaluated
-        result.not_fitting += part.not_fitting
-        result.missed_condition += part.missed
-        min_over = min(min_over, part.min_over)
-        if part.best.plans is not None:
-            best.offer(part.best.score, part.best.memory, part.best.plans)
-        done += part.size
-        if progress is not None:
-            progress(done, space.size)
-    result.broken_rules = {RULES[i - 1].name: int(n) for i, n in enumerate(rule_counts) if i > 0 and n}
+    bounded = space.legal is not None and not (legacy or exhaustive)
+    bound_fn = OBJECTIVE_BOUNDS.get(objective) if bounded else None
+    ctx = (model, cluster, training, space, hw, score_fn, options, top, chunk, not legacy, bound_fn)
+    runner = _Runner(ctx, result.workers)
+    try:
+        parts = (_branch_and_bound(ctx, runner, bound_fn) if bound_fn is not None
+                 else runner.map(_worker_chunk, list(space.chunk_starts(chunk))))
+        done = _merge(parts, result, best, progress, space.size)
+    finally:
+        runner.close()
+    result.broken_rules = {RULES[i - 1].name: int(n) for i, n in enumerate(done.rule_counts) if i > 0 and n}
+    min_over = done.min_over
     result.smallest_memory_not_fitting_gb = None if not np.isfinite(min_over) else min_over / 1e9
     if best.plans is None or len(best.score) == 0:
         blame = _blame(space, scenario) if result.evaluated == 0 else None
@@ -248,6 +339,26 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
 
     result.explanation = why_best(result.top, objective)
     return result
+
+
+def _merge(parts: Iterator[_Part], result: SearchResult, best: _Best, progress: Progress | None,
+           total: int) -> _Part:
+    """Add every part's counts to ``result`` and its plans to ``best``; the summed part."""
+    done = _Part(np.zeros(len(RULES) + 1, dtype=np.int64), 0, 0, 0, 0, np.inf, best, 0)
+    for part in parts:
+        done.rule_counts = done.rule_counts + part.rule_counts
+        result.redundant += part.redundant
+        result.evaluated += part.evaluated
+        result.not_fitting += part.not_fitting
+        result.missed_condition += part.missed
+        result.bounded += part.bounded
+        done.min_over = min(done.min_over, part.min_over)
+        if part.best.plans is not None:
+            best.offer(part.best.score, part.best.memory, part.best.plans, part.best.index)
+        done.size += part.size
+        if progress is not None:
+            progress(done.size, total)
+    return done
 
 
 def _blame(space, scenario: Scenario) -> str:

@@ -54,6 +54,15 @@ def fewest_gpus(r: StepArrays, cluster: ClusterSpec, training: TrainingSpec, o: 
     return r.gpus_used.astype(float) + days / (o.deadline_days * 1e3), meets
 
 
+def throughput_bound(lower_step_s: np.ndarray, training: TrainingSpec) -> np.ndarray:
+    """The best throughput score a plan can reach given a lower bound on its step time."""
+    with np.errstate(divide="ignore"):
+        return -training.tokens_per_step / lower_step_s
+
+
+# Objectives whose score a lower bound on the step time bounds (the search's branch and bound)
+OBJECTIVE_BOUNDS = {"throughput": throughput_bound}
+
 OBJECTIVES: dict[str, Score] = {"throughput": throughput, "cost": cost, "energy": energy, "gpus": fewest_gpus}
 
 

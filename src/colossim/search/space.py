@@ -1,7 +1,7 @@
 """The plan space: every parallel plan a scenario admits, generated in vectorized chunks.
 
-Dimensions: tp, pp, dp, cp, ep, vpp, micro-batch size, recompute, ZeRO stage and sequence
-parallelism. Each dimension's candidate values come from the model and cluster
+Dimensions: tp, pp, dp, cp, ep, vpp, micro-batch size, pipeline schedule (1f1b, zero-bubble,
+dualpipe), recompute, ZeRO stage and sequence parallelism. Each dimension's candidate values come from the model and cluster
 (tp divides the attention heads and fits the NVLink domain; pp divides the layers, is a
 power of two, or is the fewest stages for a given number of layers per stage, leaving
 uneven stages; vpp divides the layers per stage; cp keeps
@@ -21,12 +21,14 @@ import numpy as np
 from colossim import gate
 from colossim.errors import ColossimError, field_error
 from colossim.scenario import ClusterSpec, ModelSpec, PlanBatch, TrainingSpec
+from colossim.scenario.parallel import SCHEDULE_CODES
 from colossim.scenario.rules import divisors
 from colossim.scenario.training import RECOMPUTE_CODES
 
-DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs", "recompute", "zero", "sp")
+DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs", "schedule", "recompute", "zero", "sp")
 ALIASES = {"micro_batch_size": "mbs", "micro_batch": "mbs", "zero_stage": "zero", "sequence_parallel": "sp",
-           "tensor": "tp", "pipeline": "pp", "data": "dp", "context": "cp", "expert": "ep"}
+           "tensor": "tp", "pipeline": "pp", "data": "dp", "context": "cp", "expert": "ep",
+           "pipeline_schedule": "schedule"}
 # The caps of the first search (kept for the benchmark's old path, ``legacy=True``); the
 # space itself has none: every vpp dividing a stage's layers, every micro-batch size
 # dividing the per-replica batch, every cp keeping seq_len / (2 cp) whole.
@@ -61,12 +63,18 @@ def parse_value(dim: str, raw: str | int | bool, field: str | None = None) -> in
         if raw not in RECOMPUTE_CODES:
             raise field_error("recompute", raw, f"allowed: {', '.join(RECOMPUTE_CODES)}", choices=RECOMPUTE_CODES)
         return RECOMPUTE_CODES[raw]
+    if dim == "schedule" and isinstance(raw, str) and not raw.isdigit():
+        if raw not in SCHEDULE_CODES:
+            raise field_error("schedule", raw, f"allowed: {', '.join(SCHEDULE_CODES)}", choices=SCHEDULE_CODES)
+        return SCHEDULE_CODES[raw]
     if dim == "sp" and isinstance(raw, str) and raw.lower() in ("true", "false", "on", "off", "yes", "no"):
         return int(raw.lower() in ("true", "on", "yes"))
     try:
         value = int(raw)
     except (TypeError, ValueError):
         raise field_error(field, raw, "must be an integer") from None
+    if dim == "schedule" and value not in SCHEDULE_CODES.values():
+        raise field_error(field, value, f"allowed: {', '.join(SCHEDULE_CODES)} (or codes 0-{len(SCHEDULE_CODES) - 1})")
     gate.check_dimension(dim, value, field)
     return value
 
@@ -88,14 +96,15 @@ def _pow2_upto(n: int) -> list[int]:
 
 
 def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec,
-                     legacy: bool = False, all_micro_batches: bool = False) -> dict[str, list[int]]:
+                     legacy: bool = False) -> dict[str, list[int]]:
     """Candidate values per dimension before constraints and cross-dimension rules.
 
     No cap drops a plan the rules allow: vpp takes every divisor of a stage's layers (the
     ``vpp_layers`` rule needs one), mbs every divisor of the global batch (``batch_dp``
     needs dp * mbs to divide it), cp every c with seq_len % 2c == 0 (``cp_seq``) that fits
-    the cluster. ``legacy`` restores the first search's caps (vpp <= 8, mbs in 1-8,
-    cp <= 32, powers of two) for the benchmark's comparison."""
+    the cluster; every schedule (the ``zero_bubble_*`` and ``dualpipe_*`` rules keep the
+    legal ones). ``legacy`` restores the first search's caps (vpp <= 8, mbs in 1-8,
+    cp <= 32, powers of two, 1F1B only) for the benchmark's comparison."""
     node = cluster.gpus_per_node
     tp = [d for d in divisors(model.num_heads) if d <= max(node, 1)]
     # pp: divisors and powers of two, plus for every c the fewest stages holding at most c
@@ -105,18 +114,19 @@ def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingS
     pp = sorted(set(divisors(L)) | set(_pow2_upto(L)) | {-(-L // c) for c in range(1, L + 1)})
     stage_layers = {p: model.num_layers // p for p in pp if model.num_layers % p == 0}
     ep = divisors(model.moe.num_experts) if model.moe else [1]
-    mbs = [m for m in LEGACY_MICRO_BATCHES if training.global_batch_size % m == 0]
+    mbs = divisors(training.global_batch_size)
+    schedule = sorted(SCHEDULE_CODES.values())
     if legacy:
+        mbs = [m for m in LEGACY_MICRO_BATCHES if training.global_batch_size % m == 0]
+        schedule = [SCHEDULE_CODES["1f1b"]]
         vpp = sorted({v for per in stage_layers.values() for v in divisors(per) if v <= LEGACY_MAX_VPP})
         cp = [c for c in _pow2_upto(LEGACY_MAX_CP) if training.seq_len % (2 * c) == 0 or c == 1]
     else:
         vpp = sorted({v for per in stage_layers.values() for v in divisors(per)})
         cp = [c for c in divisors(training.seq_len) if c == 1 or (training.seq_len % (2 * c) == 0
                                                                     and c <= cluster.num_gpus)]
-        if all_micro_batches:
-            mbs = divisors(training.global_batch_size)
     dp = [d for d in divisors(training.global_batch_size) if d <= cluster.num_gpus]
-    return {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "vpp": vpp, "mbs": mbs,
+    return {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "vpp": vpp, "mbs": mbs, "schedule": schedule,
             "recompute": [0, 1, 2], "zero": [0, 1, 2, 3], "sp": [0, 1]}
 
 
@@ -163,9 +173,18 @@ class Space:
     def chunk_starts(self, chunk: int = 1 << 18) -> range:
         return range(0, self.size, chunk)
 
+    @property
+    def rows(self) -> int:
+        """Legal (tp, pp, dp, cp, ep, vpp, mbs, schedule) rows; each takes every tail combination."""
+        assert self.legal is not None
+        return int(self.legal["tp"].size)
+
     def batch(self, start: int, chunk: int = 1 << 18) -> PlanBatch:
         """Combinations [start, start + chunk) in product order (the legal rows keep it)."""
-        i = np.arange(start, min(start + chunk, self.size), dtype=np.int64)
+        return self.at(np.arange(start, min(start + chunk, self.size), dtype=np.int64))
+
+    def at(self, i: np.ndarray) -> PlanBatch:
+        """The combinations with these indices (product order of the legal rows times the tails)."""
         if self.legal is None:
             idx = np.unravel_index(i, self.sizes)
             cols = {d: np.asarray(self.values[d], dtype=np.int64)[k] for d, k in zip(DIMENSIONS, idx, strict=True)}
@@ -182,10 +201,26 @@ class Space:
             yield self.batch(start, chunk)
 
 
+def view_batch(columns: dict[str, np.ndarray], **scalars: int | bool) -> PlanBatch:
+    """A PlanBatch over these columns without copying them; missing columns (and
+    ``scalars``) broadcast as read-only views. For the rules and bounds, which only read."""
+    n = next(iter(columns.values())).size
+    defaults = {"pp": 1, "dp": 1, "cp": 1, "ep": 1, "vpp": 1, "mbs": 1, "recompute": 0, "zero": 0, "sp": False,
+                "first_stage_layers": 0, "last_stage_layers": 0, "schedule": 0, **scalars}
+    cols = {}
+    for name in PlanBatch.__dataclass_fields__:
+        if name in columns:
+            cols[name] = columns[name]
+        else:
+            cols[name] = np.broadcast_to(np.asarray(defaults[name], dtype=bool if name == "sp" else np.int64), (n,))
+    return PlanBatch(**cols)
+
+
 # Rules applied while the legal rows are formed, once the dimensions they read are present
 _STAGES = (("tp", ("heads_tp", "kv_heads_tp", "ffn_tp")), ("pp", ()), ("dp", ()), ("cp", ("gpus", "cp_seq")),
            ("ep", ("ep_moe", "ep_experts", "ep_dp")), ("vpp", ("layers_pp", "vpp_pp", "vpp_layers")),
-           ("mbs", ("batch_dp", "vpp_micro")))
+           ("mbs", ("batch_dp", "vpp_micro")),
+           ("schedule", ("zero_bubble_vpp", "zero_bubble_pp", "dualpipe_pp", "dualpipe_vpp", "dualpipe_micro")))
 
 
 def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterSpec,
@@ -207,7 +242,7 @@ def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterS
         rows = {d: np.repeat(v, vals.size) for d, v in rows.items()}
         rows[dim] = np.tile(vals, n)
         if rules and rows[dim].size:
-            batch = PlanBatch.from_arrays(**{"pp": 1, "dp": 1, **rows}, zero=0, sp=False)
+            batch = view_batch(rows)
             ok = np.ones(rows[dim].size, dtype=bool)
             for name in rules:
                 ok &= np.asarray(by_name[name].check(model, cluster, training, batch), dtype=bool)
@@ -216,11 +251,10 @@ def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterS
 
 
 def build_space(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, constraints: Constraints, *,
-                naive: bool = False, legacy: bool = False, all_micro_batches: bool = False) -> Space:
+                naive: bool = False, legacy: bool = False) -> Space:
     """The plan space: legal rows times the tails; ``naive`` enumerates the whole product
     (the first search's path, for the benchmark), ``legacy`` restores its caps."""
-    values = constrained_values(dimension_values(model, cluster, training, legacy=legacy,
-                                                 all_micro_batches=all_micro_batches), constraints)
+    values = constrained_values(dimension_values(model, cluster, training, legacy=legacy), constraints)
     if naive:
         return Space(values)
     return Space(values, legal_rows(values, model, cluster, training))
