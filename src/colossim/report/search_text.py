@@ -29,6 +29,7 @@ def print_search(r: SearchResult) -> None:
     rules = ", ".join(f"{k} {v:,}" for k, v in sorted(r.broken_rules.items(), key=lambda kv: -kv[1]))
     con.print(f"{r.candidates:,} candidates in {r.elapsed_s:.1f} s ({r.rate_per_s:,.0f}/s): {r.evaluated:,} evaluated, "
               f"{r.not_fitting:,} do not fit in memory, {r.redundant:,} redundant duplicates"
+              + (f", {r.bounded:,} bounded (cannot beat the top {len(r.top)})" if r.bounded else "")
               + (f", {r.missed_condition:,} miss the deadline" if r.missed_condition else "")
               + (f"; broken rules: {rules}" if rules else ""))
 
