@@ -209,11 +209,15 @@ def _print_goal(d: dict[str, Any]) -> None:
         def s(x: float | None, unit: str = "s") -> str:
             return "not alone" if x is None else f"{x:,.1f} {unit}"
 
-        con.print(f"  each alone   detect + restart <= {s(a['max_recovery_s'])} (now {a['baseline']['detect_restart_s']:,.0f} s); "
-                  f"checkpoint pause <= {s(a['checkpoint_save_s'])} every {s(a['checkpoint_interval_s'])} "
-                  f"(now {a['baseline']['checkpoint_save_s']:.1f} s); hot spares >= "
-                  f"{'not alone' if a['hot_spare_servers'] is None else format(a['hot_spare_servers'], ',')} "
-                  f"(now {a['baseline']['hot_spare_servers']:,})")
+        now = a["baseline"]
+        recovery = (f"detect + restart <= {s(a['max_recovery_s'])}" if a["max_recovery_s"] is not None
+                    else "no detect + restart time is enough alone")
+        save = (f"checkpoint pause <= {s(a['checkpoint_save_s'])} every {s(a['checkpoint_interval_s'])}"
+                if a["checkpoint_save_s"] is not None else "no checkpoint speed is enough alone")
+        spares = (f"hot spares >= {a['hot_spare_servers']:,}" if a["hot_spare_servers"] is not None
+                  else "no number of hot spares is enough alone")
+        con.print(f"  each alone   {recovery} (now {now['detect_restart_s']:,.0f} s); {save} "
+                  f"(now {now['checkpoint_save_s']:.1f} s); {spares} (now {now['hot_spare_servers']:,})")
         if c["reachable"]:
             sim = c.get("simulated_ettr")
             con.print(f"  combined     detect + restart {c['detect_restart_s']:,.0f} s, checkpoint pause "
