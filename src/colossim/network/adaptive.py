@@ -138,17 +138,22 @@ def _kth_least(loads: np.ndarray, owner: np.ndarray, rng: np.random.Generator) -
     return order[inverse, _rank_in_group(owner) % loads.shape[1]]
 
 
-def _choose(local: np.ndarray, local_pick: np.ndarray, remote: Callable[[np.ndarray, np.ndarray], np.ndarray],
-            d: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _choose(local: np.ndarray, owner: np.ndarray, remote: Callable[[np.ndarray, np.ndarray], np.ndarray],
+            d: int, loads: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The port per row and whether it is usable: among the port the exact local greedy gives
-    (``local_pick``) and ``d`` drawn at random, the one with the lowest max(local load,
-    stale remote level); rows whose candidates are all unusable (failures) compare every port."""
+    to the switch ``owner`` (:func:`_kth_least` on ``loads``) and ``d`` drawn at random, the
+    one with the lowest max(local load, stale remote level). The switch sees its own
+    choices: a drawn port another flowlet of the step took falls back to the greedy one.
+    Rows whose candidates are all unusable (failures) compare every port."""
     n, k = local.shape
+    local_pick = _kth_least(loads, owner, rng)
     rows = np.arange(n)[:, None]
     cand = np.concatenate([local_pick[:, None], rng.integers(0, k, (n, d))], axis=1)
     cost = np.maximum(local[rows, cand], remote(rows, cand))
     best = _least(cost, rng)
     port = cand[np.arange(n), best]
+    twice = (best > 0) & (_rank_in_group(owner * k + port) > 0)  # a drawn port another flowlet took this step
+    best[twice], port[twice] = 0, local_pick[twice]
     ok = np.isfinite(cost[np.arange(n), best])
     bad = np.flatnonzero(~ok)
     if bad.size:
@@ -223,15 +228,15 @@ def _place(state: FabricState, ld: _Loads, report: _Report, p: np.ndarray, la: n
             level = np.where(cross[r], np.maximum(level, report.pod[pa[r] * B + j % B, pb[r]]), level)
         return level
 
-    j, ok = _choose(ld.up[la] + w[:, None] * inv_up[la], _kth_least(ld.up, la, rng), behind_leaf, candidates, rng)
+    j, ok = _choose(ld.up[la] + w[:, None] * inv_up[la], la, behind_leaf, candidates, ld.up, rng)
     i = j % B
     x = np.flatnonzero(cross & ok)
     if x.size:
         C = d.cores_per_plane
         sa, sb = pa[x] * B + i[x], pb[x] * B + i[x]
         inv_sc = ld.inv_cap[off["sc_up"]: off["sc_down"]].reshape(d.num_spines, d.spine_up)
-        j2, good = _choose(ld.scu[sa] + w[x, None] * inv_sc[sa], _kth_least(ld.scu, sa, rng),
-                           lambda r, c: report.core_down[sb[r], c], candidates, rng)
+        j2, good = _choose(ld.scu[sa] + w[x, None] * inv_sc[sa], sa, lambda r, c: report.core_down[sb[r], c],
+                           candidates, ld.scu, rng)
         ok[x[~good]] = False
         x, sa, sb, j2 = x[good], sa[good], sb[good], j2[good]
         cables = (j2 % C)[:, None] + C * np.arange(d.spine_core_mult)  # the core's parallel cables into sb
