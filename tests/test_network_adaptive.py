@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_network_collectives import scenario
 
 from colossim.network.adaptive import FlowletPolicy, aware_paths, flowlet_policy
 from colossim.network.jobs import simulate_jobs
 from colossim.network.routing import _hashed_paths
 from colossim.network.twin import build_fabric, network_config, simulate_collective
 from colossim.scenario import load_scenario
+from test_network_collectives import scenario
 
 LINE_GBPS = 50.0
 RANDOM = {"seed": 1, "placement": {"node_order": "random"}}
@@ -86,7 +86,6 @@ def test_the_policy_balances_both_ends_of_the_fabric_where_hashing_does_not():
     hashed queue pairs per connection pile up many more."""
     sc = scenario(8192, 3, tp=8)
     fabric = build_fabric(sc.cluster, network_config(sc))
-    t, d = fabric.topo, fabric.topo.design
     rng = np.random.default_rng(0)
     nodes = np.arange(0, 8192, 8)  # rail 0 of every node, one connection each, 16 parts
     src, dst = np.repeat(nodes, 16), np.repeat(rng.permutation(nodes), 16)

@@ -139,7 +139,7 @@ def _kth_least(loads: np.ndarray, owner: np.ndarray, rng: np.random.Generator) -
 
 
 def _choose(local: np.ndarray, owner: np.ndarray, remote: Callable[[np.ndarray, np.ndarray], np.ndarray],
-            d: int, loads: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+            d: int, loads: np.ndarray, rng: np.random.Generator, fallback: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The port per row and whether it is usable: among the port the exact local greedy gives
     to the switch ``owner`` (:func:`_kth_least` on ``loads``) and ``d`` drawn at random, the
     one with the lowest max(local load, stale remote level). The switch sees its own
@@ -152,8 +152,9 @@ def _choose(local: np.ndarray, owner: np.ndarray, remote: Callable[[np.ndarray, 
     cost = np.maximum(local[rows, cand], remote(rows, cand))
     best = _least(cost, rng)
     port = cand[np.arange(n), best]
-    twice = (best > 0) & (_rank_in_group(owner * k + port) > 0)  # a drawn port another flowlet took this step
-    best[twice], port[twice] = 0, local_pick[twice]
+    if fallback:  # a drawn port another flowlet took this step: the greedy one
+        twice = (best > 0) & (_rank_in_group(owner * k + port) > 0)
+        best[twice], port[twice] = 0, local_pick[twice]
     ok = np.isfinite(cost[np.arange(n), best])
     bad = np.flatnonzero(~ok)
     if bad.size:
@@ -161,6 +162,30 @@ def _choose(local: np.ndarray, owner: np.ndarray, remote: Callable[[np.ndarray, 
         full = np.maximum(local[bad], remote(bad[:, None], every))
         port[bad] = _least(full, rng)
         ok[bad] = np.isfinite(full[np.arange(bad.size), port[bad]])
+    return port, ok
+
+
+def _in_turn(local_of: Callable[[np.ndarray], np.ndarray], owner: np.ndarray,
+             remote: Callable[[np.ndarray, np.ndarray], np.ndarray], d: int, loads: np.ndarray,
+             commit: Callable[[np.ndarray, np.ndarray], None], rng: np.random.Generator,
+             tries: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_choose` for every row, a switch seeing its own choices: rows that drew a port
+    another row of their switch took choose again on the updated loads (``tries`` rounds,
+    the last falling back to the greedy port); ``commit(rows, ports)`` books each choice."""
+    n, k = owner.size, loads.shape[1]
+    port, ok = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    todo = np.arange(n)
+    for attempt in range(tries):
+        last = attempt == tries - 1
+        p, good = _choose(local_of(todo), owner[todo], lambda r, c, todo=todo: remote(todo[r], c), d, loads, rng,
+                          fallback=last)
+        keep = np.ones(todo.size, dtype=bool) if last else _rank_in_group(owner[todo] * k + p) == 0
+        rows = todo[keep]
+        port[rows], ok[rows] = p[keep], good[keep]
+        commit(rows[good[keep]], p[keep][good[keep]])
+        todo = todo[~keep]
+        if todo.size == 0:
+            break
     return port, ok
 
 
@@ -228,26 +253,35 @@ def _place(state: FabricState, ld: _Loads, report: _Report, p: np.ndarray, la: n
             level = np.where(cross[r], np.maximum(level, report.pod[pa[r] * B + j % B, pb[r]]), level)
         return level
 
-    j, ok = _choose(ld.up[la] + w[:, None] * inv_up[la], la, behind_leaf, candidates, ld.up, rng)
+    def book_up(r: np.ndarray, j: np.ndarray) -> None:
+        first = t.ls_up(la[r], j)
+        np.add.at(ld.load, first, w[r] * ld.inv_cap[first])
+
+    j, ok = _in_turn(lambda r: ld.up[la[r]] + w[r, None] * inv_up[la[r]], la, behind_leaf, candidates, ld.up,
+                     book_up, rng)
     i = j % B
     x = np.flatnonzero(cross & ok)
     if x.size:
         C = d.cores_per_plane
         sa, sb = pa[x] * B + i[x], pb[x] * B + i[x]
         inv_sc = ld.inv_cap[off["sc_up"]: off["sc_down"]].reshape(d.num_spines, d.spine_up)
-        j2, good = _choose(ld.scu[sa] + w[x, None] * inv_sc[sa], sa, lambda r, c: report.core_down[sb[r], c],
-                           candidates, ld.scu, rng)
+        def book_core(r: np.ndarray, j2: np.ndarray) -> None:
+            second = t.sc_up(sa[r], j2)
+            np.add.at(ld.load, second, w[x[r]] * ld.inv_cap[second])
+
+        j2, good = _in_turn(lambda r: ld.scu[sa[r]] + w[x[r], None] * inv_sc[sa[r]], sa,
+                            lambda r, c: report.core_down[sb[r], c], candidates, ld.scu, book_core, rng)
         ok[x[~good]] = False
+        unbook = t.ls_up(la[x[~good]], j[x[~good]])
+        np.add.at(ld.load, unbook, -w[x[~good]] * ld.inv_cap[unbook])
         x, sa, sb, j2 = x[good], sa[good], sb[good], j2[good]
         cables = (j2 % C)[:, None] + C * np.arange(d.spine_core_mult)  # the core's parallel cables into sb
         m3 = _cable(ld.scd[sb[:, None], cables], sb * C + j2 % C, rng)
         second, third = t.sc_up(sa, j2), t.sc_down(sb, cables[np.arange(x.size), m3])
-        np.add.at(ld.load, second, w[x] * ld.inv_cap[second])
         np.add.at(ld.load, third, w[x] * ld.inv_cap[third])
         links[p[x], 1], links[p[x], 2] = second, third
     y = np.flatnonzero(ok)
     first = t.ls_up(la[y], j[y])
-    np.add.at(ld.load, first, w[y] * ld.inv_cap[first])
     slots = i[y, None] + B * np.arange(max(d.leaf_spine_mult, 1))  # the spine's parallel cables into the leaf
     m4 = _cable(ld.down[lb[y, None], slots], lb[y] * B + i[y], rng)
     last = t.ls_down(lb[y], slots[np.arange(y.size), m4])
