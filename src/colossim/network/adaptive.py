@@ -1,38 +1,37 @@
-"""Flowlet switching as a simulated path policy: each switch balances its own ports exactly,
-remote hops are known only from stale feedback.
+"""Adaptive routing as a simulated path policy: each switch balances its own ports exactly,
+the hops behind its choice are known only from stale feedback.
 
 ECMP and adaptive routing differ only here, in how a connection's parts pick their paths
 (same path set, same max-min simulation after):
 
 - **ecmp-hash** (``routing.ecmp``): each part (queue pair) hashes once, load-blind.
 - **adaptive-flowlet** (:func:`aware_paths`): each connection's in-flight window is split
-  into ``width`` flowlets on separate paths, moving at one rate (one connection). As in
-  Spectrum-X's adaptive routing, **every switch on the way up picks the least loaded
-  egress port by its own queue state**, which it knows exactly: the source leaf among its
-  uplinks, the spine among its core uplinks, the core and the spine on the way down among
-  their parallel cables. What a switch cannot see is the load of the hops behind its
-  choice: the cables from the core into the destination pod's spine and from the
-  destination spine into the destination leaf. Those it knows only from feedback (CONGA's
-  leaf-to-leaf congestion metric, the path-wide maximum), refreshed ``rounds`` times while
-  the flowlets are placed: a snapshot, stale between refreshes. A leaf's cost of uplink j
-  is therefore max(its own uplink after the flowlet, exact; the stale level of the rest of
-  the path through plane j); a spine's, max(its uplink, exact; the stale level of the core
-  cable into the destination spine).
+  into ``width`` flowlets on separate paths, moving at one rate. As in Spectrum-X's
+  adaptive routing, **every switch on the way up picks its egress port by its own queue
+  state**, which it knows exactly: the source leaf among its uplinks, the spine among its
+  core uplinks, the core and the destination spine among their parallel cables. The hops
+  behind a choice (the cables from the core into the destination pod's spine, from the
+  destination spine into the destination leaf) it knows only from feedback: CONGA's
+  leaf-to-leaf metric (the path-wide maximum), a report about one RTT old, refreshed after
+  every NIC has started ``feedback_flowlets`` flowlets. A port's cost is max(its own load
+  after the flowlet, exact; the reported level of the rest of its path). A switch compares
+  the port an exact local greedy gives the flowlet with ``candidates`` ports drawn at
+  random (the power of d choices: robust on stale information, where "least loaded of all"
+  herds; Mitzenmacher, IEEE TPDS 2000). A flowlet that drew a port another flowlet of its
+  switch took in the same interval chooses again on the updated loads (the switch sees its
+  own choices). ``generations`` successive placements are averaged (a flowlet re-chooses
+  at each flowlet boundary; the rate over a phase is the time average), each seeing the
+  load of the one before.
 
-  Flowlets are placed in random order; in one step every source leaf places one of its
-  flowlets (so a leaf's view of its own ports is always current), spines deciding on the
-  flowlets their leaves sent them in that step. What stays unbalanced is physical, not
-  assigned: the cables into a destination leaf or spine that many source switches fill on
-  the same stale report, one flowlet's granularity, and failed or degraded links. Max-min
-  then charges it.
+What stays unbalanced is physical, not assigned: the cables into a destination leaf that
+many source leaves fill on the same stale report, one flowlet's granularity, failed or
+degraded links. Max-min then charges it. On a fabric whose fabric-crossing flows are few
+(packed Megatron order) the policy finds a collision-free assignment and matches the
+non-blocking fabric. Per-packet spraying (``routing.adaptive``, ``adaptive-spray``) is the
+fluid limit: leaf-wide bundles.
 
-On a fabric whose fabric-crossing flows are few (packed Megatron order) the policy finds a
-collision-free assignment and matches the non-blocking fabric. Per-packet spraying
-(``routing.adaptive``, ``adaptive-spray``) is the fluid limit: leaf-wide bundles.
-
-Left out: queueing and PFC dynamics inside a feedback interval, flowlets re-choosing during
-a transfer (the placement is the steady state of one collective phase), and decisions of
-two leaves' flowlets at one spine in the same step seeing each other (they do not).
+Left out: queueing and PFC dynamics inside a feedback interval, and two leaves' flowlets
+reaching one spine in the same interval seeing each other's choice there.
 """
 
 from __future__ import annotations
