@@ -231,9 +231,8 @@ def aware_paths(state: FabricState, src: np.ndarray, dst: np.ndarray, rng: np.ra
                 report = _report(state, ld)
             p = order[bounds[step]: bounds[step + 1]]
             _place(state, ld, report, p, la[p], lb[p], pa[p], pb[p], w[p], links, policy.candidates, rng)
-    out = paths.copy()
-    out[idx, 1:5] = links
-    return out
+    paths[idx, 1:5] = links  # the hashed paths are ours: no copy (12.6M parts at 98k)
+    return paths
 
 
 def _place(state: FabricState, ld: _Loads, report: _Report, p: np.ndarray, la: np.ndarray, lb: np.ndarray,
