@@ -176,8 +176,10 @@ def _in_turn(local_of: Callable[[np.ndarray], np.ndarray], owner: np.ndarray,
     todo = np.arange(n)
     for attempt in range(tries):
         last = attempt == tries - 1
-        p, good = _choose(local_of(todo), owner[todo], lambda r, c, todo=todo: remote(todo[r], c), d, loads, rng,
-                          fallback=last)
+        def sub_remote(r: np.ndarray, c: np.ndarray, todo: np.ndarray = todo) -> np.ndarray:
+            return remote(todo[r], c)
+
+        p, good = _choose(local_of(todo), owner[todo], sub_remote, d, loads, rng, fallback=last)
         keep = np.ones(todo.size, dtype=bool) if last else _rank_in_group(owner[todo] * k + p) == 0
         rows = todo[keep]
         port[rows], ok[rows] = p[keep], good[keep]
