@@ -128,7 +128,7 @@ class JobSpec(SecondJob):
 class NetworkConfig(_Strict):
     """The ``network:`` section. Everything is optional."""
 
-    routing: Routing | None = Field(default=None, description="ecmp (per-flow hashing), adaptive (per-packet spraying, fluid limit), flowlet (congestion-aware flowlet switching, simulated) or ideal (default: cluster.fabric.routing)")
+    routing: Routing | None = Field(default=None, description="ecmp (per-flow hashing), adaptive (per-packet spraying, fluid limit), flowlet (adaptive routing simulated: each switch balances its own ports, remote hops from stale reports) or ideal (default: cluster.fabric.routing)")
     flows_per_pair: PositiveInt = Field(default=1, le=256, description="ECMP: hashed flows (queue pairs) per GPU pair")
     seed: int = Field(default=0, ge=0, description="seed for hashing, random placement and random failures")
     algorithm: Algorithm = "auto"

@@ -63,7 +63,7 @@ class Routed:
 def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarray | float,
           routing: str | Strategy | None = None,
           *, flows_per_pair: int = 1, rng: np.random.Generator | None = None, pxn: bool = True,
-          nic_efficiency: float = 1.0, background: np.ndarray | None = None) -> Routed:
+          nic_efficiency: float = 1.0, background: np.ndarray | None = None, shared_window: bool = False) -> Routed:
     """Route GPU-to-GPU transfers over the fabric.
 
     ``nic_efficiency`` scales the NIC links of the GPUs involved (the all-to-all protocol
@@ -81,7 +81,10 @@ def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarra
     intra = ~inter & (src != dst)
     coupled = func is adaptive and (state.sampled or not state.healthy)
     policy = flowlet_policy() if func is flowlet else None
-    m = flows_per_pair if func is ecmp else (policy.width if policy is not None else 1)
+    m = flows_per_pair if func is ecmp else 1
+    if policy is not None:
+        per_nic = inter.sum() / max(np.unique(src[inter]).size, 1) if shared_window else 1.0
+        m = max(int(policy.width // max(per_nic, 1.0)), 1) * policy.generations
     xi = np.repeat(np.flatnonzero(inter), m)
     ii = np.flatnonzero(intra)
     n_intra = ii.size
@@ -92,7 +95,7 @@ def route(state: FabricState, src: np.ndarray, dst: np.ndarray, sizes: np.ndarra
         xi, proxy, frac_size = xi[owner], proxy[owner], sizes[xi[owner]] * frac
     elif policy is not None:  # parts of one connection, moving at one rate
         frac_size = sizes[xi] / m
-        fab, extra = aware_paths(state, proxy, x_dst, rng, frac_size, policy, background), np.empty(0)
+        fab, extra = aware_paths(state, proxy, x_dst, rng, frac_size, policy, background, m // policy.generations), np.empty(0)
     else:
         fab, extra = func(state, proxy, x_dst, rng)
         frac_size = sizes[xi] / m

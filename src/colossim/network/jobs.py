@@ -32,7 +32,7 @@ from colossim.network.links import TIER_LABELS
 from colossim.network.maxmin import run_periodic
 from colossim.network.placement import job_groups, node_maps, nodes_needed, plan_dims
 from colossim.network.routing import ROUTING_MODELS
-from colossim.network.simulate import GB, combine, phase_problem, run_traffic
+from colossim.network.simulate import GB, combine, joint_problems, phase_problem, run_traffic
 from colossim.network.traffic import Traffic
 from colossim.network.twin import build_fabric, routing_of, traffic_for
 
@@ -155,7 +155,7 @@ def allocate(free: np.ndarray, need: int, policy: str, nodes_per_pod: int, seed:
     if policy == "spread":
         return free[np.floor(np.arange(need) * (free.size / need)).astype(np.int64)]
     if policy == "random":
-        return np.sort(np.random.default_rng(seed).choice(free, size=need, replace=False))
+        return np.random.default_rng(seed).choice(free, size=need, replace=False)  # in the order handed out
     if policy == "topology-aware":
         pod = free // max(nodes_per_pod, 1)
         count = np.bincount(pod)
@@ -190,11 +190,8 @@ def simulate_jobs(scenario: Any, collective: str = "all-reduce", group: str = "d
     live = [k for k, h in enumerate(heavy) if h >= 0]
     cycles = [0] * len(jobs)
     if len(live) >= 2:
-        probs, seen = [], np.zeros(fabric.topo.num_links)
-        for k in live:  # a load-aware policy routes each job seeing the jobs routed before it
-            probs.append(phase_problem(fabric.state, traffics[k].phases[heavy[k]], routing, flows_per_pair=m,
-                                       seed=config.seed + k, index=heavy[k], pxn=config.pxn, background=seen))
-            seen = seen + probs[-1].routed.link_bytes()[: seen.size]
+        probs = _shared_problems(fabric.state, [traffics[k].phases[heavy[k]] for k in live], live, heavy, routing,
+                                 m, config)
         inc = sp.hstack([p.inc for p in probs]).tocsc()
         cap = np.minimum.reduce([p.capacity for p in probs])
         unit = np.concatenate([p.unit_bytes for p in probs])
@@ -225,6 +222,21 @@ def simulate_jobs(scenario: Any, collective: str = "all-reduce", group: str = "d
     shared = {TIER_LABELS[k]: int(np.count_nonzero((crossed >= 2) & (topo.tier == k))) for k in range(topo.design.tiers)}
     return SharedFabricResult(results, shared, routing, m, config.seed, config.placement.node_order, cycles,
                               time.perf_counter() - start, ROUTING_MODELS[routing])
+
+
+def _shared_problems(state: Any, phases: list[Any], live: list[int], heavy: list[int], routing: str, m: int,
+                     config: NetworkConfig) -> list[Any]:
+    """The jobs' heavy phases routed for the shared run. A load-aware policy (``flowlet``)
+    places all jobs' flowlets in one pass, interleaved, as switches see them arrive; with
+    different NIC efficiencies it routes each job seeing the jobs routed before it."""
+    if routing == "flowlet" and len({ph.nic_efficiency for ph in phases}) == 1:
+        return joint_problems(state, phases, routing, seed=config.seed, pxn=config.pxn)
+    probs, seen = [], np.zeros(state.topo.num_links)
+    for ph, k in zip(phases, live, strict=True):
+        probs.append(phase_problem(state, ph, routing, flows_per_pair=m, seed=config.seed + k, index=heavy[k],
+                                   pxn=config.pxn, background=seen))
+        seen = seen + probs[-1].routed.link_bytes()[: seen.size]
+    return probs
 
 
 def _ideal_fraction(state: Any, traffic: Traffic, routing: str, config: NetworkConfig, alone_bw_s: float,

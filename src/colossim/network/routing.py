@@ -8,9 +8,10 @@ of the two NICs) to padded rows of resource ids (-1 = unused hop). Strategies:
   its own UDP source port, so ``flows_per_pair`` sub-flows hash independently), then the
   path down is fixed but for parallel cables, which are hashed too. With failures, a
   switch hashes only over next hops that still reach the destination (routes withdrawn).
-- :func:`flowlet` (``flowlet``, routing model ``adaptive-flowlet``): flowlet switching
-  simulated as a congestion-aware path policy over each connection's flowlets in flight
-  (``network/adaptive.py``): ECMP's path machinery with a load-aware choice.
+- :func:`flowlet` (``flowlet``, routing model ``adaptive-flowlet``): adaptive routing
+  simulated as a path policy over each connection's flowlets in flight
+  (``network/adaptive.py``): ECMP's path machinery, each switch choosing its egress port
+  by its own exact load and the stale load reported for the hops behind it.
 - :func:`adaptive` (``adaptive``, ``adaptive-spray``): per-packet adaptive routing /
   spraying (Spectrum-X, InfiniBand AR) as its fluid limit: every flow is spread evenly over all its equal-cost paths, so the
   uplinks of a leaf (of a pod) act as one bundle whose capacity is their sum: exact for a

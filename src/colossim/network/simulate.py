@@ -171,7 +171,12 @@ def phase_problem(state: FabricState, ph: Phase, routing: str, *, flows_per_pair
                       field="network.flows_per_pair", unit="flows", fix="use fewer flows per pair or a smaller group")
     rng = np.random.default_rng([seed, index])
     routed = route(state, ph.src, ph.dst, ph.size_bytes, routing, flows_per_pair=flows_per_pair, rng=rng, pxn=pxn,
-                   nic_efficiency=ph.nic_efficiency, background=background)
+                   nic_efficiency=ph.nic_efficiency, background=background, shared_window=ph.chain is None)
+    return problem_of(routed, ph)
+
+
+def problem_of(routed: Routed, ph: Phase) -> PhaseProblem:
+    """A routed phase as max-min units: chains, coupled transfers or independent flows."""
     if ph.chain is not None:
         inc, fabric = chain_incidence(routed, ph.chain, ph.size_bytes)
         return PhaseProblem(inc, routed.capacity, np.full(inc.shape[1], ph.size_bytes * ph.steps), fabric, True, routed)
@@ -179,6 +184,26 @@ def phase_problem(state: FabricState, ph: Phase, routing: str, *, flows_per_pair
         inc, fabric = chain_incidence(routed, np.arange(ph.src.size), ph.size_bytes)
         return PhaseProblem(inc, routed.capacity, np.full(ph.src.size, ph.size_bytes), fabric, False, routed)
     return PhaseProblem(routed.inc, routed.capacity, routed.sizes, routed.fabric, False, routed)
+
+
+def joint_problems(state: FabricState, phases: list[Phase], routing: str, *, seed: int = 0,
+                   pxn: bool = True) -> list[PhaseProblem]:
+    """Several jobs' phases routed in one pass (a load-aware policy places their flowlets
+    interleaved, as they arrive together, not one job around another), then split per job."""
+    rng = np.random.default_rng([seed, len(phases)])
+    sizes = np.concatenate([np.full(ph.src.size, ph.size_bytes) for ph in phases])
+    routed = route(state, np.concatenate([ph.src for ph in phases]), np.concatenate([ph.dst for ph in phases]), sizes,
+                   routing, rng=rng, pxn=pxn, nic_efficiency=phases[0].nic_efficiency,
+                   shared_window=all(ph.chain is None for ph in phases))
+    bounds = np.cumsum([0] + [ph.src.size for ph in phases])
+    out = []
+    for k, ph in enumerate(phases):
+        cols = np.flatnonzero((routed.parent >= bounds[k]) & (routed.parent < bounds[k + 1]))
+        part = Routed(inc=routed.inc[:, cols].tocsc(), capacity=routed.capacity, sizes=routed.sizes[cols],
+                      parent=routed.parent[cols] - bounds[k], fabric=routed.fabric[cols], state=state,
+                      coupled=routed.coupled, planes=routed.planes)
+        out.append(problem_of(part, ph))
+    return out
 
 
 def run_phase(state: FabricState, ph: Phase, routing: str, *, flows_per_pair: int = 1, seed: int = 0, index: int = 0,

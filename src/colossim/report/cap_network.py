@@ -53,10 +53,11 @@ def check_network(ctx: Context, limits: Limits) -> None:
 
     parse_size(getattr(ctx.options, "size", "1GiB"), field="options.size")
     conf = _config(ctx)
-    if conf.routing == "flowlet":  # flowlets per connection
+    if conf.routing == "flowlet":  # flowlets per connection, over the feedback generations
         from colossim.network.adaptive import flowlet_policy
 
-        parts = flowlet_policy().width
+        policy = flowlet_policy()
+        parts = policy.width * policy.generations
     else:
         parts = max(int(conf.flows_per_pair or 1), 1)
     flows = ctx.scenario.num_gpus_used * parts
