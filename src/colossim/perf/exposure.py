@@ -93,31 +93,6 @@ def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.nd
     return tail + overlapped(fwd + bwd - tail, 3.0 * t.gemm_fwd, sm_fraction) + chunking
 
 
-def layer_comm(model: ModelSpec, sh, tp, cp, ep, t: LayerTimes, coll: comm.AnalyticCollectives) -> dict[str, np.ndarray]:
-    """Expert all-to-all and context-parallel KV exchange per layer per micro-batch.
-
-    EP: dispatch and combine, forward and backward, of top_k copies of each token
-    (Megatron-Core all-to-all dispatcher; tokens are split over the TP ranks first).
-    CP: all-gather of K and V before attention (Llama 3's variant), again in the backward
-    pass with a reduce-scatter of their gradients; the exchange overlaps the attention of
-    the local chunk, so only what exceeds it is exposed.
-    """
-    h = model.hidden_size
-    out: dict[str, np.ndarray] = {}
-    if model.moe is not None:
-        size = ACT_BYTES * sh.tokens / tp * model.moe.top_k * h
-        out["ep"] = 4.0 * coll.all_to_all(size, ep, tp * cp, "ep")
-    else:
-        out["ep"] = np.zeros_like(tp, dtype=float)
-    d_qk = model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim if model.mla else model.dim_head
-    kv_bytes = ACT_BYTES * sh.tokens * 2 * sh.kv_heads * d_qk * cp  # K and V of the whole sequence
-    gather = coll.all_gather(kv_bytes, cp, tp, "cp")
-    sm = coll.hw.comm_sm_fraction
-    exposed = overlapped(gather, t.attn_core_fwd, sm) + overlapped(2.0 * gather, t.attn_core_bwd, sm)
-    out["cp"] = np.where(cp > 1, exposed, 0.0)
-    return out
-
-
 def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp, n_micro,
             coll: comm.AnalyticCollectives) -> np.ndarray:
     """Pipeline sends. Each TP rank sends 1/tp of the activation. With sequence parallelism
