@@ -129,27 +129,23 @@ def _dp_collectives(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, z
     return reduce, gather
 
 
-def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, n_micro, fwd_mb, bwd_mb,
+def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, fwd_mb, bwd_mb,
                 coll: comm.AnalyticCollectives, bucket_p: np.ndarray | None = None) -> np.ndarray:
     """Exposed data-parallel traffic. Overlapped reduction runs bucket by bucket beside the
     backward pass; the last bucket (``bucket_p`` parameters, perf/step_costs.py) is reduced
     after the last gradient is produced and hides behind nothing, nor does the first
-    bucket's parameter gather before the first forward layer (the latency tail)."""
+    bucket's parameter gather before the first forward layer (the latency tail). ZeRO-3 with
+    resharding gathers again every micro-batch: perf/fsdp.py prices that case."""
     reduce, gather = _dp_collectives(training, dense_p, expert_p, tp, cp, dp, ep, zero, coll)
-    if training.overlap_dp_comm:
-        sm = coll.hw.comm_sm_fraction_scaleout
-        tail_r = tail_g = np.zeros_like(reduce)
-        if bucket_p is not None:
-            total = np.maximum(dense_p + expert_p, 1.0)
-            share = np.minimum(bucket_p / total, 1.0)
-            tail_r, tail_g = share * reduce, share * gather
-        staged = (overlapped(reduce - tail_r, bwd_mb, sm) + tail_r
-                  + overlapped(gather - tail_g, fwd_mb, sm) + tail_g)
-        fsdp = n_micro * overlapped(2.0 * gather + reduce, fwd_mb + bwd_mb, sm)
-    else:
-        staged = reduce + gather
-        fsdp = n_micro * (2.0 * gather + reduce)
-    return np.where(zero == 3, fsdp, staged)
+    if not training.overlap_dp_comm:
+        return reduce + gather
+    sm = coll.hw.comm_sm_fraction_scaleout
+    tail_r = tail_g = np.zeros_like(reduce)
+    if bucket_p is not None:
+        total = np.maximum(dense_p + expert_p, 1.0)
+        share = np.minimum(bucket_p / total, 1.0)
+        tail_r, tail_g = share * reduce, share * gather
+    return overlapped(reduce - tail_r, bwd_mb, sm) + tail_r + overlapped(gather - tail_g, fwd_mb, sm) + tail_g
 
 
 def optimizer_s(dense_p, expert_p, dp_cp, ep, zero, training: TrainingSpec, hw: Hardware) -> np.ndarray:
