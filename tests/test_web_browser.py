@@ -10,12 +10,11 @@ build/test-artifacts/dashboard.png (or $COLOSSIM_SCREENSHOT_DIR).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from _browser import ARGS, CHROMIUM, serve
+from _browser import open_dashboard, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,21 +26,7 @@ server = pytest.fixture(scope="module")(serve)
 
 @pytest.fixture(scope="module")
 def page(request, tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no chromium at {CHROMIUM} (Debian: apt-get install chromium; never `playwright install`)")
-    server = request.getfixturevalue("server")  # started only once the browser is known to exist
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
-                                                        args=ARGS, viewport={"width": 1500, "height": 1000})
-        tab = context.new_page()
-        tab.errors = []
-        tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
-        tab.goto(server + "/")
-        tab.wait_for_selector("body[data-ready='1']", timeout=30_000)
-        yield tab
-        context.close()
+    yield from open_dashboard(request, tmp_path_factory, 1500, 1000)
 
 
 def charts_drawn(page, card: str) -> int:
