@@ -113,6 +113,38 @@ def test_full_overlap_exposes_the_last_reduce_scatter_chunk(tp: int) -> None:
     assert _tp_exposed(_layer(0.0), A([ar]), A([tp]), A([1]), A([True]), tr, 0.0)[0] == pytest.approx(5 * ar)
 
 
+@pytest.mark.parametrize("recompute", [0, 2])
+def test_forward_overlap_hides_the_forward_and_leaves_the_backward_synchronous(recompute: int) -> None:
+    """PyTorch async TP (``forward``): the forward's (and the recomputed forward's)
+    collectives run chunked, the last reduce-scatter chunk exposed; the backward's three
+    all-reduce-sized collectives (SP) are exposed as with ``none``."""
+    from colossim.scenario.training import TrainingSpec
+
+    ar, tp = 1e-3, 8
+    fwd_tr = TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap="forward")
+    none_tr = TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap="none")
+    full_tr = TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap="full")
+    args = (A([ar]), A([tp]), A([recompute]), A([True]))
+    got = _tp_exposed(_layer(1.0), *args, fwd_tr, 0.0)[0]
+    fwd_units = 2.0 + (2.0 if recompute == 2 else 0.0)
+    assert got == pytest.approx(fwd_units * ar / (2 * tp) + 3.0 * ar, rel=1e-12)
+    assert _tp_exposed(_layer(1.0), *args, full_tr, 0.0)[0] < got < _tp_exposed(_layer(1.0), *args, none_tr, 0.0)[0]
+
+
+def test_cudnn_attention_is_faster_on_hopper_and_the_same_on_ampere() -> None:
+    """cuDNN fused attention (Transformer Engine's choice on Hopper) runs at the H100 profile's
+    cuDNN fractions (FlashAttention-3 paper: 1.6x FlashAttention-2); the A100 profile has no
+    cuDNN figures, so there it is priced as flash."""
+    def attention_s(gpu: str, kernel: str) -> float:
+        sc = load_scenario({"model": "llama3-8b", "cluster": {"gpu": gpu, "num_gpus": 8},
+                            "training": {"seq_len": 8192, "global_batch_size": 8, "attention_kernel": kernel},
+                            "parallel": {"tp": 1, "pp": 1, "dp": 8}})
+        return float(_run(sc).compute_forward_s[0])
+
+    assert attention_s("h100-sxm", "cudnn") < attention_s("h100-sxm", "flash")
+    assert attention_s("a100-80gb", "cudnn") == attention_s("a100-80gb", "flash")
+
+
 def test_optimizer_passes_over_the_whole_gradient_buffer() -> None:
     """Zeroing and 1/dp scaling touch every local gradient once per step (3 x its bytes)."""
     bf16 = _scenario({"zero_stage": 0, "grad_reduce_in_fp32": False})

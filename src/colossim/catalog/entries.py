@@ -87,6 +87,9 @@ class EfficiencyProfile(BaseModel):
     gemm_half_k: float
     attention_fwd_fraction: float
     attention_bwd_fraction: float
+    # cuDNN's fused flash attention (attention_kernel: cudnn); None: as the flash kernel
+    attention_cudnn_fwd_fraction: float | None = None
+    attention_cudnn_bwd_fraction: float | None = None
     hbm_fraction: float
     scaleup_busbw_fraction: float
     scaleup_latency_s: float

@@ -70,6 +70,7 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
     gemm_frac = prof.gemm_max_fraction.get(dtype, prof.gemm_max_fraction["bf16"])
+    attn_fwd, attn_bwd = _attention_fractions(prof, training)
     sw = catalog.switch(cluster.fabric.switch)
     port = cluster.fabric.port_gbps or cluster.nic_gbps_per_gpu
     radix = cluster.fabric.switch_radix or sw.radix_at(port) or max(sw.radix_by_port_gbps.values())
@@ -79,8 +80,8 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         gemm_flops=gpu.peak_flops(dtype) * gemm_frac,
         gemm_flops_bf16=gpu.peak_flops(half) * prof.gemm_max_fraction.get(half, prof.gemm_max_fraction["bf16"]),
         peak_flops=gpu.peak_flops(dtype),
-        attn_fwd_flops=gpu.peak_flops(half) * prof.attention_fwd_fraction,
-        attn_bwd_flops=gpu.peak_flops(half) * prof.attention_bwd_fraction,
+        attn_fwd_flops=gpu.peak_flops(half) * attn_fwd,
+        attn_bwd_flops=gpu.peak_flops(half) * attn_bwd,
         hbm_bytes_s=gpu.hbm_bw_tbps * 1e12 * prof.hbm_fraction,
         hbm_capacity=gpu.hbm_bytes,
         kernel_overhead_s=prof.kernel_overhead_s + (HOST_LAUNCH_S if training.launch_blocking else 0.0),
@@ -105,6 +106,16 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         host_bytes_s=_host_bytes_s(gpu, training),
         step_host_s=prof.step_host_s,
     )
+
+
+def _attention_fractions(prof: catalog.EfficiencyProfile, training: TrainingSpec) -> tuple[float, float]:
+    """Forward and backward fractions of peak the fused attention kernel reaches: the
+    profile's flash (FlashAttention-2 class) figures, or cuDNN's where the profile has them."""
+    if training.attention_kernel == "cudnn":
+        fwd = prof.attention_cudnn_fwd_fraction or prof.attention_fwd_fraction
+        bwd = prof.attention_cudnn_bwd_fraction or prof.attention_bwd_fraction
+        return fwd, bwd
+    return prof.attention_fwd_fraction, prof.attention_bwd_fraction
 
 
 def _host_bytes_s(gpu: catalog.GPUEntry, training: TrainingSpec) -> float:

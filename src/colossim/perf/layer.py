@@ -130,7 +130,7 @@ def attention_core_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, mbs: 
     d_qk, d_v = head_dims(model)
     s_k = float(training.seq_len)
     batch = mbs * sh.heads
-    if training.attention_kernel == "flash":
+    if training.attention_kernel in ("flash", "cudnn"):
         flops = 2.0 * batch * sh.seq_q * s_k * (d_qk + d_v) * 0.5  # causal: half the matrix
         fwd = flops / hw.attn_fwd_flops + hw.kernel_overhead_s
         bwd = 2.5 * flops / hw.attn_bwd_flops + 2 * hw.kernel_overhead_s
@@ -234,7 +234,7 @@ def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.nda
     bwd = 2.0 * gemm + core_b + 2.0 * elem_s
     loss: np.ndarray | float = 0.0
     copy_s: np.ndarray | float = 0.0
-    if training.tp_overlap == "full":
+    if training.tp_overlap in ("full", "forward"):
         loss, copy_s = chunked_tp_costs(model, sh, tp, hw)
     return LayerTimes(fwd=fwd, bwd=bwd, attn_core_fwd=core_f, attn_core_bwd=core_b, gemm_fwd=gemm,
                       gemm_chunk_loss=loss, tp_copy_hbm_s=copy_s)

@@ -64,18 +64,21 @@ class TrainingSpec(BaseModel):
         default_factory=stacks.default_stack,
         description="software stack whose documented defaults fill the fields below (see `colossim catalog stacks`)",
     )
-    attention_kernel: Literal["flash", "unfused"] = Field(
+    attention_kernel: Literal["flash", "cudnn", "unfused"] = Field(
         default="flash",
-        description="flash: fused IO-aware attention (FlashAttention, cuDNN); unfused: explicit QK^T, softmax, AV (Megatron before 2023)",
+        description=("flash: fused IO-aware attention (FlashAttention-2 class: Dao's kernels, PyTorch SDPA's flash backend); "
+                     "cudnn: cuDNN's fused flash attention (Transformer Engine's choice on Hopper); "
+                     "unfused: explicit QK^T, softmax, AV (Megatron before 2023)"),
     )
     dropout: bool = Field(default=False, description="dropout layers (GPT-2/3-era training)")
     overlap_dp_comm: bool = Field(default=True, description="overlap gradient reduction / parameter gathering with compute")
-    tp_overlap: Literal["none", "backward", "full"] = Field(
+    tp_overlap: Literal["none", "backward", "forward", "full"] = Field(
         default="backward",
         description=(
             "tensor-parallel collectives hidden behind GEMMs: none (Megatron-LM 2021), backward (the input-gradient "
-            "all-reduce/all-gather runs beside the weight-gradient GEMM: Megatron-LM's default since 2022), full "
-            "(forward too, chunked: Transformer Engine userbuffers, async TP)"
+            "all-reduce/all-gather runs beside the weight-gradient GEMM: Megatron-LM's default since 2022), forward "
+            "(the forward's collectives run chunked beside its GEMMs, the backward's synchronously: PyTorch async TP, "
+            "torchtitan 2024), full (forward and backward, chunked: Transformer Engine userbuffers)"
         ),
     )
     overlap_pp_comm: bool = Field(default=True, description="asynchronous pipeline send/receive")

@@ -46,7 +46,8 @@ FITTED: dict[str, dict[str, tuple[float, float, str]]] = {
     "hopper": {
         "gemm_max_fraction": (0.55, 0.803, "best-shape MAMF 794.5/989 (hardware.md 5.1)"),
         "gemm_half_k": (16.0, 1024.0, "as ampere"),
-        "gemm_half_output": (1.0e5, 4.3e6, "at most one wave of 128x256 tiles on 132 SMs"),
+        # gemm_half_output is not fitted: only the Megatron-Core small models constrain it
+        # (catalog value: the lower bound, where the all-run fit put it)
         "hbm_fraction": (0.70, 0.92, "STREAM-class copies reach ~90% of 3.35 TB/s"),
         "step_host_s": (0.0, 0.05, "as ampere"),
     },
@@ -123,8 +124,10 @@ def fit(family: str, cases: list[Case]) -> dict[str, float]:
     if not cases:
         return catalog_values(family)
     rng = np.random.default_rng(SEED)
-    start = np.array([catalog_values(family)[n] for n in names])
-    best_z = np.clip((start - lo) / (hi - lo), 0.0, 1.0)
+    # The first round samples the whole box (centre +- 0.5), so the fit depends on the runs
+    # only, not on the catalog values it may replace (a cross-validated figure must not
+    # lean on a profile fitted with the held-out family in it).
+    best_z = np.full(len(names), 0.5)
     width = 1.0
     best_f = np.inf
     for _ in range(ROUNDS):
