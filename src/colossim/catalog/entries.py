@@ -99,4 +99,8 @@ class EfficiencyProfile(BaseModel):
     comm_sm_fraction: float
     kernel_overhead_s: float
     step_host_s: float = 0.0  # host time between steps: syncs, batch fetch, first launches (perf/step_costs.py)
+    # what `colossim validate --cross-validate` measures for this profile's GPU family
+    # (runs, cross_validated_mape, mape); None: no published run validates the profile.
+    # tests/test_validation.py checks it against the live figures, so it cannot go stale.
+    validated: dict[str, float] | None = None
     sources: dict[str, str]

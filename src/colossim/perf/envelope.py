@@ -73,9 +73,21 @@ def scenario_features(scenario: Any) -> dict[str, Any]:
 
 
 def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The record each estimate and search result carries (``features``: scenario_features)."""
+    """The record each estimate and search result carries (``features``: scenario_features).
+
+    ``expected_error``: the cross-validated step-time MAPE of the plan's GPU family (the
+    catalog profile's ``validated`` record), or None where no published run validates it."""
     reasons = validation_envelope().outside(plan, gpus_used, features)
-    return {"inside_validation": not reasons, "outside": reasons, "mfu_flag": mfu > MFU_FLAG}
+    validated = _validated(features.get("gpu_family")) if features else None
+    return {"inside_validation": not reasons, "outside": reasons, "mfu_flag": mfu > MFU_FLAG,
+            "expected_error": None if validated is None else validated["cross_validated_mape"],
+            "validated_runs": 0 if validated is None else int(validated["runs"])}
+
+
+def _validated(profile: str | None) -> dict[str, float] | None:
+    from colossim import catalog
+
+    return None if profile is None else catalog.efficiency_profile(profile).validated
 
 
 def notes(assessment: dict[str, Any]) -> list[str]:
@@ -84,4 +96,11 @@ def notes(assessment: dict[str, Any]) -> list[str]:
         out.append("extrapolation: outside the validated envelope: " + "; ".join(assessment["outside"]))
     if assessment["mfu_flag"]:
         out.append(f"MFU above {MFU_FLAG:.0%}: beyond any published H100 BF16 run; treat as optimistic")
+    err = assessment.get("expected_error")
+    if err is not None:
+        out.append(f"accuracy: this GPU family's {assessment['validated_runs']} published runs are predicted to "
+                   f"{err:.1%} (cross-validated step-time MAPE; colossim validate --cross-validate)")
+    elif "expected_error" in assessment:
+        out.append("accuracy: no published run validates this GPU family's profile (scaled from another family); "
+                   "treat the step time as unvalidated")
     return out

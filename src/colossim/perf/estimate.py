@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from colossim.catalog import stacks
 from colossim.perf import envelope
 from colossim.perf.comm import AnalyticCollectives
 from colossim.perf.step import MEMORY_FIELDS, TIME_FIELDS, StepArrays, evaluate
@@ -126,6 +127,24 @@ def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, An
     )
 
 
+# an exposed term above this share of the step gets a hint naming the setting behind it
+HINT_SHARE = 0.10
+
+
+def _overlap_hints(scenario: Scenario, arrays: StepArrays) -> list[str]:
+    """Say so when a large exposed term comes from a stack default the user did not state
+    (the default stack, Megatron-Core's documented defaults, overlaps nothing on its own)."""
+    tr, step = scenario.training, float(arrays.step_time_s[0])
+    dp_s = float(arrays.dp_exposed_s[0])
+    if not tr.overlap_dp_comm and dp_s > HINT_SHARE * step:
+        default = stacks.stack(tr.stack).values(tr.precision).get("overlap_dp_comm")
+        origin = f"stack {tr.stack}'s documented default" if default is False else "set in the scenario"
+        return [f"data-parallel traffic is not overlapped (overlap_dp_comm false, {origin}): {dp_s:.3g} s exposed, "
+                f"{dp_s / step:.0%} of the step; if your framework overlaps it (Megatron --overlap-grad-reduce, "
+                "FSDP), set training.overlap_dp_comm: true"]
+    return []
+
+
 def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None) -> Estimate:
     """Predict one training step of a scenario.
 
@@ -142,6 +161,7 @@ def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None)
         notes.append(f"dp was not given: {scenario.parallel.dp} is the largest that fits")
     if scenario.num_gpus_idle:
         notes.append(f"{scenario.num_gpus_idle} of {scenario.cluster.num_gpus} GPUs stay idle (spares)")
+    notes.extend(_overlap_hints(scenario, arrays))
     return record(arrays, 0, scenario_name=scenario.name, plan=batch.row(0), num_gpus=scenario.cluster.num_gpus,
                   total_tokens=scenario.training.total_tokens, notes=notes,
                   features=envelope.scenario_features(scenario))
