@@ -11,7 +11,13 @@ import pytest
 
 from colossim.network.incast import incast_params, transient_s
 from colossim.network.simulate import run_traffic
-from colossim.network.twin import build_fabric, network_config, scenario_groups, simulate_collective, traffic_for
+from colossim.network.twin import (
+    build_fabric,
+    network_config,
+    scenario_groups,
+    simulate_collective,
+    traffic_for,
+)
 from test_network_collectives import scenario
 
 RANDOM = {"seed": 1, "placement": {"node_order": "random"}}
