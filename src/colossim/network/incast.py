@@ -92,9 +92,10 @@ def transient_s(fan_in: np.ndarray, fan_out: np.ndarray, bytes_per_sender: np.nd
     peak = np.minimum(k, 1)
     many = k > 1
     if many.any():  # the quantile once per distinct (k, p): ports of a collective share a handful
-        combos, back = np.unique(np.stack([k[many], p[many]]), axis=1, return_inverse=True)
-        q = binom.ppf(level, combos[0].astype(np.int64), np.minimum(combos[1], 1.0))
-        peak[many] = np.clip(np.nan_to_num(q, nan=1.0), 1, combos[0])[back.ravel()].astype(np.int64)
+        combos, back = np.unique(k[many] + 1j * p[many], return_inverse=True)  # (k, p) pairs, sorted
+        ks = combos.real.astype(np.int64)
+        q = binom.ppf(level, ks, np.minimum(combos.imag, 1.0))
+        peak[many] = np.clip(np.nan_to_num(q, nan=1.0), 1, ks)[back.ravel()].astype(np.int64)
     queue = np.maximum(peak - 1, 0) * burst
     pause = np.maximum(queue - params.xoff_bytes, 0.0) / capacity_bytes_s
     lost = (1.0 - params.hol_throughput) * pause
