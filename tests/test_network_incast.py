@@ -113,3 +113,15 @@ def test_deterministic_with_the_seed(experts):
     assert a.incast == b.incast and a.time_s == b.time_s and a.throughput_fraction == b.throughput_fraction
     d = a.to_dict()
     assert d["incast"]["fan_in"] == 7 and d["routing_model"] == "adaptive-flowlet"
+
+
+def test_the_binomial_quantile_matches_scipy():
+    from scipy.stats import binom
+
+    from colossim.network.incast import binomial_quantile
+
+    k = np.array([2, 3, 7, 8, 15, 64, 511, 1023, 4096, 4096, 100, 5])
+    p = np.array([0.5, 1 / 3, 1 / 7, 1 / 8, 1 / 15, 1 / 64, 1 / 511, 1 / 1023, 1 / 4096, 0.5, 0.9, 1.0])
+    for receivers in (2, 64, 8192, 98_304):
+        level = 1 - 1 / receivers
+        assert np.array_equal(binomial_quantile(level, k, p), binom.ppf(level, k, p).astype(int))

@@ -38,7 +38,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import binom
 
 from colossim.network.links import Topology
 from colossim.network.traffic import Traffic
@@ -94,12 +93,36 @@ def transient_s(fan_in: np.ndarray, fan_out: np.ndarray, bytes_per_sender: np.nd
     if many.any():  # the quantile once per distinct (k, p): ports of a collective share a handful
         combos, back = np.unique(k[many] + 1j * p[many], return_inverse=True)  # (k, p) pairs, sorted
         ks = combos.real.astype(np.int64)
-        q = binom.ppf(level, ks, np.minimum(combos.imag, 1.0))
-        peak[many] = np.clip(np.nan_to_num(q, nan=1.0), 1, ks)[back.ravel()].astype(np.int64)
+        peak[many] = np.clip(binomial_quantile(level, ks, combos.imag), 1, ks)[back.ravel()]
     queue = np.maximum(peak - 1, 0) * burst
     pause = np.maximum(queue - params.xoff_bytes, 0.0) / capacity_bytes_s
     lost = (1.0 - params.hol_throughput) * pause
     return lost, {"burst": burst, "peak": peak, "queue": queue, "pause": pause}
+
+
+def binomial_quantile(level: float, k: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The smallest j with P(Binomial(k, p) <= j) >= level, for a few (k, p) at once (the
+    pmf by its ratio recursion in log space; scipy.stats's import would cost more than the
+    whole term). The loop runs over j, up to the largest quantile, not over ports."""
+    k = np.asarray(k, dtype=np.int64)
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    out = np.where(p >= 1.0, k, 0)
+    todo = p < 1.0
+    if not todo.any():
+        return out
+    kk, pp = k[todo].astype(float), p[todo]
+    log_pmf = kk * np.log1p(-pp)  # j = 0
+    cdf = np.exp(log_pmf)
+    found = np.where(cdf >= level, 0, -1)
+    odds = np.log(np.maximum(pp, 1e-300)) - np.log1p(-pp)
+    j = 0
+    while np.any(found < 0) and j < kk.max():
+        log_pmf = log_pmf + np.log(np.maximum(kk - j, 1e-300)) - np.log(j + 1.0) + odds
+        j += 1
+        cdf = cdf + np.where(j <= kk, np.exp(log_pmf), 0.0)
+        found = np.where((found < 0) & ((cdf >= level) | (j >= kk)), j, found)
+    out[todo] = np.where(found < 0, k[todo], found)
+    return out
 
 
 def port_fan_in(topo: Topology, traffic: Traffic, pxn: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
