@@ -147,13 +147,21 @@ def worst_case() -> None:
     r = simulate_collective(sc, "all-to-all", "ep", "1GiB", routing="ecmp", seed=1, placement={"node_order": "random"})
     print(f"{r.num_flows:,} flows, {sum(p.events for p in r.phases)} events: {r.throughput_fraction:.1%} of ideal in "
           f"{time.perf_counter() - t0:.1f} s, peak RSS {peak_rss_gb():.2f} GB")
+    inc = r.incast
+    print(f"incast: fan-in {inc['fan_in']}, {inc['peak_senders']} bursts meet, queue {inc['queue_bytes'] / 1e6:.2f} MB "
+          f"(XOFF {inc['xoff_bytes'] / 1e6:.2f} MB), pause {inc['pause_s'] * 1e6:.1f} us, "
+          f"lost {inc['time_s'] * 1e6:.1f} us ({inc['share']:.3%} of the bandwidth time)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the slowest cases")
     parser.add_argument("--scaling-only", action="store_true", help="only the flows/s and memory table")
+    parser.add_argument("--worst-case-only", action="store_true", help="only the 98k-GPU expert all-to-all (ECMP)")
     args = parser.parse_args()
+    if args.worst_case_only:
+        worst_case()
+        return
     if args.scaling_only:
         scaling((4096, 16_384, 65_536, 98_304))
         return

@@ -41,6 +41,20 @@ def test_json_has_the_documented_fields(tmp_path, capsys):
     assert set(d["link_utilization"]) == {"nic", "leaf-spine", "nvlink"}
     assert d["seed"] == 5 and d["size_bytes"] == 512e6
     assert d["fabric"]["switches_per_tier"] == [16, 8]
+    assert d["incast"]["time_s"] == 0.0 and d["routing_model"] == "ecmp-hash"  # rings: no incast term
+
+
+def test_json_reports_the_all_to_all_incast(tmp_path, capsys):
+    code, out, _ = run(capsys, "network", write(tmp_path, SMALL), "--collective", "all-to-all", "--group", "dp",
+                       "--size", "1GiB", "--routing", "adaptive", "--seed", "1", "--json")
+    assert code == 0
+    d = json.loads(out)
+    inc = d["incast"]
+    for key in ("time_s", "share", "fan_in", "fan_out", "burst_bytes", "peak_senders", "queue_bytes", "xoff_bytes",
+                "pause_s", "hol_throughput", "receivers", "reaction_s"):
+        assert key in inc
+    assert d["routing_model"] == "adaptive-spray" and inc["fan_in"] > 1
+    assert d["throughput_fraction"] == pytest.approx(1.0 - inc["share"])
 
 
 def test_table_report_and_plot(tmp_path, capsys):

@@ -41,7 +41,10 @@ def test_idle_nonblocking_fabric_matches_alpha_beta(gpus, tiers, tp, collective)
         r = simulate_collective(sc, collective, "dp", size, routing="adaptive")
         expected = float(ANALYTIC[collective](np.array([size]), np.array([r.num_ranks]), np.array([tp]), hw)[0])
         assert r.time_s == pytest.approx(expected, rel=0.02)
-        assert r.throughput_fraction == pytest.approx(1.0)
+        # the flows run at the ideal's pace; only the all-to-all's start-burst incast (network/incast.py) is on top
+        incast_s = r.incast["time_s"]
+        assert collective == "all-to-all" or incast_s == 0.0
+        assert r.throughput_fraction * r.bandwidth_time_s == pytest.approx(r.bandwidth_time_s - incast_s)
 
 
 def test_point_to_point_and_expert_groups_match_alpha_beta():

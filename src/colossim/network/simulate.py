@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from colossim import gate
 from colossim.network.flows import Routed, route
+from colossim.network.incast import Incast, incast_transient
 from colossim.network.links import NVLINK_TIER, TIER_LABELS
 from colossim.network.maxmin import FlowRun, run_flows
 from colossim.network.routing import ROUTING_MODELS, FabricState
@@ -86,6 +87,7 @@ class CollectiveResult:
     notes: list[str] = field(default_factory=list)
     routing_model: str = ""
     reroute: str = ""  # with failures: which links took the failed ones' traffic, and why the slowdown is what it is
+    incast: dict[str, float | int] = field(default_factory=dict)  # the start-burst transient (network/incast.py)
     link_utilization_values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,13 +251,15 @@ def simulate_traffic(state: FabricState, traffic: Traffic, routing: str, *, grou
     m = flows_per_pair if routing == "ecmp" else 1
     sim = run_traffic(state, traffic, routing, flows_per_pair=m, seed=seed, pxn=pxn)
     ideal = run_traffic(reference, traffic, "ideal", seed=seed, pxn=pxn)
+    incast = fabric_incast(state, traffic, routing, sim.time_s, pxn)
+    t_bw = sim.time_s + incast.time_s
     healthy_time, reroute = None, ""
     if healthy is not None:
         before = run_traffic(healthy, traffic, routing, flows_per_pair=m, seed=seed, pxn=pxn)
-        healthy_time = before.time_s + traffic.latency_s
-        reroute = _reroute(state, before.link_bytes, sim.link_bytes, sim.time_s + traffic.latency_s, healthy_time,
+        healthy_time = before.time_s + fabric_incast(healthy, traffic, routing, before.time_s, pxn).time_s + \
+            traffic.latency_s
+        reroute = _reroute(state, before.link_bytes, sim.link_bytes, t_bw + traffic.latency_s, healthy_time,
                            ROUTING_MODELS.get(routing, routing))
-    t_bw = sim.time_s
     total = t_bw + traffic.latency_s
     n, nodes = traffic.n, traffic.nodes
     algbw = size_bytes / total / GB if total > 0 else 0.0
@@ -276,8 +280,15 @@ def simulate_traffic(state: FabricState, traffic: Traffic, routing: str, *, grou
         hottest_links=hottest, phases=phases, runtime_s=time.perf_counter() - start, failures=list(state.notes),
         healthy_time_s=healthy_time, slowdown=None if healthy_time is None else total / healthy_time,
         scenario=scenario, notes=list(traffic.notes), routing_model=ROUTING_MODELS.get(routing, routing),
-        reroute=reroute, link_utilization_values=values,
+        reroute=reroute, incast=incast.to_dict(), link_utilization_values=values,
     )
+
+
+def fabric_incast(state: FabricState, traffic: Traffic, routing: str, bandwidth_time_s: float, pxn: bool) -> Incast:
+    """The start-burst incast of the collective on a switched fabric; none on the ideal big
+    switch (per-port virtual output queues: a paused port has no victims)."""
+    return incast_transient(state.topo, state.capacity, traffic, bandwidth_time_s, pxn=pxn,
+                            enabled=routing != "ideal")
 
 
 def _reroute(state: FabricState, healthy_bytes: np.ndarray, failed_bytes: np.ndarray, time_s: float,

@@ -1,0 +1,179 @@
+"""Incast at the start of a synchronized all-to-all: the transient a max-min model leaves out.
+
+The flow solver gives the rates congestion control converges to. What it cannot see is
+the start of a step: every connection of a grouped send/receive is posted at once and
+starts at line rate (DCQCN has no slow start: Zhu et al., SIGCOMM 2015, section 3), and
+only an ECN mark, a CNP and a round trip later (``reaction_s``) can a sender be cut. A NIC
+serves one connection at a time in line-rate bursts of what it may send before that cut
+(``min(bytes for the peer, C x reaction_s)``; assumption), in an order no other NIC knows,
+so the bursts that reach one receiving port together are a random count J out of its k
+senders, each aiming at it with probability 1 / (the sender's peers): Binomial(k, 1/f).
+The collective waits for its worst port: J* is the (1 - 1/R) quantile over the R receiving
+ports. The last-hop leaf egress then holds Q = (J* - 1) x burst (it drains one burst while
+J* arrive). Above the port's XOFF threshold (``xoff_bytes``) PFC pauses the cables that
+feed the port for P = (Q - XOFF) / C. Those cables (every spine-to-leaf cable of the leaf
+under spraying, the hashed ones under ECMP) also carry the traffic of the leaf's other
+NICs: while paused they are FIFO input queues in front of the leaf's egress ports, whose
+saturation throughput under uniform destinations is 2 - sqrt(2) (head-of-line blocking:
+Karol, Hluchyj, Morgan, IEEE Trans. Commun. 1987; victims of PFC: Guo et al., SIGCOMM 2016).
+The step loses ``(1 - eta) x P``. A non-blocking big switch with per-port virtual output
+queues has no victims (eta = 1): the ideal reference keeps no such term, so the fabric
+falls below it by the loss.
+
+Only phases of independent transfers (all-to-all, point-to-point) start this way; pipelined
+rings and trees are clocked by their chunks (a hop forwards what it has received), one
+sender per receiving port and chain, and get nothing (bit-identical). Fan-in is counted
+between NICs (PXN: the proxy NIC on the destination's rail), so it does not depend on the
+routing: ECMP, adaptive spraying and flowlets get the same term, the ideal switch none.
+
+Left out (each way): the leaf's own output queues, which keep a victim port busy for part
+of the pause (the loss is an upper estimate there); successive DCQCN cuts for J* > 2
+(one reaction is assumed to stop the burst: a lower estimate of Q); PFC spreading past the
+spine (pause trees); bursts after the start (the rest of the step is the fluid max-min);
+per-port buffer beyond one XOFF threshold (dynamic shared-buffer thresholds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from colossim.network.links import Topology
+from colossim.network.traffic import Traffic
+
+
+@dataclass(frozen=True)
+class IncastParams:
+    """The constants of the transient (``data/fabric.yaml: incast``)."""
+
+    reaction_s: float  # ECN mark + CNP + one RTT: how long a sender runs at line rate
+    xoff_bytes: float  # a leaf egress port's lossless queue before PFC XOFF
+    hol_throughput: float  # FIFO input-queued switch under uniform traffic (2 - sqrt 2)
+
+
+def incast_params() -> IncastParams:
+    from colossim.network.topology import fabric_data
+
+    d = fabric_data()["incast"]
+    return IncastParams(float(d["reaction_s"]), float(d["xoff_bytes"]), float(d["hol_throughput"]))
+
+
+@dataclass(frozen=True)
+class Incast:
+    """The incast transient of one collective, as ``colossim network --json`` reports it."""
+
+    time_s: float  # added to the bandwidth time (0 for the ideal switch, rings, trees, fan-in 1)
+    share: float  # time_s / bandwidth time
+    fan_in: int  # senders (NICs) into the worst port
+    fan_out: float  # peers (NICs) of the senders into it (mean)
+    burst_bytes: float  # what each sender puts toward the port before the first cut
+    peak_senders: int  # J*: bursts that meet at the worst port
+    queue_bytes: float  # Q at the worst port's leaf egress
+    xoff_bytes: float
+    pause_s: float  # P: how long the cables into its leaf are paused
+    hol_throughput: float
+    receivers: int  # receiving NIC ports
+    reaction_s: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def transient_s(fan_in: np.ndarray, fan_out: np.ndarray, bytes_per_sender: np.ndarray, capacity_bytes_s: np.ndarray,
+                receivers: int, params: IncastParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Time each receiving port's leaf loses to the start burst (vectorized over ports), and
+    the intermediate quantities (burst, J*, queue, pause)."""
+    k = np.asarray(fan_in, dtype=np.int64)
+    p = 1.0 / np.maximum(np.asarray(fan_out, dtype=float), 1.0)
+    burst = np.minimum(np.asarray(bytes_per_sender, dtype=float), capacity_bytes_s * params.reaction_s)
+    level = 1.0 - 1.0 / max(int(receivers), 1)
+    peak = np.minimum(k, 1)
+    many = k > 1
+    if many.any():  # the quantile once per distinct (k, p): ports of a collective share a handful
+        combos, back = np.unique(k[many] + 1j * p[many], return_inverse=True)  # (k, p) pairs, sorted
+        ks = combos.real.astype(np.int64)
+        peak[many] = np.clip(binomial_quantile(level, ks, combos.imag), 1, ks)[back.ravel()]
+    queue = np.maximum(peak - 1, 0) * burst
+    pause = np.maximum(queue - params.xoff_bytes, 0.0) / capacity_bytes_s
+    lost = (1.0 - params.hol_throughput) * pause
+    return lost, {"burst": burst, "peak": peak, "queue": queue, "pause": pause}
+
+
+def binomial_quantile(level: float, k: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The smallest j with P(Binomial(k, p) <= j) >= level, for a few (k, p) at once (the
+    pmf by its ratio recursion in log space; scipy.stats's import would cost more than the
+    whole term). The loop runs over j, up to the largest quantile, not over ports."""
+    k = np.asarray(k, dtype=np.int64)
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    out = np.where(p >= 1.0, k, 0)
+    todo = p < 1.0
+    if not todo.any():
+        return out
+    kk, pp = k[todo].astype(float), p[todo]
+    log_pmf = kk * np.log1p(-pp)  # j = 0
+    cdf = np.exp(log_pmf)
+    found = np.where(cdf >= level, 0, -1)
+    odds = np.log(np.maximum(pp, 1e-300)) - np.log1p(-pp)
+    j = 0
+    while np.any(found < 0) and j < kk.max():
+        log_pmf = log_pmf + np.log(np.maximum(kk - j, 1e-300)) - np.log(j + 1.0) + odds
+        j += 1
+        cdf = cdf + np.where(j <= kk, np.exp(log_pmf), 0.0)
+        found = np.where((found < 0) & ((cdf >= level) | (j >= kk)), j, found)
+    out[todo] = np.where(found < 0, k[todo], found)
+    return out
+
+
+def port_fan_in(topo: Topology, traffic: Traffic, pxn: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per receiving GPU NIC: senders (NICs), their mean number of peers, bytes per sender
+    (one call of the collective), over the phases of independent transfers that cross NICs.
+    Sampled all-to-all windows count ``steps`` times (they stand for the peers not simulated)."""
+    g, gpn = topo.num_gpus, topo.gpus_per_node
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []  # (sender, receiver, bytes, steps)
+    fan_out = np.zeros(g)  # receivers per sender NIC over the call
+    for ph in traffic.phases:
+        if ph.chain is not None or not ph.src.size:
+            continue
+        inter = (ph.src // gpn) != (ph.dst // gpn)
+        if not inter.any():
+            continue
+        src, dst = ph.src[inter], ph.dst[inter]
+        nic = topo.proxy_gpu(src, dst) if pxn else src
+        pairs, count = np.unique(nic.astype(np.int64) * g + dst, return_counts=True)
+        s, r = pairs // g, pairs % g
+        fan_out += np.bincount(s, minlength=g) * ph.steps
+        parts.append((s, r, count * ph.size_bytes, ph.steps))
+    fan_in, bytes_in, inv_out = np.zeros(g), np.zeros(g), np.zeros(g)
+    for s, r, size, steps in parts:
+        fan_in += np.bincount(r, minlength=g) * steps
+        bytes_in += np.bincount(r, weights=size, minlength=g) * steps
+        inv_out += np.bincount(r, weights=1.0 / fan_out[s], minlength=g) * steps
+    ports = np.flatnonzero(fan_in > 0)
+    k = fan_in[ports]
+    return ports, np.rint(k), k / np.maximum(inv_out[ports], 1e-300), bytes_in[ports] / k
+
+
+def incast_transient(topo: Topology, capacity: np.ndarray, traffic: Traffic, bandwidth_time_s: float, *,
+                     pxn: bool = True, params: IncastParams | None = None, enabled: bool = True) -> Incast:
+    """The incast loss of one collective on the fabric (``capacity``: payload rates per link);
+    ``enabled=False`` (the ideal switch) reports none."""
+    params = params or incast_params()
+    if not enabled or all(ph.chain is not None for ph in traffic.phases):
+        return _none(params)
+    ports, k, f, per_sender = port_fan_in(topo, traffic, pxn)
+    if not ports.size:
+        return _none(params)
+    cap = capacity[topo.nic_down(ports)]
+    lost, parts = transient_s(k, f, per_sender, np.where(cap > 0, cap, np.inf), ports.size, params)
+    i = int(np.argmax(lost)) if np.any(lost > 0) else int(np.argmax(k))
+    t = float(lost[i])
+    return Incast(time_s=t, share=t / (bandwidth_time_s + t) if bandwidth_time_s + t > 0 else 0.0,
+                  fan_in=int(k[i]), fan_out=float(f[i]), burst_bytes=float(parts["burst"][i]),
+                  peak_senders=int(parts["peak"][i]), queue_bytes=float(parts["queue"][i]),
+                  xoff_bytes=params.xoff_bytes, pause_s=float(parts["pause"][i]),
+                  hol_throughput=params.hol_throughput, receivers=int(ports.size), reaction_s=params.reaction_s)
+
+
+def _none(params: IncastParams) -> Incast:
+    return Incast(0.0, 0.0, 0, 0.0, 0.0, 0, 0.0, params.xoff_bytes, 0.0, params.hol_throughput, 0, params.reaction_s)
