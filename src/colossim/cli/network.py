@@ -129,6 +129,11 @@ def _print_result(r: Any) -> None:
     head.add_row("algbw / busbw", f"{r.algbw_gbps:.1f} / {r.busbw_gbps:.1f} GB/s; busbw per NIC {r.busbw_per_nic_gbps:.2f} GB/s")
     head.add_row("throughput vs ideal", f"{_pct(r.throughput_fraction)} (mean flow {_pct(r.flow_throughput_fraction)}, "
                                         f"all flows running {_pct(r.steady_state_fraction)})")
+    inc = r.incast
+    if inc and inc["time_s"] > 0:
+        head.add_row("incast", f"{fmt_time(inc['time_s'])} ({inc['share']:.2%} of the bandwidth time): {inc['peak_senders']} "
+                               f"of {inc['fan_in']} senders' start bursts meet at a port; PFC pauses its leaf's cables "
+                               f"{fmt_time(inc['pause_s'])}")
     head.add_row("flows", f"{r.num_flows:,} in {len(r.phases)} phase(s); simulated in {r.runtime_s:.2f} s")
     if r.slowdown is not None:
         head.add_row("failures", f"{'; '.join(r.failures)}: {r.slowdown:.3f}x the healthy time "
