@@ -125,3 +125,33 @@ def test_the_binomial_quantile_matches_scipy():
     for receivers in (2, 64, 8192, 98_304):
         level = 1 - 1 / receivers
         assert np.array_equal(binomial_quantile(level, k, p), binom.ppf(level, k, p).astype(int))
+
+
+def test_estimate_network_flow_pays_the_same_incast_as_the_network_twin():
+    """FlowCollectives simulates one 1 GiB call and scales its bandwidth time; the incast
+    transient does not scale, so it is added per size: at each size it equals what the
+    twin reports for that size of the same traffic."""
+    from colossim.network.flow_collectives import UNIT_BYTES, FlowCollectives
+    from colossim.network.incast import incast_transient
+    from colossim.network.placement import ranks_to_gpus, stride_groups
+
+    sc = scenario(8192, 3, tp=8, ep=8, model="mixtral-8x7b", network={"placement": {"node_order": "random"}})
+    flow = FlowCollectives(sc, seed=1)
+    n, stride = 8, 8
+    sizes = np.array([2.0**24, 2.0**28, 2.0**30])
+    got = flow.all_to_all(sizes, np.full(3, n), np.full(3, stride), "ep")
+    bw_per_byte, latency = flow._cache[("all-to-all", n, stride)]
+    extra = got - (sizes * bw_per_byte + latency)
+    assert np.all(extra > 0)
+    groups = ranks_to_gpus(stride_groups(n, stride, flow._extent), sc.cluster.gpus_per_node, flow._node_map)
+    state = flow.fabric.state
+    for size, e in zip(sizes, extra, strict=True):
+        traffic = traffic_for(groups, "all-to-all", float(size), sc.cluster, flow.config)
+        want = incast_transient(state.topo, state.capacity, traffic, 1.0, pxn=flow.config.pxn).time_s
+        assert e == pytest.approx(want, rel=1e-9, abs=1e-12)
+    assert extra[0] / (sizes[0] * bw_per_byte) > extra[2] / (sizes[2] * bw_per_byte)  # amortized by size
+    assert UNIT_BYTES == 2.0**30
+    ideal = FlowCollectives(sc, routing="ideal", seed=1)
+    i_got = ideal.all_to_all(sizes, np.full(3, n), np.full(3, stride), "ep")
+    i_bw, i_lat = ideal._cache[("all-to-all", n, stride)]
+    assert np.allclose(i_got, sizes * i_bw + i_lat, rtol=1e-12)

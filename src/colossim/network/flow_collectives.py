@@ -9,7 +9,8 @@ ranks ``stride`` GPUs apart, every such group of the job running the collective 
 The simulated bandwidth time is linear in the buffer size (every transfer scales with
 it, so rates and the order of events do not change), so each (collective, n, stride)
 is simulated once per object with a 1 GiB buffer and scaled; the alpha term is the
-analytical one. The perf model passes arrays (one entry per plan): each distinct
+analytical one, and the incast transient of the independent-transfer phases (all-to-all,
+point-to-point; network/incast.py) is added per size, since it does not scale. The perf model passes arrays (one entry per plan): each distinct
 (n, stride) in the batch is simulated once.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from colossim.network.config import NetworkConfig, network_config
+from colossim.network.incast import IncastCurve, incast_curve
 from colossim.network.placement import node_maps, ranks_to_gpus, stride_groups
 from colossim.network.simulate import run_traffic
 from colossim.network.twin import Fabric, build_fabric, routing_of, traffic_for
@@ -47,6 +49,7 @@ class FlowCollectives(AnalyticCollectives):
         self.routing = routing_of(self.cluster, self.config)
         self._fabric: Fabric | None = None
         self._cache: dict[tuple[str, int, int], tuple[float, float]] = {}
+        self._incast: dict[tuple[str, int, int], IncastCurve] = {}
         gpn = self.cluster.gpus_per_node
         self._extent = (scenario.num_gpus_used // gpn) * gpn or scenario.num_gpus_used
         self._node_map = node_maps(self.cluster.num_nodes, [-(-self._extent // gpn)], self.config.placement.node_order,
@@ -75,6 +78,9 @@ class FlowCollectives(AnalyticCollectives):
             out = run_traffic(self.fabric.state, traffic, self.routing, flows_per_pair=self.config.flows_per_pair,
                               seed=self.config.seed, pxn=self.config.pxn)
             self._cache[key] = (out.time_s / UNIT_BYTES, traffic.latency_s)
+            state = self.fabric.state
+            self._incast[key] = incast_curve(state.topo, state.capacity, traffic, pxn=self.config.pxn,
+                                             enabled=self.routing != "ideal")
         return self._cache[key]
 
     def _cost(self, collective: str, size: np.ndarray, n: np.ndarray, stride: np.ndarray) -> np.ndarray:
@@ -87,8 +93,8 @@ class FlowCollectives(AnalyticCollectives):
             unit = self._unit(collective, nn, ss)
             if unit is None:
                 out[sel] = self._analytic(collective, size[sel], n[sel], stride[sel])
-            else:
-                out[sel] = size[sel] * unit[0] + unit[1]
+            else:  # bandwidth scales with the size; the incast transient does not (network/incast.py)
+                out[sel] = size[sel] * unit[0] + unit[1] + self._incast[(collective, nn, ss)].time_s(size[sel] / UNIT_BYTES)
         return out
 
     def _analytic(self, collective: str, size: np.ndarray, n: np.ndarray, stride: np.ndarray) -> np.ndarray:

@@ -175,5 +175,47 @@ def incast_transient(topo: Topology, capacity: np.ndarray, traffic: Traffic, ban
                   hol_throughput=params.hol_throughput, receivers=int(ports.size), reaction_s=params.reaction_s)
 
 
+@dataclass(frozen=True)
+class IncastCurve:
+    """The incast loss of one collective's traffic pattern as a function of its size: fan-in,
+    fan-out and J* do not depend on the size, only each sender's burst does (it grows with
+    the bytes per peer until the first rate cut caps it). The distinct (J*, bytes, capacity)
+    port classes are kept, a handful for a regular collective (for FlowCollectives, which
+    simulates one 1 GiB call and scales it)."""
+
+    peak: np.ndarray  # J* per port class
+    bytes_per_unit: np.ndarray  # bytes per sender toward the port, per unit of the size the traffic was built with
+    capacity_bytes_s: np.ndarray
+    params: IncastParams
+
+    def time_s(self, scale: np.ndarray) -> np.ndarray:
+        """Loss per call for sizes ``scale`` x the built size (any shape)."""
+        scale = np.asarray(scale, dtype=float)
+        if not self.peak.size:
+            return np.zeros(scale.shape)
+        b = scale[..., None] * self.bytes_per_unit
+        burst = np.minimum(b, self.capacity_bytes_s * self.params.reaction_s)
+        queue = np.maximum(self.peak - 1, 0) * burst
+        pause = np.maximum(queue - self.params.xoff_bytes, 0.0) / self.capacity_bytes_s
+        return ((1.0 - self.params.hol_throughput) * pause).max(axis=-1)
+
+
+def incast_curve(topo: Topology, capacity: np.ndarray, traffic: Traffic, *, pxn: bool = True,
+                 params: IncastParams | None = None, enabled: bool = True) -> IncastCurve:
+    """:func:`incast_transient`'s loss for any size of the same traffic pattern."""
+    params = params or incast_params()
+    empty = IncastCurve(np.zeros(0), np.zeros(0), np.zeros(0), params)
+    if not enabled or all(ph.chain is not None for ph in traffic.phases):
+        return empty
+    ports, k, f, per_sender = port_fan_in(topo, traffic, pxn)
+    if not ports.size:
+        return empty
+    cap = capacity[topo.nic_down(ports)]
+    cap = np.where(cap > 0, cap, np.inf)
+    _, parts = transient_s(k, f, np.zeros_like(per_sender), cap, ports.size, params)  # J* needs no size
+    classes = np.unique(np.stack([parts["peak"].astype(float), per_sender, cap], axis=1), axis=0)
+    return IncastCurve(classes[:, 0], classes[:, 1], classes[:, 2], params)
+
+
 def _none(params: IncastParams) -> Incast:
     return Incast(0.0, 0.0, 0, 0.0, 0.0, 0, 0.0, params.xoff_bytes, 0.0, params.hol_throughput, 0, params.reaction_s)

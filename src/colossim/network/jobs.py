@@ -32,7 +32,14 @@ from colossim.network.links import TIER_LABELS
 from colossim.network.maxmin import run_periodic
 from colossim.network.placement import job_groups, node_maps, nodes_needed, plan_dims
 from colossim.network.routing import ROUTING_MODELS
-from colossim.network.simulate import GB, combine, joint_problems, phase_problem, run_traffic
+from colossim.network.simulate import (
+    GB,
+    combine,
+    fabric_incast,
+    joint_problems,
+    phase_problem,
+    run_traffic,
+)
 from colossim.network.traffic import Traffic
 from colossim.network.twin import build_fabric, routing_of, traffic_for
 
@@ -210,8 +217,9 @@ def simulate_jobs(scenario: Any, collective: str = "all-reduce", group: str = "d
         times = list(o.phase_times)
         if h >= 0:
             times[h] = shared_phase[k]
-        alone_t = o.time_s + t.latency_s
-        shared_t = combine(t, times) + t.latency_s
+        incast = fabric_incast(fabric.state, t, routing, o.time_s, config.pxn).time_s  # each job's own start bursts
+        alone_t = o.time_s + incast + t.latency_s
+        shared_t = combine(t, times) + incast + t.latency_s
         results.append(JobResult(j.name, j.gpus, j.collective, j.group, j.size_bytes, alone_t, shared_t,
                                  shared_t / alone_t if alone_t > 0 else 1.0, _busbw(t, j.size_bytes, alone_t),
                                  _busbw(t, j.size_bytes, shared_t), j.placement, j.phase_offset, j.gap,
