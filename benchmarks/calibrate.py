@@ -3,7 +3,8 @@
     python benchmarks/calibrate.py                       # evaluate the catalog profiles, per-run errors
     python benchmarks/calibrate.py --fit                  # re-fit every family that has reference runs
     python benchmarks/calibrate.py --fit --family hopper  # one family
-    python benchmarks/calibrate.py --cross-validate       # leave one case family out, as `colossim validate` does
+    python benchmarks/calibrate.py --cross-validate       # leave one case family out, as `colossim validate` does,
+                                                          # and each profile's `validated` record to store
 
 The fit itself is :mod:`colossim.validation.fit` (the same code `colossim validate
 --cross-validate` runs, so the product's figure and the catalog's values cannot drift):
@@ -49,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         for label, e in cv.items():
             print(f"  {label:52s} {100 * e:+6.1f}%")
         print(f"cross-validated MAPE {100 * np.mean(np.abs(list(cv.values()))):.2f}% over {len(cv)} runs")
+        # each profile's `validated` record (catalog/data/efficiency.yaml; tests/test_accuracy_notes.py checks it)
+        for family in vfit.FITTED:
+            cases = [c for c in vfit.all_cases() if vfit.family_of(c.run) == family]
+            ins = vfit.predict(cases, family, vfit.catalog_values(family))
+            cvs = [cv[c.run.label] for c in cases]
+            print(f"  {family}: validated: {{runs: {len(cases)}, cross_validated_mape: {np.mean(np.abs(cvs)):.4f}, "
+                  f"mape: {np.mean(np.abs(ins)):.4f}}}")
         return 0
     families = list(vfit.FITTED) if args.family == "all" else [args.family]
     total, count = 0.0, 0
