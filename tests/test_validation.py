@@ -44,8 +44,8 @@ def rows():
 def test_reference_set_is_complete() -> None:
     runs = reference_runs()
     cases = {r.case for r in runs}
-    assert set(ORIGINAL) <= cases and len(cases) == 11
-    assert len(runs) == 47 and len(runs) - 28 >= 12
+    assert set(ORIGINAL) <= cases and len(cases) == 12
+    assert len(runs) == 51 and len(runs) - 28 >= 12
     for run in runs:
         assert run.source.get("url") or run.source.get("repo")
         assert run.scenario["training"]["stack"], run.label
