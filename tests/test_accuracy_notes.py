@@ -58,3 +58,22 @@ def test_exposed_data_parallel_traffic_names_the_stack_default() -> None:
     on = estimate(load_scenario(_scenario("h100-sxm", overlap_dp_comm=True)))
     assert not any("not overlapped" in n for n in on.notes)
     assert on.step_time_s < off.step_time_s
+
+
+def test_an_own_calibrated_profile_is_not_quoted_the_catalog_accuracy(tmp_path) -> None:
+    prof = tmp_path / "mine.yaml"
+    prof.write_text("base: hopper\nhbm_fraction: 0.8\n")
+    sc = _scenario("h100-sxm")
+    sc["cluster"]["efficiency_profile"] = str(prof)
+    est = estimate(load_scenario(sc))
+    assert est.envelope["expected_error"] is None
+    assert any("no published run validates" in n for n in est.notes)
+
+
+def test_search_results_quote_the_accuracy_too() -> None:
+    from colossim.search import search
+
+    sc = load_scenario({"model": "llama3-8b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
+                        "training": {"seq_len": 4096, "global_batch_size": 64}})
+    top = search(sc).top[0]
+    assert top.envelope["expected_error"] == catalog.efficiency_profile("hopper").validated["cross_validated_mape"]

@@ -41,7 +41,7 @@ class Envelope:
         if not lo <= gpus_used <= hi:
             out.append(f"{gpus_used:,} GPUs (validated {lo:,}-{hi:,})")
         for k, v in (features or {}).items():
-            if v not in self.features.get(k, frozenset()):
+            if k in FEATURE_KEYS and v not in self.features.get(k, frozenset()):
                 out.append(f"{k}={v} (validated: {', '.join(sorted(map(str, self.features.get(k, ()))))})")
         return out
 
@@ -69,7 +69,8 @@ def scenario_features(scenario: Any) -> dict[str, Any]:
 
     off = scenario.training.offload
     return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
-            "gpu_family": catalog.gpu(scenario.cluster.gpu).profile, "offload": off.optimizer or off.activations}
+            "gpu_family": catalog.gpu(scenario.cluster.gpu).profile, "offload": off.optimizer or off.activations,
+            "own_profile": scenario.cluster.efficiency_profile}
 
 
 def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -78,7 +79,8 @@ def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str,
     ``expected_error``: the cross-validated step-time MAPE of the plan's GPU family (the
     catalog profile's ``validated`` record), or None where no published run validates it."""
     reasons = validation_envelope().outside(plan, gpus_used, features)
-    validated = _validated(features.get("gpu_family")) if features else None
+    # a profile of the user's own (cluster.efficiency_profile) is not the one the published runs validate
+    validated = _validated(features.get("gpu_family")) if features and not features.get("own_profile") else None
     return {"inside_validation": not reasons, "outside": reasons, "mfu_flag": mfu > MFU_FLAG,
             "expected_error": None if validated is None else validated["cross_validated_mape"],
             "validated_runs": 0 if validated is None else int(validated["runs"])}
@@ -101,6 +103,6 @@ def notes(assessment: dict[str, Any]) -> list[str]:
         out.append(f"accuracy: this GPU family's {assessment['validated_runs']} published runs are predicted to "
                    f"{err:.1%} (cross-validated step-time MAPE; colossim validate --cross-validate)")
     elif "expected_error" in assessment:
-        out.append("accuracy: no published run validates this GPU family's profile (scaled from another family); "
-                   "treat the step time as unvalidated")
+        out.append("accuracy: no published run validates this efficiency profile (a family scaled from another, or "
+                   "your own calibration); treat the step time as unvalidated")
     return out

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from colossim.errors import ColossimError
-from colossim.perf import evaluate
+from colossim.perf import envelope, evaluate
 from colossim.perf.bound import step_time_lower_bound_s
 from colossim.perf.estimate import Estimate, record
 from colossim.perf.hardware import resolve_hardware
@@ -333,7 +333,8 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
         raise ColossimError(_empty_message(result, cluster.gpu, blame), field="search")
     final = evaluate(model, cluster, training, best.plans, hw)
     result.top = [record(final, i, scenario_name=scenario.name, plan=best.plans.row(i), num_gpus=cluster.num_gpus,
-                         total_tokens=options.total_tokens) for i in range(len(best.plans))]
+                         total_tokens=options.total_tokens, features=envelope.scenario_features(scenario))
+                  for i in range(len(best.plans))]
     result.elapsed_s = time.perf_counter() - start
     from colossim.search.explain import why_best
 
