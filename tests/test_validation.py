@@ -25,7 +25,7 @@ GOAL_CV_MAPE = 0.05
 GOAL_IN_SAMPLE_MAPE = 0.035
 GOAL_FAMILY_CV = 0.08
 # what the model reaches today (measured with `colossim validate --cross-validate`), rounded up
-REACHED_IN_SAMPLE_MAPE = 0.047
+REACHED_IN_SAMPLE_MAPE = 0.048
 REACHED_CV_MAPE = 0.065
 # the A100 families meet the per-family goal already; the Hopper ones do not (see the module docstring)
 A100_FAMILIES = ("megatron_sc21_table1", "korthikanti_2022_table5", "bloom_176b", "mosaicml_mpt_a100_roce",
@@ -44,8 +44,8 @@ def rows():
 def test_reference_set_is_complete() -> None:
     runs = reference_runs()
     cases = {r.case for r in runs}
-    assert set(ORIGINAL) <= cases and len(cases) == 12
-    assert len(runs) == 51 and len(runs) - 28 >= 12
+    assert set(ORIGINAL) <= cases and len(cases) == 13
+    assert len(runs) == 62 and len(runs) - 28 >= 12
     for run in runs:
         assert run.source.get("url") or run.source.get("repo")
         assert run.scenario["training"]["stack"], run.label
