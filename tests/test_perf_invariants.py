@@ -72,9 +72,17 @@ def test_memory_falls_as_zero_stage_rises(case) -> None:
     assume(model.num_layers // int(batch.pp[0]) >= 4)
     rows = {f: np.repeat(getattr(batch, f), 4) for f in batch.__dataclass_fields__}
     rows["zero"] = np.arange(4)
-    mem = evaluate(model, cluster, training, PlanBatch.from_arrays(**rows)).memory_bytes
-    assert np.all(np.diff(mem) <= 1e-6 * mem[0])
+    out = evaluate(model, cluster, training, PlanBatch.from_arrays(**rows))
+    mem = out.memory_bytes
+    assert np.all(np.diff(mem[:3]) <= 1e-6 * mem[0])  # ZeRO-1 and -2 only shard: never more memory
     assert mem[3] < mem[0]
+    # ZeRO-3 shards the weights but holds the gathered layers (current + prefetched) in a
+    # buffer: with few DP ranks and huge layers (Mixtral at ep 1, dp 2, 4 layers per stage)
+    # the buffer can cost what sharding saves. It uses less than ZeRO-2 whenever it saves more.
+    saved = out.weights_bytes[2] - out.weights_bytes[3]
+    assert saved >= 0
+    if out.buffers_bytes[3] - out.buffers_bytes[2] < saved:
+        assert mem[3] <= mem[2] * (1 + 1e-6)
 
 
 @SETTINGS
