@@ -17,7 +17,7 @@ only the compute part of each stage gives a lower bound:
   so it is at least the same expression on compute alone; zero-bubble and DualPipe bubbles
   are bounded by 0.
 
-Layer times depend on (tp, cp, ep, micro-batch, sp) only: they are computed once per distinct
+Layer times depend on (tp, cp, ep, micro-batch, etp, sp) only: they are computed once per distinct
 combination and gathered, so a bound costs a few array operations per plan.
 tests/test_search_bound.py checks ``lower <= evaluate(...).step_time_s`` plan by plan.
 """
@@ -54,20 +54,20 @@ def _per_key_compute(model: ModelSpec, training: TrainingSpec, plans: PlanBatch,
     """Per plan: dense and MoE layer fwd+bwd, their forwards, and the output head's fwd+bwd;
     with ``sp_options``, the least of each over those sequence-parallel settings (the plan's
     own sp ignored: every term below is a non-negative combination of these)."""
-    cols = (plans.tp, plans.cp, plans.ep, plans.mbs) + (() if sp_options else (plans.sp.astype(np.int64),))
+    cols = (plans.tp, plans.cp, plans.ep, plans.mbs, plans.etp) + (() if sp_options else (plans.sp.astype(np.int64),))
     code = np.zeros(len(plans), dtype=np.int64)
-    for col in cols:  # one mixed-radix integer per (tp, cp, ep, mbs, sp)
+    for col in cols:  # one mixed-radix integer per (tp, cp, ep, mbs, etp, sp)
         index, n = _dense_index(col)
         code = code * n + index
     _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    tp, cp, ep, mbs = (c[first] for c in cols[:4])
+    tp, cp, ep, mbs, etp = (c[first] for c in cols[:5])
     heads = 1.0 + model.mtp_depth
     best = None
     for sp in sp_options or (plans.sp[first],):
         sh = shapes(model, training, tp, cp, mbs, np.broadcast_to(np.asarray(sp, dtype=bool), tp.shape))
         dense = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
-        moe = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense
+        moe = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True, etp=etp) if model.moe else dense
         log_f, log_b = logits_s(model, sh, tp, hw)
         out = [np.broadcast_to(np.asarray(a, dtype=float), tp.shape) for a in
                (dense.fwd + dense.bwd, moe.fwd + moe.bwd, dense.fwd, moe.fwd, heads * (log_f + log_b))]

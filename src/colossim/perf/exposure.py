@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from colossim.perf import comm
+from colossim.perf import comm, experts
 from colossim.perf.hardware import Hardware
 from colossim.perf.layer import ACT_BYTES, LayerTimes
 from colossim.scenario.model import ModelSpec
@@ -50,7 +50,7 @@ def overlapped(total: np.ndarray, window: np.ndarray, sm_fraction: float) -> np.
 
 
 def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.ndarray, sp: np.ndarray,
-                training: TrainingSpec, sm_fraction: float) -> np.ndarray:
+                training: TrainingSpec, sm_fraction: float, share: np.ndarray | float = 1.0) -> np.ndarray:
     """Exposed tensor-parallel communication of one layer and micro-batch.
 
     Two all-reduce-sized collectives in the forward pass (after the row-parallel attention
@@ -71,7 +71,12 @@ def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.nd
     are long enough. Hidden communication still slows compute by the SMs it occupies.
     The chunked GEMMs run less efficiently than whole ones and the copy engines' traffic
     shares HBM with them: both are added (perf/layer.py ``chunked_tp_costs``).
+    ``share`` scales the layer's collectives (and the copy engines' traffic): an MoE layer
+    whose routed experts leave the TP split (etp = 1, no shared experts) keeps only the
+    attention block's half of them (:func:`moe_tp_share`); the windows they hide behind stay.
     """
+    ar_s = ar_s * share
+    t_copy = t.tp_copy_hbm_s * share
     fwd = (2.0 + np.where(recompute == 2, 2.0, 0.0)) * ar_s
     bwd = (2.0 + np.where(sp, 1.0, 0.0)) * ar_s
     if training.tp_overlap == "none":
@@ -83,7 +88,7 @@ def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.nd
         exposed = np.where(sp, 1.0, 0.0) * ar_s
         return fwd + exposed + overlapped(bwd - exposed, np.where(sp, 1.0, 0.5) * t.gemm_fwd, sm_fraction)
     if training.tp_overlap == "forward":
-        return _forward_only_exposed(t, fwd, bwd, tp, recompute, sm_fraction)
+        return _forward_only_exposed(t, fwd, bwd, tp, recompute, sm_fraction, t_copy)
     # full: each GEMM runs in tp chunks along the sequence beside the ring exchange of the
     # next (all-gather) or previous (reduce-scatter) chunk; only the reduce-scatter of the
     # last chunk after each forward row-parallel GEMM finds no GEMM left to hide behind.
@@ -91,12 +96,12 @@ def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.nd
     # lost efficiency, forward and the backward's chunked data-gradient GEMMs (half of the
     # backward's overlapped GEMMs: CHUNKED_BWD_SHARE), and the copy engines' HBM traffic.
     tail = fwd / (2.0 * tp)
-    chunking = t.gemm_chunk_loss * (1.0 + CHUNKED_BWD_SHARE) + t.tp_copy_hbm_s
+    chunking = t.gemm_chunk_loss * (1.0 + CHUNKED_BWD_SHARE) + t_copy
     return tail + overlapped(fwd + bwd - tail, 3.0 * t.gemm_fwd, sm_fraction) + chunking
 
 
 def _forward_only_exposed(t: LayerTimes, fwd: np.ndarray, bwd: np.ndarray, tp: np.ndarray, recompute: np.ndarray,
-                          sm_fraction: float) -> np.ndarray:
+                          sm_fraction: float, t_copy: np.ndarray | float) -> np.ndarray:
     """``forward`` (PyTorch async TP, torchtitan 2024): the forward pass's all-gather ->
     matmul and matmul -> reduce-scatter run chunked as in ``full`` (the recomputed forward
     too, it replays the same compiled graph); the backward's collectives stay synchronous.
@@ -109,8 +114,21 @@ def _forward_only_exposed(t: LayerTimes, fwd: np.ndarray, bwd: np.ndarray, tp: n
     patterns; the published figures say it did not pay off there."""
     passes = 1.0 + np.where(recompute == 2, 1.0, 0.0)
     tail = fwd / (2.0 * tp)
-    chunking = passes * (t.gemm_chunk_loss + 0.5 * t.tp_copy_hbm_s)  # two of the four all-gathers are forward
+    chunking = passes * (t.gemm_chunk_loss + 0.5 * t_copy)  # two of the four all-gathers are forward
     return tail + overlapped(fwd - tail, passes * t.gemm_fwd, sm_fraction) + chunking + bwd
+
+
+def moe_tp_share(model: ModelSpec, tp: np.ndarray, etp: np.ndarray | None) -> np.ndarray | float:
+    """Share of the four per-layer TP collectives an MoE layer pays. With etp = 1 < tp
+    (MoE parallel folding, perf/experts.py) the routed experts run on each GPU's own
+    sequence-parallel tokens and the EP all-to-all replaces the FFN block's all-gather and
+    reduce-scatter (Megatron-Core's alltoall dispatcher, ETP = 1): only the attention block's
+    two (forward: its output reduce-scatter and input all-gather; backward: the same pair,
+    and half of the SP re-gather and of a recomputed forward's) remain, 1/2 of the layer's.
+    Shared experts keep the dense TP split and so their FFN-block collectives: share 1."""
+    if etp is None or model.moe is None or model.moe.num_shared_experts:
+        return 1.0
+    return np.where(experts.folded(tp, etp), 0.5, 1.0)
 
 
 def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp, n_micro,
@@ -135,12 +153,13 @@ def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp
 
 
 def _dp_collectives(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero,
-                    coll: comm.AnalyticCollectives) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient reduction and (ZeRO >= 1) parameter gathering of ``dense_p``/``expert_p``."""
+                    coll: comm.AnalyticCollectives, etp=None) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient reduction and (ZeRO >= 1) parameter gathering of ``dense_p``/``expert_p``
+    (experts over their own data-parallel group, perf/experts.py)."""
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     dp_cp = dp * cp
-    edp = np.maximum(dp_cp // ep, 1)
-    groups = ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, tp * cp * ep, "edp"))
+    edp = experts.expert_dp(tp, cp, dp, ep, etp)
+    groups = ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, experts.edp_stride(tp, cp, ep, etp), "edp"))
     reduce = np.zeros_like(dense_p, dtype=float)
     gather = np.zeros_like(dense_p, dtype=float)
     for p, n, s, g in groups:
@@ -150,13 +169,13 @@ def _dp_collectives(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, z
 
 
 def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, fwd_mb, bwd_mb,
-                coll: comm.AnalyticCollectives, bucket_p: np.ndarray | None = None) -> np.ndarray:
+                coll: comm.AnalyticCollectives, bucket_p: np.ndarray | None = None, etp=None) -> np.ndarray:
     """Exposed data-parallel traffic. Overlapped reduction runs bucket by bucket beside the
     backward pass; the last bucket (``bucket_p`` parameters, perf/step_costs.py) is reduced
     after the last gradient is produced and hides behind nothing, nor does the first
     bucket's parameter gather before the first forward layer (the latency tail). ZeRO-3 with
     resharding gathers again every micro-batch: perf/fsdp.py prices that case."""
-    reduce, gather = _dp_collectives(training, dense_p, expert_p, tp, cp, dp, ep, zero, coll)
+    reduce, gather = _dp_collectives(training, dense_p, expert_p, tp, cp, dp, ep, zero, coll, etp)
     if not training.overlap_dp_comm:
         return reduce + gather
     sm = coll.hw.comm_sm_fraction_scaleout
@@ -168,8 +187,10 @@ def dp_exposed(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero, 
     return overlapped(reduce - tail_r, bwd_mb, sm) + tail_r + overlapped(gather - tail_g, fwd_mb, sm) + tail_g
 
 
-def optimizer_s(dense_p, expert_p, dp_cp, ep, zero, training: TrainingSpec, hw: Hardware) -> np.ndarray:
-    edp = np.maximum(dp_cp // ep, 1)
+def optimizer_s(dense_p, expert_p, dp_cp, ep, zero, training: TrainingSpec, hw: Hardware,
+                edp: np.ndarray | None = None) -> np.ndarray:
+    """``edp``: the experts' data-parallel size (default dp_cp // ep, perf/experts.py)."""
+    edp = np.maximum(dp_cp // ep, 1) if edp is None else edp
     shard = np.where(zero >= 1, dense_p / dp_cp + expert_p / edp, dense_p + expert_p)
     local_grads = np.where(zero >= 2, shard, dense_p + expert_p)
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from colossim.perf import comm
+from colossim.perf import comm, experts
 from colossim.perf.exposure import overlapped
 from colossim.perf.layer import ACT_BYTES
 from colossim.scenario.training import TrainingSpec
@@ -43,15 +43,15 @@ def ring_latency_s(n: np.ndarray, stride: np.ndarray, hw) -> np.ndarray:
 
 
 def zero3_exposed_s(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, n_micro, fwd_mb, bwd_mb,
-                    stage_layers, coll: comm.AnalyticCollectives) -> np.ndarray:
+                    stage_layers, coll: comm.AnalyticCollectives, etp=None) -> np.ndarray:
     """Exposed data-parallel time of a step under ZeRO-3 with resharding."""
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     dp_cp = dp * cp
-    edp = np.maximum(dp_cp // ep, 1)
+    edp = experts.expert_dp(tp, cp, dp, ep, etp)
     layers = np.maximum(stage_layers, 1)
     total = np.zeros_like(dense_p, dtype=float)
     first = np.zeros_like(dense_p, dtype=float)
-    for p, n, s, g in ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, tp * cp * ep, "edp")):
+    for p, n, s, g in ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, experts.edp_stride(tp, cp, ep, etp), "edp")):
         gather = coll.all_gather(p * ACT_BYTES, n, s, g)
         reduce = coll.reduce_scatter(p * grad_b, n, s, g)
         latency = COLLECTIVES_PER_LAYER * layers * ring_latency_s(n, s, coll.hw)

@@ -17,8 +17,12 @@ waves), so small GEMMs and thin attention batches lose efficiency by themselves.
   ops (``elementwise_kernels: eager``) pass every intermediate through HBM
   (EAGER_BYTES_PER_ELEMENT). With sequence parallelism norms,
   residuals and dropout touch only 1/tp of the tokens (Korthikanti et al. 2022).
-- MoE (Megatron-Core, experts keep the dense TP split): each GPU runs its E/ep experts
-  over top_k * tokens routed tokens as one grouped GEMM, M = tokens*top_k*ep/E per expert.
+- MoE (Megatron-Core): each GPU runs its E/ep experts as one grouped GEMM. Experts keep
+  the dense TP split by default (etp = tp): M = tokens*top_k*ep/E per expert, width
+  expert_ffn/tp. With their own split etp (MoE parallel folding, perf/experts.py) a GPU's
+  experts see the tokens of its etp ETP ranks only: M = tokens*(etp/tp)*top_k*ep/E, width
+  expert_ffn/etp, so the expert FLOPs per GPU are the same (tokens*top_k*expert_ffn/tp) in
+  fewer, larger GEMMs; the router and the permutation run on the GPU's tokens*(etp/tp).
 
 Left out: kernel fusion beyond what is listed, GEMM wave quantization, clock throttling
 (folded into the sustained GEMM fraction), imbalance between experts.
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from colossim.perf import experts as experts_mod
 from colossim.perf.hardware import Hardware
 from colossim.scenario.model import ModelSpec
 from colossim.scenario.training import TrainingSpec
@@ -160,15 +165,18 @@ def elementwise_bytes(model: ModelSpec, training: TrainingSpec, sh: Shapes, ffn_
     return residual + act + rope
 
 
-def fp8_gemm_inputs(model: ModelSpec, sh: Shapes, tp: np.ndarray, *, moe_layer: bool) -> np.ndarray:
-    """Elements of one layer's fp8 GEMM inputs (QKV, projection, FFN in and FFN out) per micro-batch."""
+def fp8_gemm_inputs(model: ModelSpec, sh: Shapes, tp: np.ndarray, *, moe_layer: bool,
+                    expert_share: np.ndarray | float = 1.0) -> np.ndarray:
+    """Elements of one layer's fp8 GEMM inputs (QKV, projection, FFN in and FFN out) per micro-batch.
+    ``expert_share``: the experts' token share etp/tp (perf/experts.py): their inputs are
+    tokens*share*top_k x h in and tokens*share*top_k x expert_ffn/etp out."""
     h, t = model.hidden_size, sh.tokens
     _, d_v = head_dims(model)
     attn = t * h / sh.sp_div + t * sh.heads * d_v
     if moe_layer:
         assert model.moe is not None
         moe = model.moe
-        ffn = t * moe.top_k * (h + model.expert_ffn / tp)
+        ffn = t * moe.top_k * (h * expert_share + model.expert_ffn / tp)
         if moe.num_shared_experts:
             ffn = ffn + t * (h / sh.sp_div + moe.num_shared_experts * model.shared_expert_ffn / tp)
     else:
@@ -191,32 +199,37 @@ def dense_ffn_s(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware) -> n
 
 
 def moe_ffn_s(model: ModelSpec, sh: Shapes, tp: np.ndarray, ep: np.ndarray,
-              hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
-    """Grouped expert GEMMs + shared experts + router; and permutation bytes."""
+              hw: Hardware, etp: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Grouped expert GEMMs + shared experts + router; and permutation bytes.
+
+    ``etp`` (default tp): the experts' tensor split. Tokens per expert per GPU
+    t*(etp/tp)*top_k*ep/E*C, width expert_ffn/etp: E/ep experts x that is
+    t*top_k*C*expert_ffn/tp per GPU whatever etp. Shared experts keep the dense split."""
     assert model.moe is not None
     moe, h, t = model.moe, model.hidden_size, sh.tokens
     gate = 2 if model.is_gated else 1
+    share = experts_mod.token_share(tp, etp)
     local = moe.num_experts / ep
-    per_expert = t * moe.top_k * ep / moe.num_experts * (moe.capacity_factor or 1.0)
-    fe = model.expert_ffn / tp
+    per_expert = t * share * moe.top_k * ep / moe.num_experts * (moe.capacity_factor or 1.0)
+    fe = model.expert_ffn / experts_mod.resolve_etp(tp, etp)
     experts = gemm_s(per_expert, gate * fe, h, hw, hw.gemm_flops, local)
     experts = experts + gemm_s(per_expert, h, fe, hw, hw.gemm_flops, local)
-    router = gemm_s(t, moe.num_experts, h, hw, hw.gemm_flops_bf16)
+    router = gemm_s(t * share, moe.num_experts, h, hw, hw.gemm_flops_bf16)
     shared = 0.0
     if moe.num_shared_experts:
         fs = moe.num_shared_experts * model.shared_expert_ffn / tp
         shared = gemm_s(t, gate * fs, h, hw, hw.gemm_flops) + gemm_s(t, h, fs, hw, hw.gemm_flops)
-    permute_bytes = 4.0 * ACT_BYTES * t * moe.top_k * h  # scatter and gather, read + write
+    permute_bytes = 4.0 * ACT_BYTES * t * share * moe.top_k * h  # scatter and gather, read + write
     return experts + router + shared, permute_bytes
 
 
 def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.ndarray, ep: np.ndarray,
-                mbs: np.ndarray, hw: Hardware, *, moe_layer: bool) -> LayerTimes:
+                mbs: np.ndarray, hw: Hardware, *, moe_layer: bool, etp: np.ndarray | None = None) -> LayerTimes:
     proj = attention_projection_s(model, sh, hw)
     core_f, core_b = attention_core_s(model, training, sh, mbs, hw)
     if moe_layer:
         assert model.moe is not None
-        ffn, permute = moe_ffn_s(model, sh, tp, ep, hw)
+        ffn, permute = moe_ffn_s(model, sh, tp, ep, hw, etp)
         moe = model.moe
         ffn_tokens = sh.tokens * moe.top_k
         elem = elementwise_bytes(model, training, sh, model.expert_ffn, ffn_tokens, tp) + permute
@@ -227,7 +240,8 @@ def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.nda
         ffn = dense_ffn_s(model, sh, tp, hw)
         elem = elementwise_bytes(model, training, sh, model.ffn_hidden_size, sh.tokens, tp)
     if training.precision == "fp8":
-        elem = elem + FP8_CAST_BYTES * fp8_gemm_inputs(model, sh, tp, moe_layer=moe_layer)
+        share = experts_mod.token_share(tp, etp) if moe_layer else 1.0
+        elem = elem + FP8_CAST_BYTES * fp8_gemm_inputs(model, sh, tp, moe_layer=moe_layer, expert_share=share)
     elem_s = elem / hw.hbm_bytes_s + ELEMENTWISE_KERNELS_FWD * hw.kernel_overhead_s
     gemm = proj + ffn
     fwd = gemm + core_f + elem_s

@@ -4,7 +4,8 @@
   (4 with fp32 reduction), 12 bytes of fp32 master weights, momentum and variance per
   parameter (8 with bf16 moments, ``optimizer_state_dtype``: DeepSeek-V3 Sec. 3.3.4). ZeRO-1 shards the optimizer states over the data-parallel ranks (dp*cp, as
   Megatron-Core's distributed optimizer), ZeRO-2 also the gradients, ZeRO-3 the weights.
-  Expert parameters shard over their own data-parallel group, dp*cp/ep. FP8 training
+  Expert parameters shard over their own data-parallel group, tp*cp*dp/(ep*etp)
+  (dp*cp/ep when etp = tp; perf/experts.py). FP8 training
   keeps bf16 weights plus a 1-byte fp8 copy of the transformer layers' GEMM weights
   (Transformer Engine); the embedding and the output layer stay bf16 with no fp8 copy
   (Megatron's embedding and output_layer are not TE modules; DeepSeek-V3 Sec. 3.3: the
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from colossim.perf import experts
 from colossim.perf.layer import ACT_BYTES, Shapes, head_dims
 from colossim.perf.schedule import ScheduleResult
 from colossim.perf.stages import LayerParams, StageLayers, dense_count
@@ -88,7 +90,8 @@ class LayerActivation:
 
 
 def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.ndarray,
-                     mbs: np.ndarray, recompute: np.ndarray, *, moe_layer: bool) -> LayerActivation:
+                     mbs: np.ndarray, recompute: np.ndarray, *, moe_layer: bool,
+                     expert_share: np.ndarray | float = 1.0) -> LayerActivation:
     """Bytes one layer keeps per micro-batch. Selective recompute drops what its modules
     re-run (training.recompute_modules): core_attn the attention scores, layernorm the norm
     outputs (the QKV and FC1 inputs), mla_up_proj MLA's full-width Q, K and V (the latents
@@ -96,7 +99,10 @@ def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: n
     tokens and the expert activation input in fp8 for the backward (DeepSeek-V3 Sec. 3.3.4).
     ``activation_cache_dtype: fp8`` keeps every Linear's input in fp8 (the attention output
     projection's in E5M6, 1.5 bytes) and the SwiGLU inputs of the MoE layer's experts too
-    (DeepSeek-V3 Sec. 3.3.4, "Low-Precision Activation"); Q, K, V and norm inputs stay bf16."""
+    (DeepSeek-V3 Sec. 3.3.4, "Low-Precision Activation"); Q, K, V and norm inputs stay bf16.
+    ``expert_share`` (etp/tp, perf/experts.py): a GPU's experts keep the dispatched tokens of
+    its etp ETP ranks (tokens*share*top_k x h); their activations, tokens*share*top_k x
+    expert_ffn/etp, are the same bytes whatever etp."""
     h, t, sp = model.hidden_size, sh.tokens, sh.sp_div
     d_qk, d_v = head_dims(model)
     mods = set(training.recompute_modules)
@@ -125,7 +131,7 @@ def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: n
         act_out = lin * routed * model.expert_ffn / tp
         # the dispatched input; and the expert output, which the router-probability gradient
         # needs unless the probabilities scale the recomputed activation (weighted SwiGLU)
-        ffn_rest = ffn_rest + routed * h * (low + (0.0 if "moe_act" in mods else ACT_BYTES))
+        ffn_rest = ffn_rest + routed * expert_share * h * (low + (0.0 if "moe_act" in mods else ACT_BYTES))
         if moe.num_shared_experts:
             width = moe.num_shared_experts * model.shared_expert_ffn / tp
             act_in, act_out = act_in + lin * t * gate * width, act_out + lin * t * width
@@ -165,12 +171,14 @@ class StateBytes:
 
 
 def state_bytes(dense_params: np.ndarray, expert_params: np.ndarray, dp_cp: np.ndarray, ep: np.ndarray,
-                zero: np.ndarray, training: TrainingSpec, bf16_only_params: np.ndarray | float = 0.0) -> StateBytes:
+                zero: np.ndarray, training: TrainingSpec, bf16_only_params: np.ndarray | float = 0.0,
+                edp: np.ndarray | None = None) -> StateBytes:
     """Weights, gradients and Adam states of the parameters a GPU owns before sharding.
-    ``bf16_only_params`` (part of ``dense_params``: the embedding and output layer) get no fp8 copy."""
+    ``bf16_only_params`` (part of ``dense_params``: the embedding and output layer) get no fp8 copy.
+    ``edp``: the experts' data-parallel size (default dp_cp // ep, perf/experts.py)."""
     fp8 = 1.0 if training.precision == "fp8" else 0.0
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
-    edp = np.maximum(dp_cp // ep, 1)
+    edp = np.maximum(dp_cp // ep, 1) if edp is None else edp
 
     def sharded(bytes_per_param: float, stage: int, dense_params=dense_params) -> np.ndarray:
         dense = np.where(zero >= stage, dense_params / dp_cp, dense_params)
@@ -187,7 +195,7 @@ def state_bytes(dense_params: np.ndarray, expert_params: np.ndarray, dp_cp: np.n
 def reserve_bytes(plans: PlanBatch, moe: bool) -> np.ndarray:
     """CUDA context plus one NCCL buffer set per communicator the plan opens."""
     dp_cp = plans.dp * plans.cp
-    edp = np.maximum(dp_cp // plans.ep, 1)
+    edp = experts.expert_dp(plans.tp, plans.cp, plans.dp, plans.ep, plans.etp)
     comms = ((plans.tp > 1).astype(float) + (plans.cp > 1) + (dp_cp > 1) + (plans.ep > 1)
              + ((edp > 1) & moe) + 2.0 * (plans.pp > 1))  # pp: one per neighbour
     return CUDA_CONTEXT_BYTES + NCCL_COMMUNICATOR_BYTES * comms
@@ -204,16 +212,18 @@ class _Stage:
     gather: np.ndarray  # ZeRO-3 gathered weights of two layers
 
 
-def _activations(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, mbs, recompute):
+def _activations(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, mbs, recompute, etp=None):
     dense_act = layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=False)
-    moe_act = layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=True) if model.moe else dense_act
+    share = experts.token_share(tp, etp)
+    moe_act = (layer_activation(model, training, sh, tp, mbs, recompute, moe_layer=True, expert_share=share)
+               if model.moe else dense_act)
     return dense_act, moe_act
 
 
 def stage_activation_bytes(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, mbs, recompute,
-                           layers: StageLayers) -> np.ndarray:
+                           layers: StageLayers, etp=None) -> np.ndarray:
     """Stored activations of one micro-batch through the largest stage (what offload copies)."""
-    dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute)
+    dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute, etp)
     per_layer = np.maximum(dense_act.stored, moe_act.stored)
     return per_layer * np.maximum(np.maximum(layers.first, layers.middle), layers.last)
 
@@ -223,10 +233,10 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
     """Memory of the fullest pipeline rank, by kind (MEMORY_FIELDS) and in total."""
     tp, pp, ep, mbs, recompute = plans.tp, plans.pp, plans.ep, plans.mbs, plans.recompute
     dp_cp = plans.dp * plans.cp
-    dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute)
+    dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute, plans.etp)
     emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * model.hidden_size / sh.sp_div
     logit_act = LOGIT_BYTES[training.cross_entropy] * sh.tokens * model.vocab_size / tp
-    edp = np.maximum(dp_cp // ep, 1)
+    edp = experts.expert_dp(tp, plans.cp, plans.dp, ep, plans.etp)
 
     def stage(n_layers, before, first, last) -> _Stage:
         n_layers = n_layers + np.where(last, model.mtp_depth, 0)  # MTP modules follow the last layer
@@ -237,7 +247,7 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
         layer = np.maximum(np.where(n_dense > 0, dense_act.stored, 0.0), np.where(n_moe > 0, moe_act.stored, 0.0))
         dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
         io_p = np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)
-        st = state_bytes(dense_p + io_p, n_moe * params.moe_experts, dp_cp, ep, zero, training, io_p)
+        st = state_bytes(dense_p + io_p, n_moe * params.moe_experts, dp_cp, ep, zero, training, io_p, edp)
         # ZeRO-3 gathers one layer ahead: two of this stage's layers in full, but only the
         # parts that are sharded at all (a shard group of one gathers nothing)
         gathered_moe = (params.moe_shared * (dp_cp > 1) + params.moe_experts * (edp > 1)) * (n_moe > 0)

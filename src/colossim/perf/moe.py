@@ -23,6 +23,12 @@ forward or backward compute of another, so up to the layer's compute hides it; t
 communication kernels hold 20 of the H800's 132 SMs (Sec. 3.2.2) while they run, which
 slows the compute beside them by that share.
 
+Expert tensor parallelism (``parallel.etp``, perf/experts.py): the bytes a GPU sends do
+not change (under sequence parallelism each GPU dispatches its own tokens / tp whatever
+etp), but with etp = 1 the EP group is ``ep`` consecutive GPUs (stride etp = 1) instead of
+ranks tp*cp apart, so up to gpus_per_node of them share a node and that share of the
+exchange stays on NVLink.
+
 Left out: expert load imbalance (DeepSeek's auxiliary-loss-free balancing keeps it small),
 the latency of the per-token NVLink forwarding, and the flow twin for node-limited bytes
 (its alpha-beta time is used).
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from colossim.perf import comm
+from colossim.perf import comm, experts
 from colossim.perf.exposure import overlapped
 from colossim.perf.layer import ACT_BYTES, Shapes
 from colossim.scenario.model import ModelSpec
@@ -55,16 +61,16 @@ def routed_copies(model: ModelSpec) -> float:
     return model.moe.top_k * (model.moe.capacity_factor or 1.0)
 
 
-def ep_nodes(tp: np.ndarray, cp: np.ndarray, ep: np.ndarray, hw) -> tuple[np.ndarray, np.ndarray]:
+def ep_nodes(tp: np.ndarray, cp: np.ndarray, ep: np.ndarray, hw, etp=None) -> tuple[np.ndarray, np.ndarray]:
     """EP ranks per node and nodes the EP group spans."""
-    per_node = comm.ranks_per_node(ep, tp * cp, hw)
+    per_node = comm.ranks_per_node(ep, experts.ep_stride(tp, cp, etp), hw)
     return per_node, np.ceil(ep / per_node)
 
 
-def nic_copies_per_token(model: ModelSpec, tp, cp, ep, hw) -> np.ndarray:
+def nic_copies_per_token(model: ModelSpec, tp, cp, ep, hw, etp=None) -> np.ndarray:
     """Copies of a token that cross the NIC (with node-limited routing: one per remote node)."""
     assert model.moe is not None
-    per_node, nodes = ep_nodes(tp, cp, ep, hw)
+    per_node, nodes = ep_nodes(tp, cp, ep, hw, etp)
     copies = routed_copies(model)
     plain = copies * (ep - per_node) / ep
     limit = model.moe.max_nodes_per_token
@@ -76,18 +82,20 @@ def nic_copies_per_token(model: ModelSpec, tp, cp, ep, hw) -> np.ndarray:
 
 
 def all_to_all_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp, cp, ep,
-                 coll: comm.AnalyticCollectives) -> np.ndarray:
-    """The four all-to-alls of one MoE layer and micro-batch, back to back."""
+                 coll: comm.AnalyticCollectives, etp=None) -> np.ndarray:
+    """The four all-to-alls of one MoE layer and micro-batch, back to back (EP ranks
+    ``experts.ep_stride`` GPUs apart: tp*cp, or etp when the experts fold)."""
     assert model.moe is not None
     h, tokens = model.hidden_size, sh.tokens / tp
     per_value = dispatch_bytes_per_value(training)
+    stride = experts.ep_stride(tp, cp, etp)
     if model.moe.max_nodes_per_token is None:
         size = tokens * routed_copies(model) * h
-        return np.sum([coll.all_to_all(size * b, ep, tp * cp, "ep") for b in per_value], axis=0)
+        return np.sum([coll.all_to_all(size * b, ep, stride, "ep") for b in per_value], axis=0)
     hw = coll.hw
-    per_node, _ = ep_nodes(tp, cp, ep, hw)
-    nic = hw.scaleout_bytes_s * hw.all_to_all_fraction * comm.fabric_fraction(ep, tp * cp, hw)
-    nic_values = tokens * nic_copies_per_token(model, tp, cp, ep, hw) * h
+    per_node, _ = ep_nodes(tp, cp, ep, hw, etp)
+    nic = hw.scaleout_bytes_s * hw.all_to_all_fraction * comm.fabric_fraction(ep, stride, hw)
+    nic_values = tokens * nic_copies_per_token(model, tp, cp, ep, hw, etp) * h
     nvlink_values = tokens * routed_copies(model) * h * (per_node - 1) / np.maximum(per_node, 1)
     latency = np.where(ep > per_node, hw.scaleout_latency_s, hw.scaleup_latency_s) * 2.0
     one = [np.maximum(nic_values * b / nic, nvlink_values * b / hw.scaleup_bytes_s) + latency for b in per_value]

@@ -31,9 +31,10 @@ HOST_DRAM_BYTES_S_PER_GPU = 46e9
 
 
 def optimizer_s(dense_p, expert_p, dp_cp, ep, zero, training: TrainingSpec, hw: Hardware,
-                bwd_mb: np.ndarray) -> np.ndarray:
-    """Exposed time of an offloaded optimizer step (the GPU-side Adam pass disappears)."""
-    edp = np.maximum(dp_cp // ep, 1)
+                bwd_mb: np.ndarray, edp: np.ndarray | None = None) -> np.ndarray:
+    """Exposed time of an offloaded optimizer step (the GPU-side Adam pass disappears).
+    ``edp``: the experts' data-parallel size (default dp_cp // ep, perf/experts.py)."""
+    edp = np.maximum(dp_cp // ep, 1) if edp is None else edp
     shard = np.where(zero >= 1, dense_p / dp_cp + expert_p / edp, dense_p + expert_p)
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
     down = shard * grad_b / hw.host_bytes_s

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from colossim.perf.experts import resolve_etp
 from colossim.scenario.model import ModelSpec
 
 
@@ -55,14 +56,17 @@ class LayerParams:
     output: np.ndarray  # output layer share (untied: its own matrix; tied with pp > 1: a copy)
 
 
-def layer_params(model: ModelSpec, tp: np.ndarray, ep: np.ndarray, pp: np.ndarray, seq_len: int) -> LayerParams:
+def layer_params(model: ModelSpec, tp: np.ndarray, ep: np.ndarray, pp: np.ndarray, seq_len: int,
+                 etp: np.ndarray | None = None) -> LayerParams:
+    """Per GPU: dense parts split over tp; routed experts E/ep experts split over etp
+    (default tp; MoE parallel folding, perf/experts.py)."""
     norms = model.norm_params_per_layer()
     attn = model.attention_params() / tp
     dense = attn + model.ffn_params(model.ffn_hidden_size) / tp + norms
     if model.moe is not None:
         moe = model.moe
         shared = attn + norms + model.router_params() + moe.num_shared_experts * model.ffn_params(model.shared_expert_ffn) / tp
-        experts = moe.num_experts / ep * model.ffn_params(model.expert_ffn) / tp
+        experts = moe.num_experts / ep * model.ffn_params(model.expert_ffn) / resolve_etp(tp, etp)
     else:
         shared = np.zeros_like(tp, dtype=float)
         experts = np.zeros_like(tp, dtype=float)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from colossim.perf import comm, exposure, fsdp, moe, offload, schedule, step_costs
+from colossim.perf import comm, experts, exposure, fsdp, moe, offload, schedule, step_costs
 from colossim.perf.cp import cp_exposed_s
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
@@ -130,7 +130,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     hw = hw or resolve_hardware(cluster, training)
     coll = collectives or comm.AnalyticCollectives(hw)
     tp, pp, dp, cp, ep, vpp, mbs = (plans.tp, plans.pp, plans.dp, plans.cp, plans.ep, plans.vpp, plans.mbs)
-    recompute = plans.recompute
+    etp, recompute = plans.etp, plans.recompute
     zero = _effective_zero(training, plans)
     dual = plans.schedule == SCHEDULE_CODES["dualpipe"]
     n_micro = training.global_batch_size // (dp * mbs)
@@ -138,16 +138,18 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
 
     dense_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
-    moe_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True) if model.moe else dense_t
+    moe_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True, etp=etp) if model.moe else dense_t
     log_f, log_b = logits_s(model, sh, tp, hw)
     tp_ar = coll.all_reduce(ACT_BYTES * sh.tokens * model.hidden_size, tp, np.ones_like(tp), "tp")
 
-    params = layer_params(model, tp, ep, pp, training.seq_len)
+    params = layer_params(model, tp, ep, pp, training.seq_len, etp)
+    moe_tp = exposure.moe_tp_share(model, tp, etp)
     accum_b = 0.0 if training.grad_accumulation_fusion else exposure.grad_accumulation_bytes(training)
     cp_layer = cp_exposed_s(model, training, sh, tp, cp, dense_t, coll)
     sel_dense = recompute_s(model, training, sh, tp, hw, dense_t, moe_layer=False)
     sel_moe = recompute_s(model, training, sh, tp, hw, moe_t, moe_layer=True) if model.moe else sel_dense
-    ep_total = moe.all_to_all_s(model, training, sh, tp, cp, ep, coll) if model.moe else np.zeros_like(tp, dtype=float)
+    ep_total = (moe.all_to_all_s(model, training, sh, tp, cp, ep, coll, etp) if model.moe
+                else np.zeros_like(tp, dtype=float))
     ep_layer = moe.ep_exposed(ep_total, moe_t.fwd + moe_t.bwd, dual | training.ep_overlap, dual)
 
     def work(n_layers: np.ndarray, before: np.ndarray, first: bool, last: bool) -> _StageWork:
@@ -163,7 +165,8 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
         selective = n_dense * sel_dense + n_moe * sel_moe
         rec = np.where(recompute == 2, fwd, np.where(recompute == 1, selective, 0.0))
         tp_layer = (exposure.tp_exposed(dense_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction) * n_dense
-                    + exposure.tp_exposed(moe_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction) * n_moe)
+                    + exposure.tp_exposed(moe_t, tp_ar, tp, recompute, plans.sp, training, hw.comm_sm_fraction, moe_tp)
+                    * n_moe)
         tp_layer = tp_layer + np.where(first, tp_ar, 0.0) + np.where(last, tp_ar, 0.0)  # embedding, logits
         heads = 1.0 + model.mtp_depth  # main and MTP passes through the shared output head
         fwd = fwd + np.where(last, heads * log_f, 0.0)
@@ -188,19 +191,20 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     dense_p, expert_p = _stage_params(model, params, layers, pp, dual)
     layer_p = np.maximum(params.dense_layer, params.moe_shared + params.moe_experts) if model.moe else params.dense_layer
     dp_exposed = exposure.dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, slow.fwd,
-                                     slow.bwd + slow.rec, coll, step_costs.bucket_params(training, layer_p))
+                                     slow.bwd + slow.rec, coll, step_costs.bucket_params(training, layer_p), etp)
     dp_exposed = np.where(zero == 3, fsdp.zero3_exposed_s(training, dense_p, expert_p, tp, cp, dp, ep, n_micro, slow.fwd,
-                                                          slow.bwd + slow.rec, layers.middle, coll), dp_exposed)
-    offloaded = (offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd)
+                                                          slow.bwd + slow.rec, layers.middle, coll, etp), dp_exposed)
+    offloaded = (offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd,
+                                     experts.expert_dp(tp, cp, dp, ep, etp))
                  if training.offload.optimizer else None)
     most_layers = np.maximum(np.maximum(layers.first, layers.middle), layers.last)
     tensors = step_costs.param_tensors(most_layers, pp == 1, np.ones_like(pp, dtype=bool))
     opt = step_costs.once_per_step_s(training, hw, coll, dense_p, expert_p, tensors, tp, pp, cp, dp, ep, zero, mbs,
-                                     n_micro, optimizer_pass_s=offloaded)
+                                     n_micro, optimizer_pass_s=offloaded, etp=etp)
 
     step = n_micro * (slow.fwd + slow.bwd + slow.rec + slow.tp + slow.ep + slow.cp) + bubble + p2p + dp_exposed + opt
     if training.offload.activations:
-        step = step + n_micro * offload.activation_exposed_s(stage_activation_bytes(model, training, sh, tp, mbs, recompute, layers),
+        step = step + n_micro * offload.activation_exposed_s(stage_activation_bytes(model, training, sh, tp, mbs, recompute, layers, etp),
                                                                slow.fwd, slow.bwd, hw)
     mem = step_memory(model, training, sh, plans, zero, layers, params, sched)
     mflops = model_flops_per_step(model, training.seq_len, training.global_batch_size)
@@ -231,7 +235,7 @@ def memory_only(model: ModelSpec, training: TrainingSpec, plans: PlanBatch) -> d
     n_micro = training.global_batch_size // (dp * mbs)
     sh = shapes(model, training, tp, plans.cp, mbs, plans.sp)
     layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
-    params = layer_params(model, tp, plans.ep, pp, training.seq_len)
+    params = layer_params(model, tp, plans.ep, pp, training.seq_len, plans.etp)
     none = np.zeros(pp.shape)
     times = schedule.StageTimes(
         first=none, middle=none, last=none, has_middle=layers.has_middle, wgrad_first=none, wgrad_middle=none,

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from colossim.perf import comm, exposure
+from colossim.perf import comm, experts, exposure
 from colossim.perf.hardware import Hardware
 from colossim.scenario.training import TrainingSpec
 
@@ -88,15 +88,15 @@ def batch_broadcast_s(training: TrainingSpec, tp, mbs, n_micro, coll: comm.Analy
 
 def once_per_step_s(training: TrainingSpec, hw: Hardware, coll: comm.AnalyticCollectives, dense_p, expert_p,
                     tensors, tp, pp, cp, dp, ep, zero, mbs, n_micro,
-                    optimizer_pass_s: np.ndarray | None = None) -> np.ndarray:
+                    optimizer_pass_s: np.ndarray | None = None, etp: np.ndarray | None = None) -> np.ndarray:
     """The step's ``optimizer`` term: items 1-5 of the module docstring.
 
     ``optimizer_pass_s`` replaces item 1 where the optimizer runs elsewhere (host offload,
     perf/offload.py)."""
     dp_cp = dp * cp
-    opt = (exposure.optimizer_s(dense_p, expert_p, dp_cp, ep, zero, training, hw)
+    edp = experts.expert_dp(tp, cp, dp, ep, etp)
+    opt = (exposure.optimizer_s(dense_p, expert_p, dp_cp, ep, zero, training, hw, edp)
            if optimizer_pass_s is None else optimizer_pass_s)
-    edp = np.maximum(dp_cp // ep, 1)
     shard = np.where(zero >= 1, dense_p / dp_cp + expert_p / edp, dense_p + expert_p)
     master = 0.0 if training.grad_reduce_in_fp32 else MASTER_GRAD_COPY_BYTES * shard / hw.hbm_bytes_s
     kernels = optimizer_kernels(tensors, training) * hw.kernel_overhead_s

@@ -162,12 +162,12 @@ def _largest_dp(plan: ParallelPlan, cluster: ClusterSpec, training: TrainingSpec
     per_rank = training.global_batch_size // training.micro_batch_size
     if training.global_batch_size % training.micro_batch_size == 0:
         for dp in reversed(divisors(per_rank)):  # O(sqrt(batch)), not O(cluster)
-            if dp <= most and (dp * plan.cp) % plan.ep == 0:
+            if dp <= most and (plan.tp * plan.cp * dp) % (plan.ep * (plan.etp or plan.tp)) == 0:
                 return dp
     raise ColossimError(
         f"parallel.dp: no data-parallel size fits: tp*pp*cp = {plan.model_parallel_size} leaves at most "
         f"{most} ranks on {cluster.num_gpus} GPUs, and none divides global_batch_size/micro_batch_size "
-        f"({training.global_batch_size}/{training.micro_batch_size}) with ep={plan.ep}",
+        f"({training.global_batch_size}/{training.micro_batch_size}) with ep={plan.ep} and etp={plan.etp or plan.tp}",
         field="parallel.dp",
     )
 

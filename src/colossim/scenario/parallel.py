@@ -13,9 +13,12 @@ SCHEDULE_CODES: dict[str, int] = {"1f1b": 0, "zero-bubble": 1, "dualpipe": 2}
 class ParallelPlan(BaseModel):
     """Tensor, pipeline, data, context and expert parallelism.
 
-    Expert parallelism splits the experts across the data-parallel ranks (``ep`` divides
-    ``dp * cp``); experts keep the tensor-parallel split of the dense layers, as in
-    Megatron-Core's default. ``dp`` left out means the largest that fits.
+    Expert parallelism folds the experts over the tp*cp*dp GPUs of a stage with their own
+    tensor split ``etp`` (MoE parallel folding, Liu et al. 2025; Megatron-Core
+    --expert-tensor-parallel-size): ``ep * etp`` divides ``tp * cp * dp``. ``etp`` left out
+    means ``tp`` (experts keep the dense layers' split, Megatron-Core's default; then ``ep``
+    divides ``dp * cp``); ``etp: 1`` gives each GPU whole experts. ``dp`` left out means the
+    largest that fits.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -25,6 +28,8 @@ class ParallelPlan(BaseModel):
     dp: PositiveInt | None = Field(default=None, le=1 << 27, description="data parallel (default: the largest that fits)")
     cp: PositiveInt = Field(default=1, le=1 << 24, description="context parallel (sequence split for attention)")
     ep: PositiveInt = Field(default=1, le=1 << 24, description="expert parallel (MoE)")
+    etp: PositiveInt | None = Field(default=None, le=1 << 24,
+                                    description="expert tensor parallel: 1 or tp (default: tp, the dense split)")
     vpp: PositiveInt = Field(default=1, le=1 << 24, description="virtual stages per rank (interleaved 1F1B)")
     sequence_parallel: bool = Field(default=True, description="shard norms/dropout over tp (Korthikanti 2022)")
     first_stage_layers: PositiveInt | None = Field(default=None, description="layers on the first pipeline stage")
