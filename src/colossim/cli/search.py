@@ -35,7 +35,7 @@ def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], sh
 
     fixed: dict[str, int] = {}
     if parallel:
-        for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel", "schedule"):
+        for key in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "sequence_parallel", "schedule"):
             if parallel.get(key) is not None:
                 fixed[canonical(key)] = parse_value(canonical(key), parallel[key])
     for k, v in parse_pairs(fix, "--fix").items():

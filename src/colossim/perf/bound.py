@@ -54,7 +54,7 @@ def _per_key_compute(model: ModelSpec, training: TrainingSpec, plans: PlanBatch,
     """Per plan: dense and MoE layer fwd+bwd, their forwards, and the output head's fwd+bwd;
     with ``sp_options``, the least of each over those sequence-parallel settings (the plan's
     own sp ignored: every term below is a non-negative combination of these)."""
-    cols = (plans.tp, plans.cp, plans.ep, plans.mbs, plans.etp) + (() if sp_options else (plans.sp.astype(np.int64),))
+    cols = (plans.tp, plans.cp, plans.ep, plans.mbs, plans.expert_tp) + (() if sp_options else (plans.sp.astype(np.int64),))
     code = np.zeros(len(plans), dtype=np.int64)
     for col in cols:  # one mixed-radix integer per (tp, cp, ep, mbs, etp, sp)
         index, n = _dense_index(col)

@@ -195,7 +195,7 @@ def state_bytes(dense_params: np.ndarray, expert_params: np.ndarray, dp_cp: np.n
 def reserve_bytes(plans: PlanBatch, moe: bool) -> np.ndarray:
     """CUDA context plus one NCCL buffer set per communicator the plan opens."""
     dp_cp = plans.dp * plans.cp
-    edp = experts.expert_dp(plans.tp, plans.cp, plans.dp, plans.ep, plans.etp)
+    edp = experts.expert_dp(plans.tp, plans.cp, plans.dp, plans.ep, plans.expert_tp)
     comms = ((plans.tp > 1).astype(float) + (plans.cp > 1) + (dp_cp > 1) + (plans.ep > 1)
              + ((edp > 1) & moe) + 2.0 * (plans.pp > 1))  # pp: one per neighbour
     return CUDA_CONTEXT_BYTES + NCCL_COMMUNICATOR_BYTES * comms
@@ -233,10 +233,10 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
     """Memory of the fullest pipeline rank, by kind (MEMORY_FIELDS) and in total."""
     tp, pp, ep, mbs, recompute = plans.tp, plans.pp, plans.ep, plans.mbs, plans.recompute
     dp_cp = plans.dp * plans.cp
-    dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute, plans.etp)
+    dense_act, moe_act = _activations(model, training, sh, tp, mbs, recompute, plans.expert_tp)
     emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * model.hidden_size / sh.sp_div
     logit_act = LOGIT_BYTES[training.cross_entropy] * sh.tokens * model.vocab_size / tp
-    edp = experts.expert_dp(tp, plans.cp, plans.dp, ep, plans.etp)
+    edp = experts.expert_dp(tp, plans.cp, plans.dp, ep, plans.expert_tp)
 
     def stage(n_layers, before, first, last) -> _Stage:
         n_layers = n_layers + np.where(last, model.mtp_depth, 0)  # MTP modules follow the last layer

@@ -130,7 +130,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     hw = hw or resolve_hardware(cluster, training)
     coll = collectives or comm.AnalyticCollectives(hw)
     tp, pp, dp, cp, ep, vpp, mbs = (plans.tp, plans.pp, plans.dp, plans.cp, plans.ep, plans.vpp, plans.mbs)
-    etp, recompute = plans.etp, plans.recompute
+    etp, recompute = plans.expert_tp, plans.recompute
     zero = _effective_zero(training, plans)
     dual = plans.schedule == SCHEDULE_CODES["dualpipe"]
     n_micro = training.global_batch_size // (dp * mbs)
@@ -235,7 +235,7 @@ def memory_only(model: ModelSpec, training: TrainingSpec, plans: PlanBatch) -> d
     n_micro = training.global_batch_size // (dp * mbs)
     sh = shapes(model, training, tp, plans.cp, mbs, plans.sp)
     layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
-    params = layer_params(model, tp, plans.ep, pp, training.seq_len, plans.etp)
+    params = layer_params(model, tp, plans.ep, pp, training.seq_len, plans.expert_tp)
     none = np.zeros(pp.shape)
     times = schedule.StageTimes(
         first=none, middle=none, last=none, has_middle=layers.has_middle, wgrad_first=none, wgrad_middle=none,

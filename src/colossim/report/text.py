@@ -47,7 +47,9 @@ def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | 
                   + f", {m.num_layers} layers, hidden {m.hidden_size:,}")
     about.add_row("  cluster", f"{c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per NVLink domain, "
                   f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})")
-    about.add_row("  plan", f"tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} vpp={p['vpp']} "
+    etp = p.get("etp") or p["tp"]
+    about.add_row("  plan", f"tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} "
+                  + ("" if etp == p["tp"] else f"etp={etp} ") + f"vpp={p['vpp']} "
                   f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
                   f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, "
                   f"{t.precision}"

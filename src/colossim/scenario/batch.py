@@ -27,7 +27,7 @@ class PlanBatch:
     dp: np.ndarray
     cp: np.ndarray
     ep: np.ndarray
-    etp: np.ndarray  # expert tensor parallel (1 or tp; tp when the plan leaves it out)
+    etp: np.ndarray  # expert tensor parallel (1 or tp); 0: the same as tp (the plan leaves it out)
     vpp: np.ndarray
     mbs: np.ndarray
     recompute: np.ndarray  # 0 none, 1 selective, 2 full
@@ -44,10 +44,9 @@ class PlanBatch:
     def from_arrays(cls, **arrays: Any) -> PlanBatch:
         """Build from array-likes; missing optional columns take their defaults."""
         n = len(np.asarray(arrays["tp"]))
-        defaults = {"cp": 1, "ep": 1, "vpp": 1, "mbs": 1, "recompute": 0, "zero": 1, "sp": True,
+        defaults = {"cp": 1, "ep": 1, "etp": 0, "vpp": 1, "mbs": 1, "recompute": 0, "zero": 1, "sp": True,
                     "first_stage_layers": 0, "last_stage_layers": 0, "schedule": 0}
         cols: dict[str, np.ndarray] = {}
-        defaults["etp"] = arrays["tp"]
         for f in fields(cls):
             value = arrays.get(f.name, defaults.get(f.name))
             if value is None:
@@ -60,12 +59,17 @@ class PlanBatch:
     def from_plan(cls, plan: ParallelPlan, training: TrainingSpec) -> PlanBatch:
         assert plan.dp is not None
         return cls.from_arrays(
-            tp=[plan.tp], pp=[plan.pp], dp=[plan.dp], cp=[plan.cp], ep=[plan.ep], etp=[plan.etp or plan.tp], vpp=[plan.vpp],
+            tp=[plan.tp], pp=[plan.pp], dp=[plan.dp], cp=[plan.cp], ep=[plan.ep], etp=[plan.etp or 0], vpp=[plan.vpp],
             mbs=[training.micro_batch_size], recompute=[RECOMPUTE_CODES[training.recompute]],
             zero=[training.zero_stage], sp=[plan.sequence_parallel],
             first_stage_layers=[plan.first_stage_layers or 0], last_stage_layers=[plan.last_stage_layers or 0],
             schedule=[SCHEDULE_CODES[plan.schedule]],
         )
+
+    @property
+    def expert_tp(self) -> np.ndarray:
+        """The experts' tensor split: ``etp``, or ``tp`` where etp is 0 (left out)."""
+        return np.where(self.etp == 0, self.tp, self.etp)
 
     def take(self, index: Any) -> PlanBatch:
         return PlanBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
@@ -74,7 +78,7 @@ class PlanBatch:
         """One plan as a plain dict (scenario field names)."""
         return {
             "tp": int(self.tp[i]), "pp": int(self.pp[i]), "dp": int(self.dp[i]), "cp": int(self.cp[i]),
-            "ep": int(self.ep[i]), "etp": int(self.etp[i]), "vpp": int(self.vpp[i]), "sequence_parallel": bool(self.sp[i]),
+            "ep": int(self.ep[i]), "etp": int(self.etp[i] or self.tp[i]), "vpp": int(self.vpp[i]), "sequence_parallel": bool(self.sp[i]),
             "micro_batch_size": int(self.mbs[i]), "recompute": RECOMPUTE_NAMES[int(self.recompute[i])],
             "zero_stage": int(self.zero[i]),
             "first_stage_layers": int(self.first_stage_layers[i]) or None,

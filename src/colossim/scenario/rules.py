@@ -93,14 +93,14 @@ RULES: tuple[Rule, ...] = (
     Rule("ep_experts", "parallel.ep",
          lambda m, c, t, b: (m.moe is None) | (((m.moe.num_experts if m.moe else 1) % b.ep) == 0),
          "model.moe.num_experts ({num_experts}) must be divisible by parallel.ep ({ep})"),
-    Rule("etp_values", "parallel.etp", lambda m, c, t, b: (b.etp == 1) | (b.etp == b.tp),
+    Rule("etp_values", "parallel.etp", lambda m, c, t, b: (b.expert_tp == 1) | (b.expert_tp == b.tp),
          "parallel.etp ({etp}) must be 1 or parallel.tp ({tp})"),
-    Rule("etp_moe", "parallel.etp", lambda m, c, t, b: (b.etp == b.tp) | (m.moe is not None),
+    Rule("etp_moe", "parallel.etp", lambda m, c, t, b: (b.expert_tp == b.tp) | (m.moe is not None),
          "parallel.etp ({etp}) differs from parallel.tp ({tp}) but the model has no experts (model.moe)"),
-    Rule("ep_dp", "parallel.ep", lambda m, c, t, b: (b.tp * b.cp * b.dp) % (b.ep * b.etp) == 0,
+    Rule("ep_dp", "parallel.ep", lambda m, c, t, b: (b.tp * b.cp * b.dp) % (b.ep * b.expert_tp) == 0,
          "ep*etp ({ep}*{etp}) must divide tp*cp*dp ({tp}*{cp}*{dp}): the experts fold over the GPUs "
          "of a pipeline stage"),
-    Rule("etp_sp", "parallel.sequence_parallel", lambda m, c, t, b: (b.etp == b.tp) | b.sp,
+    Rule("etp_sp", "parallel.sequence_parallel", lambda m, c, t, b: (b.expert_tp == b.tp) | b.sp,
          "parallel.etp ({etp}) < parallel.tp ({tp}) needs sequence parallelism (parallel.sequence_parallel: true), "
          "as Megatron-Core requires for MoE with tensor parallelism"),
     Rule("cp_seq", "parallel.cp", lambda m, c, t, b: (b.cp == 1) | (t.seq_len % (2 * b.cp) == 0),

@@ -138,7 +138,8 @@ def _run_plans(ctx: tuple, batch: PlanBatch, index: np.ndarray, threshold: float
     model, cluster, training, space, hw, score_fn, options, top, chunk, screen, bound_fn = ctx
     codes = check_plans(model, cluster, training, batch)
     rule_counts = np.bincount(codes, minlength=len(RULES) + 1)
-    redundant = (codes == 0) & (((batch.tp == 1) & batch.sp) | ((batch.dp * batch.cp == 1) & (batch.zero > 0)))
+    redundant = (codes == 0) & (((batch.tp == 1) & batch.sp) | ((batch.dp * batch.cp == 1) & (batch.zero > 0))
+                                | ((batch.tp == 1) & (batch.etp == 1)))  # etp 1 = tp: the etp 0 plan
     ok = (codes == 0) & ~redundant
     part = _Part(rule_counts, int(redundant.sum()), 0, 0, 0, np.inf, _Best(k=top), len(batch))
     if ok.any() and np.isfinite(threshold):

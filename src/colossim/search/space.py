@@ -1,11 +1,13 @@
 """The plan space: every parallel plan a scenario admits, generated in vectorized chunks.
 
-Dimensions: tp, pp, dp, cp, ep, vpp, micro-batch size, pipeline schedule (1f1b, zero-bubble,
+Dimensions: tp, pp, dp, cp, ep, etp, vpp, micro-batch size, pipeline schedule (1f1b, zero-bubble,
 dualpipe), recompute, ZeRO stage and sequence parallelism. Each dimension's candidate values come from the model and cluster
 (tp divides the attention heads and fits the NVLink domain; pp divides the layers, is a
 power of two, or is the fewest stages for a given number of layers per stage, leaving
 uneven stages; vpp divides the layers per stage; cp keeps
-seq_len / (2 cp) whole; ep divides the experts; dp divides global_batch / micro_batch).
+seq_len / (2 cp) whole; ep divides the experts; etp is 0, the experts keep the dense TP
+split, or for MoE models also 1, each GPU holds whole experts (MoE parallel folding;
+tp = 1 makes the two the same plan, counted redundant); dp divides global_batch / micro_batch).
 The product of the value lists is enumerated lazily, chunk by chunk (index arithmetic on
 numpy arrays, no Python object per plan), and :mod:`colossim.scenario.rules` removes the
 combinations that break a divisibility or size rule, counting each reason.
@@ -25,9 +27,9 @@ from colossim.scenario.parallel import SCHEDULE_CODES
 from colossim.scenario.rules import divisors
 from colossim.scenario.training import RECOMPUTE_CODES
 
-DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs", "schedule", "recompute", "zero", "sp")
+DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "mbs", "schedule", "recompute", "zero", "sp")
 ALIASES = {"micro_batch_size": "mbs", "micro_batch": "mbs", "zero_stage": "zero", "sequence_parallel": "sp",
-           "tensor": "tp", "pipeline": "pp", "data": "dp", "context": "cp", "expert": "ep",
+           "tensor": "tp", "pipeline": "pp", "data": "dp", "context": "cp", "expert": "ep", "expert_tensor": "etp",
            "pipeline_schedule": "schedule"}
 # The caps of the first search (kept for the benchmark's old path, ``legacy=True``); the
 # space itself has none: every vpp dividing a stage's layers, every micro-batch size
@@ -114,6 +116,7 @@ def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingS
     pp = sorted(set(divisors(L)) | set(_pow2_upto(L)) | {-(-L // c) for c in range(1, L + 1)})
     stage_layers = {p: model.num_layers // p for p in pp if model.num_layers % p == 0}
     ep = divisors(model.moe.num_experts) if model.moe else [1]
+    etp = [0, 1] if model.moe and not legacy else [0]  # 0: etp = tp (PlanBatch.expert_tp)
     mbs = divisors(training.global_batch_size)
     schedule = sorted(SCHEDULE_CODES.values())
     if legacy:
@@ -126,7 +129,7 @@ def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingS
         cp = [c for c in divisors(training.seq_len) if c == 1 or (training.seq_len % (2 * c) == 0
                                                                     and c <= cluster.num_gpus)]
     dp = [d for d in divisors(training.global_batch_size) if d <= cluster.num_gpus]
-    return {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "vpp": vpp, "mbs": mbs, "schedule": schedule,
+    return {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "etp": etp, "vpp": vpp, "mbs": mbs, "schedule": schedule,
             "recompute": [0, 1, 2], "zero": [0, 1, 2, 3], "sp": [0, 1]}
 
 
@@ -175,7 +178,7 @@ class Space:
 
     @property
     def rows(self) -> int:
-        """Legal (tp, pp, dp, cp, ep, vpp, mbs, schedule) rows; each takes every tail combination."""
+        """Legal (tp, pp, dp, cp, ep, etp, vpp, mbs, schedule) rows; each takes every tail combination."""
         assert self.legal is not None
         return int(self.legal["tp"].size)
 
@@ -205,7 +208,7 @@ def view_batch(columns: dict[str, np.ndarray], **scalars: int | bool) -> PlanBat
     """A PlanBatch over these columns without copying them; missing columns (and
     ``scalars``) broadcast as read-only views. For the rules and bounds, which only read."""
     n = next(iter(columns.values())).size
-    defaults = {"pp": 1, "dp": 1, "cp": 1, "ep": 1, "vpp": 1, "mbs": 1, "recompute": 0, "zero": 0, "sp": False,
+    defaults = {"pp": 1, "dp": 1, "cp": 1, "ep": 1, "etp": 0, "vpp": 1, "mbs": 1, "recompute": 0, "zero": 0, "sp": False,
                 "first_stage_layers": 0, "last_stage_layers": 0, "schedule": 0, **scalars}
     cols = {}
     for name in PlanBatch.__dataclass_fields__:
@@ -218,14 +221,14 @@ def view_batch(columns: dict[str, np.ndarray], **scalars: int | bool) -> PlanBat
 
 # Rules applied while the legal rows are formed, once the dimensions they read are present
 _STAGES = (("tp", ("heads_tp", "kv_heads_tp", "ffn_tp")), ("pp", ()), ("dp", ()), ("cp", ("gpus", "cp_seq")),
-           ("ep", ("ep_moe", "ep_experts", "ep_dp")), ("vpp", ("layers_pp", "vpp_pp", "vpp_layers")),
+           ("ep", ("ep_moe", "ep_experts")), ("etp", ("etp_values", "etp_moe", "ep_dp")), ("vpp", ("layers_pp", "vpp_pp", "vpp_layers")),
            ("mbs", ("batch_dp", "vpp_micro")),
            ("schedule", ("zero_bubble_vpp", "zero_bubble_pp", "dualpipe_pp", "dualpipe_vpp", "dualpipe_micro")))
 
 
 def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterSpec,
                training: TrainingSpec) -> dict[str, np.ndarray]:
-    """The (tp, pp, dp, cp, ep, vpp, mbs) rows no rule rejects, in product order.
+    """The (tp, pp, dp, cp, ep, etp, vpp, mbs) rows no rule rejects, in product order.
 
     Built dimension by dimension: each new dimension multiplies only the rows that survived
     the rules on the dimensions before it (the GPU budget once tp, pp, dp, cp are known;
