@@ -249,6 +249,8 @@ def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterS
             ok = np.ones(rows[dim].size, dtype=bool)
             for name in rules:
                 ok &= np.asarray(by_name[name].check(model, cluster, training, batch), dtype=bool)
+            if dim == "etp":  # etp 1 with tp 1 is the etp-0 plan: not formed (the whole product counts it redundant)
+                ok &= (rows["etp"] != 1) | (rows["tp"] > 1)
             rows = {d: v[ok] for d, v in rows.items()}
     return rows
 
