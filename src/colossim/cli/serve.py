@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, "--port", help="TCP port"),
         max_jobs: int = typer.Option(4, "--max-jobs", help="background jobs queued or running at once"),
         workers: int = typer.Option(2, "--workers", help="background jobs running at once (threads)"),
-        max_candidates: int = typer.Option(50_000_000, "--max-candidates",
+        max_candidates: int = typer.Option(100_000_000, "--max-candidates",
                                            help="largest plan space one search (or searched scaling curve) may enumerate"),
         max_points: int = typer.Option(16, "--max-points", help="most cluster sizes in one scaling curve"),
         max_gpus: int = typer.Option(1 << 20, "--max-gpus", help="largest cluster (num_gpus) a request may simulate"),

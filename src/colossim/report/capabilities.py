@@ -33,7 +33,7 @@ Progress = Callable[[int, int], None]
 class Limits:
     """How much work one request may ask of a shared server (``colossim serve`` flags)."""
 
-    max_candidates: int = 50_000_000  # plans one search (or a searched scaling curve) may enumerate
+    max_candidates: int = 100_000_000  # plans one search (or a searched scaling curve) may enumerate
     max_points: int = 16  # cluster sizes in one scaling curve
     max_gpus: int = 1 << 20  # cluster.num_gpus (building a scenario is linear in it when dp is inferred)
     max_global_batch: int = 1 << 24  # training.global_batch_size (the plan space factors it)
