@@ -6,8 +6,8 @@ dualpipe), recompute, ZeRO stage and sequence parallelism. Each dimension's cand
 power of two, or is the fewest stages for a given number of layers per stage, leaving
 uneven stages; vpp divides the layers per stage; cp keeps
 seq_len / (2 cp) whole; ep divides the experts; etp is 0, the experts keep the dense TP
-split, or for MoE models also 1, each GPU holds whole experts (MoE parallel folding;
-tp = 1 makes the two the same plan, counted redundant); dp divides global_batch / micro_batch).
+split, or for MoE models also 1, each GPU holds whole experts (MoE parallel folding; not
+formed where tp = 1, which makes it the same plan); dp divides global_batch / micro_batch).
 The product of the value lists is enumerated lazily, chunk by chunk (index arithmetic on
 numpy arrays, no Python object per plan), and :mod:`colossim.scenario.rules` removes the
 combinations that break a divisibility or size rule, counting each reason.
