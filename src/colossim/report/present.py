@@ -13,7 +13,7 @@ from typing import Any
 
 from colossim.report import figures
 
-PLAN_COLUMNS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch_size", "recompute", "zero_stage",
+PLAN_COLUMNS = ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch_size", "recompute", "zero_stage",
                 "sequence_parallel")
 
 
