@@ -104,14 +104,14 @@ def _dims_of(spec: SecondJob, gpus: int, field: str) -> dict[str, int]:
     mp = p["tp"] * p["cp"] * p["pp"]
     if gpus < mp or gpus % mp:
         raise ColossimError(f"{field}: {gpus} GPUs are not a multiple of tp*cp*pp = {mp}", field=field, value=gpus)
-    return plan_dims(p["tp"], p["cp"], p["ep"], gpus // mp, p["pp"])
+    return plan_dims(p["tp"], p["cp"], p["ep"], gpus // mp, p["pp"], p.get("etp"))
 
 
 def job_list(scenario: Any, config: NetworkConfig, collective: str, group: str, size: str | float) -> list[_Job]:
     """The scenario's job first, then ``network.jobs`` (or ``network.second_job``)."""
     p = scenario.parallel
     gpn = scenario.cluster.gpus_per_node
-    first = _Job(scenario.name, plan_dims(p.tp, p.cp, p.ep, p.dp, p.pp), p.world_size, collective, group,
+    first = _Job(scenario.name, plan_dims(p.tp, p.cp, p.ep, p.dp, p.pp, p.etp), p.world_size, collective, group,
                  parse_size(size), config.placement.node_order, 0.0, config.gap)
     out = [first]
     used = nodes_needed(p.world_size, gpn)

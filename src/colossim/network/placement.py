@@ -26,7 +26,11 @@ GROUP_DIMS = {"tp": ("tp",), "cp": ("cp",), "ep": ("ep",), "pp": ("pp",), "dp": 
               "edp": ("cp", "dp")}
 
 
-def plan_dims(tp: int, cp: int, ep: int, dp: int, pp: int) -> dict[str, int]:
+def plan_dims(tp: int, cp: int, ep: int, dp: int, pp: int, etp: int | None = None) -> dict[str, int]:
+    if etp is not None and etp != tp:
+        raise ColossimError(f"parallel.etp: {etp} is not simulated by the network twin, which places experts over "
+                            f"data-parallel ranks (etp = tp = {tp}); the step model prices etp {etp} analytically "
+                            "(colossim estimate)", field="parallel.etp", value=etp)
     if dp % ep:
         raise ColossimError(f"parallel.ep: {ep} must divide dp ({dp}) for the network placement (experts are "
                             "carved out of data parallelism)", field="parallel.ep", value=ep)

@@ -85,7 +85,7 @@ def has_in_network_reduction(cluster: ClusterSpec) -> bool:
 def scenario_groups(scenario: Any, group: str, config: NetworkConfig, jobs: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:
     """GPU ids of the scenario's groups of a kind, and every job's node map."""
     p = scenario.parallel
-    dims = plan_dims(p.tp, p.cp, p.ep, p.dp, p.pp)
+    dims = plan_dims(p.tp, p.cp, p.ep, p.dp, p.pp, p.etp)
     gpn = scenario.cluster.gpus_per_node
     needs = [nodes_needed(p.world_size, gpn)]
     if jobs > 1:
