@@ -118,7 +118,7 @@ class TrainingPlanConfig(_Strict):
     reshard_factor: NonNegativeFloat = Field(default_factory=lambda: float(default("training", "reshard_factor")))
     failures: bool = Field(default=True, description="discount tokens by the ETTR at each scale (Daly's model)")
     search_fixed: dict[str, int] | None = Field(
-        default=None, description="plan dimensions held fixed in each re-plan (default: the scenario's tp, cp, ep, sp)")
+        default=None, description="plan dimensions held fixed in each re-plan (default: the scenario's tp, cp, ep, sp, and etp for MoE)")
 
 
 class BuildoutConfig(_Strict):

@@ -80,7 +80,11 @@ class Planner:
         p = scenario.parallel
         fixed = cfg.training.search_fixed
         if fixed is None:
+            # the job's model-parallel layout stays as stated (experts' split too); the
+            # planner grows data and pipeline parallelism
             fixed = {"tp": p.tp, "cp": p.cp, "ep": p.ep, "sp": int(p.sequence_parallel)}
+            if scenario.model.moe is not None:
+                fixed["etp"] = p.etp if p.etp is not None else p.tp
         self.constraints = Constraints(fixed=dict(fixed))
         self.power: PowerModel = power_model(scenario.cluster, power_options(scenario.sections))
         self.job = _reliability_job(scenario)
