@@ -84,9 +84,16 @@ def transient_s(fan_in: np.ndarray, fan_out: np.ndarray, bytes_per_sender: np.nd
                 receivers: int, params: IncastParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Time each receiving port's leaf loses to the start burst (vectorized over ports), and
     the intermediate quantities (burst, J*, queue, pause)."""
+    peak = peak_senders(fan_in, fan_out, receivers)
+    lost, parts = burst_loss(peak, np.asarray(bytes_per_sender, dtype=float), capacity_bytes_s, params)
+    return lost, {**parts, "peak": peak}
+
+
+def peak_senders(fan_in: np.ndarray, fan_out: np.ndarray, receivers: int) -> np.ndarray:
+    """J*: the (1 - 1/receivers) quantile of Binomial(fan-in, 1/fan-out) bursts meeting at a
+    port (at least 1 where a port has a sender). Independent of the collective's size."""
     k = np.asarray(fan_in, dtype=np.int64)
     p = 1.0 / np.maximum(np.asarray(fan_out, dtype=float), 1.0)
-    burst = np.minimum(np.asarray(bytes_per_sender, dtype=float), capacity_bytes_s * params.reaction_s)
     level = 1.0 - 1.0 / max(int(receivers), 1)
     peak = np.minimum(k, 1)
     many = k > 1
@@ -94,10 +101,18 @@ def transient_s(fan_in: np.ndarray, fan_out: np.ndarray, bytes_per_sender: np.nd
         combos, back = np.unique(k[many] + 1j * p[many], return_inverse=True)  # (k, p) pairs, sorted
         ks = combos.real.astype(np.int64)
         peak[many] = np.clip(binomial_quantile(level, ks, combos.imag), 1, ks)[back.ravel()]
+    return peak
+
+
+def burst_loss(peak: np.ndarray, bytes_per_sender: np.ndarray, capacity_bytes_s: np.ndarray,
+               params: IncastParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The loss of J* (``peak``) bursts meeting at a port: burst = min(bytes, C x reaction),
+    queue = (J* - 1) x burst, PFC pause = (queue - XOFF)+ / C, lost = (1 - eta) x pause."""
+    burst = np.minimum(bytes_per_sender, capacity_bytes_s * params.reaction_s)
     queue = np.maximum(peak - 1, 0) * burst
     pause = np.maximum(queue - params.xoff_bytes, 0.0) / capacity_bytes_s
     lost = (1.0 - params.hol_throughput) * pause
-    return lost, {"burst": burst, "peak": peak, "queue": queue, "pause": pause}
+    return lost, {"burst": burst, "queue": queue, "pause": pause}
 
 
 def binomial_quantile(level: float, k: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -154,18 +169,29 @@ def port_fan_in(topo: Topology, traffic: Traffic, pxn: bool) -> tuple[np.ndarray
     return ports, np.rint(k), k / np.maximum(inv_out[ports], 1e-300), bytes_in[ports] / k
 
 
+def _receiving_ports(topo: Topology, capacity: np.ndarray, traffic: Traffic, pxn: bool,
+                     enabled: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Ports, fan-in, fan-out, bytes per sender and NIC capacity of the phases that start in
+    a burst; None where none does (the ideal switch, pipelined rings and trees, fan-in 0)."""
+    if not enabled or all(ph.chain is not None for ph in traffic.phases):
+        return None
+    ports, k, f, per_sender = port_fan_in(topo, traffic, pxn)
+    if not ports.size:
+        return None
+    cap = capacity[topo.nic_down(ports)]
+    return ports, k, f, per_sender, np.where(cap > 0, cap, np.inf)
+
+
 def incast_transient(topo: Topology, capacity: np.ndarray, traffic: Traffic, bandwidth_time_s: float, *,
                      pxn: bool = True, params: IncastParams | None = None, enabled: bool = True) -> Incast:
     """The incast loss of one collective on the fabric (``capacity``: payload rates per link);
     ``enabled=False`` (the ideal switch) reports none."""
     params = params or incast_params()
-    if not enabled or all(ph.chain is not None for ph in traffic.phases):
+    found = _receiving_ports(topo, capacity, traffic, pxn, enabled)
+    if found is None:
         return _none(params)
-    ports, k, f, per_sender = port_fan_in(topo, traffic, pxn)
-    if not ports.size:
-        return _none(params)
-    cap = capacity[topo.nic_down(ports)]
-    lost, parts = transient_s(k, f, per_sender, np.where(cap > 0, cap, np.inf), ports.size, params)
+    ports, k, f, per_sender, cap = found
+    lost, parts = transient_s(k, f, per_sender, cap, ports.size, params)
     i = int(np.argmax(lost)) if np.any(lost > 0) else int(np.argmax(k))
     t = float(lost[i])
     return Incast(time_s=t, share=t / (bandwidth_time_s + t) if bandwidth_time_s + t > 0 else 0.0,
@@ -193,27 +219,20 @@ class IncastCurve:
         scale = np.asarray(scale, dtype=float)
         if not self.peak.size:
             return np.zeros(scale.shape)
-        b = scale[..., None] * self.bytes_per_unit
-        burst = np.minimum(b, self.capacity_bytes_s * self.params.reaction_s)
-        queue = np.maximum(self.peak - 1, 0) * burst
-        pause = np.maximum(queue - self.params.xoff_bytes, 0.0) / self.capacity_bytes_s
-        return ((1.0 - self.params.hol_throughput) * pause).max(axis=-1)
+        lost, _ = burst_loss(self.peak, scale[..., None] * self.bytes_per_unit, self.capacity_bytes_s, self.params)
+        return lost.max(axis=-1)
 
 
 def incast_curve(topo: Topology, capacity: np.ndarray, traffic: Traffic, *, pxn: bool = True,
                  params: IncastParams | None = None, enabled: bool = True) -> IncastCurve:
     """:func:`incast_transient`'s loss for any size of the same traffic pattern."""
     params = params or incast_params()
-    empty = IncastCurve(np.zeros(0), np.zeros(0), np.zeros(0), params)
-    if not enabled or all(ph.chain is not None for ph in traffic.phases):
-        return empty
-    ports, k, f, per_sender = port_fan_in(topo, traffic, pxn)
-    if not ports.size:
-        return empty
-    cap = capacity[topo.nic_down(ports)]
-    cap = np.where(cap > 0, cap, np.inf)
-    _, parts = transient_s(k, f, np.zeros_like(per_sender), cap, ports.size, params)  # J* needs no size
-    classes = np.unique(np.stack([parts["peak"].astype(float), per_sender, cap], axis=1), axis=0)
+    found = _receiving_ports(topo, capacity, traffic, pxn, enabled)
+    if found is None:
+        return IncastCurve(np.zeros(0), np.zeros(0), np.zeros(0), params)
+    ports, k, f, per_sender, cap = found
+    peak = peak_senders(k, f, ports.size)
+    classes = np.unique(np.stack([peak.astype(float), per_sender, cap], axis=1), axis=0)
     return IncastCurve(classes[:, 0], classes[:, 1], classes[:, 2], params)
 
 

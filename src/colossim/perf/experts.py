@@ -30,7 +30,7 @@ def expert_dp(tp: np.ndarray, cp: np.ndarray, dp: np.ndarray, ep: np.ndarray,
     """Ranks that hold a copy of the same expert shard: tp*cp*dp / (ep*etp), at least 1."""
     if etp is None:
         return np.maximum(dp * cp // ep, 1)
-    return np.where(etp == tp, np.maximum(dp * cp // ep, 1), np.maximum(tp * cp * dp // np.maximum(ep * etp, 1), 1))
+    return np.maximum(tp * cp * dp // np.maximum(ep * etp, 1), 1)  # etp = tp: (tp*cp*dp)//(ep*tp) = dp*cp//ep
 
 
 def ep_stride(tp: np.ndarray, cp: np.ndarray, etp: np.ndarray | None = None) -> np.ndarray:
@@ -49,7 +49,7 @@ def token_share(tp: np.ndarray, etp: np.ndarray | None = None) -> np.ndarray | f
     """Share of the micro-batch's tokens a GPU's experts process (etp / tp; 1 by default)."""
     if etp is None:
         return 1.0
-    return np.where(etp == tp, 1.0, etp / tp)
+    return etp / tp
 
 
 def folded(tp: np.ndarray, etp: np.ndarray | None) -> np.ndarray | bool:
