@@ -72,9 +72,11 @@ def _values(section: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def case_scenario(c: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
-    """A run's scenario: the case's stack, what its source states, the plan conventions,
+    """A run's scenario: the case's stack, what its source states, the plan conventions
+    (the case's, then the run's own ``conventions`` where one row needs another value),
     then the run's own row (stated by its table)."""
-    stated, conv = _values(c.get("stated")), _values(c.get("conventions"))
+    stated = _values(c.get("stated"))
+    conv = _deep_merge(_values(c.get("conventions")), _values(run.get("conventions")))
     section = {}
     for name in ("training", "parallel"):
         section[name] = _deep_merge(_deep_merge(conv.get(name, {}), stated.get(name, {})), run.get(name, {}))
