@@ -44,8 +44,8 @@ def rows():
 def test_reference_set_is_complete() -> None:
     runs = reference_runs()
     cases = {r.case for r in runs}
-    assert set(ORIGINAL) <= cases and len(cases) == 13
-    assert len(runs) == 62 and len(runs) - 28 >= 12
+    assert set(ORIGINAL) <= cases and len(cases) == 14
+    assert len(runs) == 64 and len(runs) - 28 >= 12
     for run in runs:
         assert run.source.get("url") or run.source.get("repo")
         assert run.scenario["training"]["stack"], run.label
