@@ -1,10 +1,11 @@
 """The published runs as tests: the accuracy goals of issues #2 and #10.
 
-Issue #10's goals: cross-validated MAPE <= 5% over all 40+ runs is reached (a plain test);
-in-sample <= 3.5% and no case family's cross-validated error above 8% are NOT reached yet:
-the tests marked ``xfail(strict=True)`` hold them and will fail loudly (XPASS) the day they
-are met. The tests without a mark hold what the model honestly reaches today (REACHED_*),
-so a regression still fails. docs/validation.md explains the gap family by family.
+Issue #10's goals: cross-validated MAPE <= 5% over all 40+ runs, in-sample <= 3.5% and no
+case family's cross-validated error above 8% are NOT reached (the first was, at 4.8%, until the
+MT-NLG 530B family, -16% to -19%, joined the set): the tests marked ``xfail(strict=True)`` hold
+them and will fail loudly (XPASS) the day they are met. The tests without a mark hold what the
+model honestly reaches today (REACHED_*), so a regression still fails. docs/validation.md
+explains the gap family by family.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ GOAL_CV_MAPE = 0.05
 GOAL_IN_SAMPLE_MAPE = 0.035
 GOAL_FAMILY_CV = 0.08
 # what the model reaches today (measured with `colossim validate --cross-validate`), rounded up
-REACHED_IN_SAMPLE_MAPE = 0.041
-REACHED_CV_MAPE = 0.048
+REACHED_IN_SAMPLE_MAPE = 0.047
+REACHED_CV_MAPE = 0.055
 # the A100 families meet the per-family goal already; the Hopper ones do not (see the module docstring)
 A100_FAMILIES = ("megatron_sc21_table1", "korthikanti_2022_table5", "bloom_176b", "mosaicml_mpt_a100_roce",
                  "mosaicml_mpt_a100_40gb_roce")
@@ -44,8 +45,8 @@ def rows():
 def test_reference_set_is_complete() -> None:
     runs = reference_runs()
     cases = {r.case for r in runs}
-    assert set(ORIGINAL) <= cases and len(cases) == 14
-    assert len(runs) == 64 and len(runs) - 28 >= 12
+    assert set(ORIGINAL) <= cases and len(cases) == 15
+    assert len(runs) == 67 and len(runs) - 28 >= 12
     for run in runs:
         assert run.source.get("url") or run.source.get("repo")
         assert run.scenario["training"]["stack"], run.label
@@ -96,19 +97,23 @@ def test_hopper_families_that_meet_the_per_family_goal(rows) -> None:
             assert f["cross_validated_mape"] <= GOAL_FAMILY_CV, f
 
 
+@pytest.mark.xfail(strict=True, reason="issue #10 goal no longer reached (5.5%, was 4.8%): the MT-NLG 530B family "
+                   "(Megatron-DeepSpeed 2021 on Selene) runs 16-19% slower than predicted, 27% slower per pipeline "
+                   "slot than SC'21's Megatron-LM on the same tp 8 x pp 35 plan; colossim prices no mechanism for it")
 def test_goal_cross_validated_mape(rows) -> None:
     assert cross_validated_mape(rows) <= GOAL_CV_MAPE
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached (4.0%): Megatron-Core H100 README 32B (+36%: its "
-                   "fp32 reduce-scatter cannot hide behind one micro-batch at the unstated micro-batch size 1) and "
-                   "Megatron-Bridge 70B (+12/+15%, an unbalanced pipeline) disagree")
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached (4.6%): MT-NLG 530B (-16 to -19%), "
+                   "Megatron-Core H100 README 32B (+36%: its fp32 reduce-scatter cannot hide behind one micro-batch "
+                   "at the unstated micro-batch size 1) and Megatron-Bridge 70B (+12/+15%, an unbalanced pipeline) "
+                   "disagree")
 def test_goal_in_sample_mape(rows) -> None:
     assert mape(rows) <= GOAL_IN_SAMPLE_MAPE
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: Megatron-Core H100 README 8.5% and "
-                   "Megatron-Bridge H100 9.1% cross-validated (see test_goal_in_sample_mape)")
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: MT-NLG 530B 17.2%, Megatron-Core H100 README "
+                   "8.5% and Megatron-Bridge H100 9.1% cross-validated (see test_goal_in_sample_mape)")
 def test_goal_no_family_cross_validated_above_eight_percent(rows) -> None:
     assert max(f["cross_validated_mape"] for f in family_summary(rows)) <= GOAL_FAMILY_CV
 
