@@ -17,7 +17,9 @@ each run's measured and predicted step time, and the family's MAPE and worst err
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -39,26 +41,67 @@ def report(family: str, cases: list[vfit.Case], values: dict[str, float], fitted
     return float(np.sum(np.abs(err)))
 
 
+def validated_records(cv: dict[str, float]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The `validated` record of each fitted profile (catalog/data/efficiency.yaml) and of each
+    stack (stacks.yaml); tests/test_accuracy_notes.py keeps the stored ones equal to these."""
+    from colossim.validation.runs import stack_summary, validate
+
+    profiles = {}
+    for family in vfit.FITTED:
+        cases = [c for c in vfit.all_cases() if vfit.family_of(c.run) == family]
+        if cases:
+            ins = vfit.predict(cases, family, vfit.catalog_values(family))
+            cvs = [cv[c.run.label] for c in cases]
+            profiles[family] = {"runs": len(cases), "cross_validated_mape": round(float(np.mean(np.abs(cvs))), 4),
+                                "mape": round(float(np.mean(np.abs(ins))), 4)}
+    return profiles, stack_summary(validate(cross_validate=True))
+
+
+def _flow(rec: dict) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in rec.items()) + "}"
+
+
+def store_validated(profiles: dict[str, dict], stack_recs: dict[str, dict]) -> None:
+    """Replace (or add) the `    validated: {...}` line of each entry, keeping the files' layout:
+    a profile's line sits among its fields, a stack's right after its `    date:` line."""
+    from colossim.atomic import write_text
+
+    data = Path(vfit.__file__).resolve().parents[1] / "catalog" / "data"
+    for fname, recs, anchor in (("efficiency.yaml", profiles, "    gemm_max_fraction:"), ("stacks.yaml", stack_recs, "    date:")):
+        lines = (data / fname).read_text(encoding="utf-8").split("\n")
+        out, entry = [], None
+        for line in lines:
+            if re.match(r"^  [a-z0-9][a-z0-9.-]*:$", line):
+                entry = line.strip()[:-1]
+            if entry in recs and line.startswith("    validated:"):
+                continue
+            out.append(line)
+            if entry in recs and line.startswith(anchor):
+                out.append(f"    validated: {_flow(recs[entry])}")
+        write_text(data / fname, "\n".join(out))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--family", choices=[*vfit.FITTED, "all"], default="all")
     ap.add_argument("--fit", action="store_true", help="re-fit the FITTED fields (default: evaluate the catalog)")
     ap.add_argument("--cross-validate", action="store_true", help="leave-one-case-family-out errors")
+    ap.add_argument("--store", action="store_true",
+                    help="with --cross-validate: write each profile's and stack's `validated` record into the catalog")
     args = ap.parse_args(argv)
     if args.cross_validate:
         cv = vfit.cross_validated_errors()
         for label, e in cv.items():
             print(f"  {label:52s} {100 * e:+6.1f}%")
         print(f"cross-validated MAPE {100 * np.mean(np.abs(list(cv.values()))):.2f}% over {len(cv)} runs")
-        # each profile's `validated` record (catalog/data/efficiency.yaml; tests/test_accuracy_notes.py checks it)
-        for family in vfit.FITTED:
-            cases = [c for c in vfit.all_cases() if vfit.family_of(c.run) == family]
-            if not cases:
-                continue
-            ins = vfit.predict(cases, family, vfit.catalog_values(family))
-            cvs = [cv[c.run.label] for c in cases]
-            print(f"  {family}: validated: {{runs: {len(cases)}, cross_validated_mape: {np.mean(np.abs(cvs)):.4f}, "
-                  f"mape: {np.mean(np.abs(ins)):.4f}}}")
+        profiles, stack_recs = validated_records(cv)
+        for family, rec in profiles.items():
+            print(f"  {family}: validated: {_flow(rec)}")
+        for name, rec in stack_recs.items():
+            print(f"  stack {name}: validated: {_flow(rec)}")
+        if args.store:
+            store_validated(profiles, stack_recs)
+            print("stored in catalog/data/efficiency.yaml and stacks.yaml")
         return 0
     families = list(vfit.FITTED) if args.family == "all" else [args.family]
     total, count = 0.0, 0

@@ -28,6 +28,10 @@ class Stack:
     repo: str
     commit: str
     settings: dict[str, Any]  # field -> {value, source}
+    # what `colossim validate --cross-validate` measures for the published runs on exactly this
+    # stack: {runs, cross_validated_mape, cross_validated_bias (median signed step-time error)};
+    # tests/test_accuracy_notes.py keeps it equal to the live figures
+    validated: dict[str, float] | None = None
 
     def values(self, precision: str) -> dict[str, Any]:
         """The stack's value of every field for a run in ``precision``."""
@@ -51,7 +55,7 @@ def _stacks() -> dict[str, Stack]:
         extra = [f for f in settings if f not in STACK_FIELDS]
         assert not missing and not extra, f"stacks.yaml {name}: missing {missing}, unknown {extra}"
         out[name] = Stack(name=name, framework=str(body["framework"]), date=str(body["date"]), repo=str(body["repo"]),
-                          commit=str(body["commit"]), settings=settings)
+                          commit=str(body["commit"]), settings=settings, validated=body.get("validated"))
     return out
 
 

@@ -13,6 +13,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+# a stack's median signed cross-validated error worth telling the user about
+STACK_BIAS_NOTE = 0.05
 MFU_FLAG = 0.5
 RANGE_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch_size")
 SET_KEYS = ("zero_stage", "recompute", "schedule")
@@ -70,7 +72,7 @@ def scenario_features(scenario: Any) -> dict[str, Any]:
     off = scenario.training.offload
     return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
             "gpu_family": catalog.gpu(scenario.cluster.gpu).profile, "offload": off.optimizer or off.activations,
-            "own_profile": scenario.cluster.efficiency_profile}
+            "own_profile": scenario.cluster.efficiency_profile, "stack": scenario.training.stack}
 
 
 def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -81,9 +83,19 @@ def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str,
     reasons = validation_envelope().outside(plan, gpus_used, features)
     # a profile of the user's own (cluster.efficiency_profile) is not the one the published runs validate
     validated = _validated(features.get("gpu_family")) if features and not features.get("own_profile") else None
+    stack_rec = _stack_validated(features.get("stack")) if features else None
     return {"inside_validation": not reasons, "outside": reasons, "mfu_flag": mfu > MFU_FLAG,
             "expected_error": None if validated is None else validated["cross_validated_mape"],
-            "validated_runs": 0 if validated is None else int(validated["runs"])}
+            "validated_runs": 0 if validated is None else int(validated["runs"]),
+            "stack": None if features is None else features.get("stack"),
+            "stack_bias": None if stack_rec is None else stack_rec["cross_validated_bias"],
+            "stack_runs": 0 if stack_rec is None else int(stack_rec["runs"])}
+
+
+def _stack_validated(name: str | None) -> dict[str, float] | None:
+    from colossim.catalog import stacks
+
+    return None if name is None else stacks.stack(name).validated
 
 
 def _validated(profile: str | None) -> dict[str, float] | None:
@@ -105,4 +117,10 @@ def notes(assessment: dict[str, Any]) -> list[str]:
     elif "expected_error" in assessment:
         out.append("accuracy: no published run validates this efficiency profile (a family scaled from another, or "
                    "your own calibration); treat the step time as unvalidated")
+    bias = assessment.get("stack_bias")
+    if bias is not None and abs(bias) >= STACK_BIAS_NOTE:
+        side = "shorter" if bias < 0 else "longer"
+        out.append(f"accuracy: the {assessment['stack_runs']} published runs on stack {assessment['stack']} were "
+                   f"predicted {abs(bias):.0%} {side} than measured (median, cross-validated): this step time is "
+                   f"likely {'optimistic' if bias < 0 else 'pessimistic'} by about as much")
     return out

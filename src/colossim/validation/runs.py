@@ -9,6 +9,7 @@ on step time (the quantity every paper's throughput derives from).
 from __future__ import annotations
 
 import functools
+import statistics
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -145,4 +146,19 @@ def family_summary(rows: list[ValidationRow]) -> list[dict[str, Any]]:
         if all(r.cross_validated_error is not None for r in sub):
             entry["cross_validated_mape"] = cross_validated_mape(sub)
         out.append(entry)
+    return out
+
+
+def stack_summary(rows: list[ValidationRow]) -> dict[str, dict[str, float]]:
+    """Per software stack (the one each case names): runs, cross-validated MAPE and the median
+    signed cross-validated error (negative: predicted steps shorter than measured; the median,
+    so one run with an unstated knob does not speak for a stack's typical bias). The record
+    each stack stores as ``validated`` (catalog/data/stacks.yaml) for the estimate's note."""
+    stacks = {c["case"]: c["stack"] for c in _data()["cases"]}
+    out: dict[str, dict[str, float]] = {}
+    for name in dict.fromkeys(stacks[r.case] for r in rows):
+        errs = [r.cross_validated_error for r in rows if stacks[r.case] == name and r.cross_validated_error is not None]
+        if errs:
+            out[name] = {"runs": len(errs), "cross_validated_mape": round(sum(map(abs, errs)) / len(errs), 4),
+                         "cross_validated_bias": round(statistics.median(errs), 4)}
     return out
