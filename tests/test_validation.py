@@ -46,8 +46,8 @@ def rows():
 def test_reference_set_is_complete() -> None:
     runs = reference_runs()
     cases = {r.case for r in runs}
-    assert set(ORIGINAL) <= cases and len(cases) == 15
-    assert len(runs) == 67 and len(runs) - 28 >= 12
+    assert set(ORIGINAL) <= cases and len(cases) == 17
+    assert len(runs) == 74 and len(runs) - 28 >= 12
     for run in runs:
         assert run.source.get("url") or run.source.get("repo")
         assert run.scenario["training"]["stack"], run.label
