@@ -78,3 +78,28 @@ def test_search_results_quote_the_accuracy_too() -> None:
                         "training": {"seq_len": 4096, "global_batch_size": 64}})
     top = search(sc).top[0]
     assert top.envelope["expected_error"] == catalog.efficiency_profile("hopper").validated["cross_validated_mape"]
+
+
+def test_stored_stack_accuracy_matches_the_live_validation(rows) -> None:
+    from colossim.catalog import stacks
+    from colossim.validation.runs import stack_summary
+
+    live = stack_summary(rows)
+    for name in stacks.stack_names():
+        stored = stacks.stack(name).validated
+        if name not in live:
+            assert stored is None, f"{name}: no published run, but a stored record"
+            continue
+        assert stored is not None, f"{name}: store {live[name]} (benchmarks/calibrate.py --cross-validate --store)"
+        assert stored["runs"] == live[name]["runs"]
+        for key in ("cross_validated_mape", "cross_validated_bias"):
+            assert stored[key] == pytest.approx(live[name][key], abs=5e-4), f"{name} {key}: re-store {live[name]}"
+
+
+def test_an_estimate_names_its_stack_bias_when_material() -> None:
+    biased = estimate(load_scenario(_scenario("a100-80gb", stack="megatron-deepspeed-2021")))
+    note = next(n for n in biased.notes if "on stack megatron-deepspeed-2021" in n)
+    assert "shorter than measured" in note and "optimistic" in note
+    assert biased.envelope["stack_bias"] < -0.05
+    plain = estimate(load_scenario(_scenario("h100-sxm", stack="nemo-2024")))
+    assert not any("on stack" in n for n in plain.notes)  # |bias| below 5%: no note

@@ -26,7 +26,7 @@ GOAL_CV_MAPE = 0.05
 GOAL_IN_SAMPLE_MAPE = 0.035
 GOAL_FAMILY_CV = 0.08
 # what the model reaches today (measured with `colossim validate --cross-validate`), rounded up
-REACHED_IN_SAMPLE_MAPE = 0.047
+REACHED_IN_SAMPLE_MAPE = 0.045
 REACHED_CV_MAPE = 0.055
 # A100 families that meet the per-family goal (MT-NLG 530B, 17%, does not: see the module docstring)
 A100_FAMILIES = ("megatron_sc21_table1", "korthikanti_2022_table5", "bloom_176b", "mosaicml_mpt_a100_roce",
@@ -35,6 +35,8 @@ A100_FAMILIES = ("megatron_sc21_table1", "korthikanti_2022_table5", "bloom_176b"
 HOPPER_FAMILIES_MEETING_GOAL = ("deepseek_v3_h800", "megatron_core_moe_mixtral", "torchtitan_llama3_8b_h100",
                                 "torchtitan_llama3_70b_405b_h100", "nemo_24_07_h100", "mosaicml_mpt_h100",
                                 "megatron_bridge_h100_moe")
+# Blackwell families that meet it (cross-validated 5.0%; DGX-B200's 8.4% does not)
+BLACKWELL_FAMILIES_MEETING_GOAL = ("megatron_bridge_gb200",)
 ORIGINAL = ("megatron_sc21_table1", "korthikanti_2022_table5", "megatron_core_h100_readme_2024", "bloom_176b")
 
 
@@ -94,18 +96,18 @@ def test_a100_families_meet_the_per_family_goal(rows) -> None:
 
 def test_hopper_families_that_meet_the_per_family_goal(rows) -> None:
     for f in family_summary(rows):
-        if f["case"] in HOPPER_FAMILIES_MEETING_GOAL:
+        if f["case"] in HOPPER_FAMILIES_MEETING_GOAL + BLACKWELL_FAMILIES_MEETING_GOAL:
             assert f["cross_validated_mape"] <= GOAL_FAMILY_CV, f
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal no longer reached (5.4%, was 4.8%): the MT-NLG 530B family "
+@pytest.mark.xfail(strict=True, reason="issue #10 goal no longer reached (5.5%, was 4.8%): the MT-NLG 530B family "
                    "(Megatron-DeepSpeed 2021 on Selene) runs 16-19% slower than predicted, 27% slower per pipeline "
                    "slot than SC'21's Megatron-LM on the same tp 8 x pp 35 plan; colossim prices no mechanism for it")
 def test_goal_cross_validated_mape(rows) -> None:
     assert cross_validated_mape(rows) <= GOAL_CV_MAPE
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached (4.6%): MT-NLG 530B (-16 to -19%), "
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached (4.5%): MT-NLG 530B (-16 to -19%), "
                    "Megatron-Core H100 README 32B (+36%: its fp32 reduce-scatter cannot hide behind one micro-batch "
                    "at the unstated micro-batch size 1) and Megatron-Bridge 70B (+12/+15%, an unbalanced pipeline) "
                    "disagree")
@@ -113,8 +115,9 @@ def test_goal_in_sample_mape(rows) -> None:
     assert mape(rows) <= GOAL_IN_SAMPLE_MAPE
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: MT-NLG 530B 17.2%, Megatron-Core H100 README "
-                   "8.5% and Megatron-Bridge H100 9.1% cross-validated (see test_goal_in_sample_mape)")
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: MT-NLG 530B 17.2%, Megatron-Bridge H100 9.1%, "
+                   "Megatron-Core H100 README 8.5% and Megatron-Bridge DGX-B200 8.4% cross-validated (see "
+                   "test_goal_in_sample_mape)")
 def test_goal_no_family_cross_validated_above_eight_percent(rows) -> None:
     assert max(f["cross_validated_mape"] for f in family_summary(rows)) <= GOAL_FAMILY_CV
 
