@@ -181,3 +181,28 @@ def test_memory_screen_is_the_step_models_memory() -> None:
     assert len(plans) > 100
     r = evaluate(sc.model, sc.cluster, sc.training, plans)
     assert (plan_memory_bytes(sc.model, sc.training, plans) == r.memory_bytes).all()
+
+
+def test_the_space_holds_megatrons_edge_split() -> None:
+    """edges 1: the embedding and the loss count as one layer each (Megatron-Core's
+    account_for_embedding/loss_in_pipeline_split), so Llama 3.1 405B's 126 layers on 8 stages
+    at VP 8 put 15 on the first and last, 16 on the others, as the published recipes do."""
+    import numpy as np
+
+    from colossim.search.space import Constraints, build_space
+
+    sc = load_scenario({"model": "llama3-405b", "cluster": {"gpu": "h100-sxm", "num_gpus": 1024},
+                        "training": {"seq_len": 8192, "global_batch_size": 512}})
+    space = build_space(sc.model, sc.cluster, sc.training, Constraints(fixed={"pp": 8, "vpp": 8, "tp": 8}))
+    assert space.values["edges"] == [0, 1] and space.rows > 0
+    legal = space.legal
+    assert legal is not None and (legal["edges"] == 1).all()  # 126 % 64 != 0: only the edge split interleaves 8 ways
+    plans = space.batch(0, 64)
+    assert (plans.first_stage_layers == 15).all() and (plans.last_stage_layers == 15).all()
+    whole = build_space(sc.model, sc.cluster, sc.training, Constraints())
+    rows = whole.legal
+    assert rows is not None
+    edge = rows["edges"] == 1
+    assert edge.any() and (rows["pp"][edge] > 2).all()
+    assert ((sc.model.num_layers + 2) % (rows["pp"][edge] * rows["vpp"][edge]) == 0).all()
+    assert np.isin(8, rows["vpp"][edge & (rows["pp"] == 8)])

@@ -86,6 +86,7 @@ DIMENSIONS: dict[str, tuple[int, int, str]] = {
     "tp": (1, 1 << 24, "tensor-parallel ranks: 1 to 2**24"), "pp": (1, 1 << 24, "pipeline stages: 1 to 2**24"),
     "dp": (1, 1 << 27, "data-parallel ranks: 1 to 2**27"), "cp": (1, 1 << 24, "context-parallel ranks: 1 to 2**24"),
     "ep": (1, 1 << 24, "expert-parallel ranks: 1 to 2**24"), "vpp": (1, 1 << 24, "virtual stages: 1 to 2**24"),
+    "edges": (0, 1, "edge split: 0 even, 1 the embedding and loss counted as one layer each"),
     "mbs": (1, 1 << 20, "micro-batch sequences: 1 to 2**20"),
     "recompute": (0, 2, "recompute: 0 none, 1 selective, 2 full (or the names)"),
     "zero": (0, 3, "ZeRO stage: 0 to 3"), "sp": (0, 1, "sequence parallel: 0/1, true/false"),

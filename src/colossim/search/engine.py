@@ -27,7 +27,7 @@ from colossim.perf.hardware import resolve_hardware
 from colossim.scenario import PlanBatch, Scenario
 from colossim.scenario.rules import RULES, check_plans, describe
 from colossim.search.objectives import OBJECTIVE_BOUNDS, ObjectiveOptions, check_objective
-from colossim.search.space import Constraints, Space, build_space, view_batch
+from colossim.search.space import Constraints, Space, build_space
 
 Progress = Callable[[int, int], None]
 
@@ -241,8 +241,7 @@ def _branch_and_bound(ctx: tuple, runner: _Runner, bound_fn: Callable) -> Iterat
     than the k-th best's. The blocks and thresholds do not depend on the worker count."""
     model, training, space, hw, top, chunk = ctx[0], ctx[2], ctx[3], ctx[4], ctx[7], ctx[8]
     n_tail = int(np.prod(space.tail_sizes, dtype=np.int64))
-    rows = space.legal
-    cheapest = view_batch(rows, recompute=min(space.values["recompute"]), zero=0, sp=False)
+    cheapest = space.legal_view(recompute=min(space.values["recompute"]), zero=0, sp=False)
     low = step_time_lower_bound_s(model, training, cheapest, hw, sp_options=tuple(bool(v) for v in space.values["sp"]))
     row_score = bound_fn(low, training)
     order = np.argsort(row_score, kind="stable")
@@ -368,7 +367,7 @@ def _blame(space, scenario: Scenario) -> str:
     m, c, t = scenario.model, scenario.cluster, scenario.training
     always = np.ones(len(RULES), dtype=bool)
     example: dict[int, tuple[PlanBatch, int]] = {}
-    for batch in Space(space.values).chunks():  # the whole product: the legal rows may be none
+    for batch in Space(space.values, num_layers=space.num_layers).chunks():  # the whole product: the legal rows may be none
         for i, rule in enumerate(RULES):
             broken = ~np.asarray(rule.check(m, c, t, batch), dtype=bool)
             always[i] &= bool(broken.all())

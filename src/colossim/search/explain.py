@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from colossim.perf.estimate import Estimate
 
-PLAN_KEYS = ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch_size", "recompute", "zero_stage", "sequence_parallel",
-             "schedule")
+PLAN_KEYS = ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "first_stage_layers", "last_stage_layers", "micro_batch_size",
+             "recompute", "zero_stage", "sequence_parallel", "schedule")
 
 
 def plan_label(plan: dict) -> str:
     sp = "sp" if plan["sequence_parallel"] else "no-sp"
     schedule = plan.get("schedule", "1f1b")
     etp = plan.get("etp") or plan["tp"]
+    edges = f"edges{plan['first_stage_layers']}/{plan['last_stage_layers']} " if plan.get("first_stage_layers") else ""
     return (f"tp{plan['tp']} pp{plan['pp']} dp{plan['dp']} cp{plan['cp']} ep{plan['ep']} "
-            + ("" if etp == plan["tp"] else f"etp{etp} ") + f"vpp{plan['vpp']} "
+            + ("" if etp == plan["tp"] else f"etp{etp} ") + edges + f"vpp{plan['vpp']} "
             f"mbs{plan['micro_batch_size']} {plan['recompute']} zero{plan['zero_stage']} {sp}"
             + ("" if schedule == "1f1b" else f" {schedule}"))
 

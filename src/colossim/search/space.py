@@ -7,7 +7,11 @@ power of two, or is the fewest stages for a given number of layers per stage, le
 uneven stages; vpp divides the layers per stage; cp keeps
 seq_len / (2 cp) whole; ep divides the experts; etp is 0, the experts keep the dense TP
 split, or for MoE models also 1, each GPU holds whole experts (MoE parallel folding; not
-formed where tp = 1, which makes it the same plan); dp divides global_batch / micro_batch).
+formed where tp = 1, which makes it the same plan); dp divides global_batch / micro_batch);
+edges is 0, the layers split evenly, or 1, Megatron-Core's account_for_embedding_in_pipeline_split
+and account_for_loss_in_pipeline_split: the embedding and the loss count as one layer each, so
+L + 2 slots fill pp x vpp equal chunks and the first and last stages hold one layer fewer than
+the others (pp > 2 and (L + 2) divisible by pp * vpp; the Llama 3.1 405B recipes' 15/16.../15).
 The product of the value lists is enumerated lazily, chunk by chunk (index arithmetic on
 numpy arrays, no Python object per plan), and :mod:`colossim.scenario.rules` removes the
 combinations that break a divisibility or size rule, counting each reason.
@@ -27,10 +31,10 @@ from colossim.scenario.parallel import SCHEDULE_CODES
 from colossim.scenario.rules import divisors
 from colossim.scenario.training import RECOMPUTE_CODES
 
-DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "mbs", "schedule", "recompute", "zero", "sp")
+DIMENSIONS = ("tp", "pp", "dp", "cp", "ep", "etp", "edges", "vpp", "mbs", "schedule", "recompute", "zero", "sp")
 ALIASES = {"micro_batch_size": "mbs", "micro_batch": "mbs", "zero_stage": "zero", "sequence_parallel": "sp",
            "tensor": "tp", "pipeline": "pp", "data": "dp", "context": "cp", "expert": "ep", "expert_tensor": "etp",
-           "pipeline_schedule": "schedule"}
+           "pipeline_schedule": "schedule", "edge_split": "edges"}
 # The caps of the first search (kept for the benchmark's old path, ``legacy=True``); the
 # space itself has none: every vpp dividing a stage's layers, every micro-batch size
 # dividing the per-replica batch, every cp keeping seq_len / (2 cp) whole.
@@ -115,8 +119,11 @@ def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingS
     L = model.num_layers
     pp = sorted(set(divisors(L)) | set(_pow2_upto(L)) | {-(-L // c) for c in range(1, L + 1)})
     stage_layers = {p: model.num_layers // p for p in pp if model.num_layers % p == 0}
+    # with the edge split, a middle stage holds (L + 2) / pp layers (edge_layers)
+    edge_middles = {p: (L + 2) // p for p in pp if p > 2 and (L + 2) % p == 0}
     ep = divisors(model.moe.num_experts) if model.moe else [1]
     etp = [0, 1] if model.moe and not legacy else [0]  # 0: etp = tp (PlanBatch.expert_tp)
+    edges = [0, 1] if edge_middles and not legacy else [0]
     mbs = divisors(training.global_batch_size)
     schedule = sorted(SCHEDULE_CODES.values())
     if legacy:
@@ -125,11 +132,12 @@ def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingS
         vpp = sorted({v for per in stage_layers.values() for v in divisors(per) if v <= LEGACY_MAX_VPP})
         cp = [c for c in _pow2_upto(LEGACY_MAX_CP) if training.seq_len % (2 * c) == 0 or c == 1]
     else:
-        vpp = sorted({v for per in stage_layers.values() for v in divisors(per)})
+        vpp = sorted({v for per in [*stage_layers.values(), *edge_middles.values()] for v in divisors(per)})
         cp = [c for c in divisors(training.seq_len) if c == 1 or (training.seq_len % (2 * c) == 0
                                                                     and c <= cluster.num_gpus)]
     dp = [d for d in divisors(training.global_batch_size) if d <= cluster.num_gpus]
-    return {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "etp": etp, "vpp": vpp, "mbs": mbs, "schedule": schedule,
+    return {"tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "etp": etp, "edges": edges, "vpp": vpp, "mbs": mbs,
+            "schedule": schedule,
             "recompute": [0, 1, 2], "zero": [0, 1, 2, 3], "sp": [0, 1]}
 
 
@@ -153,6 +161,7 @@ class Space:
 
     values: dict[str, list[int]]
     legal: dict[str, np.ndarray] | None = None
+    num_layers: int = 0  # the model's, for the edge split's stage layers (edge_layers)
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -196,12 +205,33 @@ class Space:
             cols = {d: v[row] for d, v in self.legal.items()}
             for d, k in zip(TAILS, np.unravel_index(tail, self.tail_sizes), strict=True):
                 cols[d] = np.asarray(self.values[d], dtype=np.int64)[k]
+        cols = plan_columns(cols, self.num_layers)
         return PlanBatch.from_arrays(**{**cols, "sp": cols["sp"].astype(bool)})
+
+    def legal_view(self, **scalars: int | bool) -> PlanBatch:
+        """The legal rows as a read-only PlanBatch (the tails as ``scalars``)."""
+        assert self.legal is not None
+        return view_batch(plan_columns(self.legal, self.num_layers), **scalars)
 
     def chunks(self, chunk: int = 1 << 18) -> Iterator[PlanBatch]:
         """Every combination, ``chunk`` at a time, as PlanBatches."""
         for start in self.chunk_starts(chunk):
             yield self.batch(start, chunk)
+
+
+def edge_layers(pp: np.ndarray, edges: np.ndarray, num_layers: int) -> np.ndarray:
+    """Layers on the first (and the last) stage: (L + 2) / pp - 1 under the edge split, else 0
+    (balanced: colossim.perf.stages)."""
+    return np.where(edges == 1, (num_layers + 2) // np.maximum(pp, 1) - 1, 0)
+
+
+def plan_columns(cols: dict[str, np.ndarray], num_layers: int) -> dict[str, np.ndarray]:
+    """Search columns as PlanBatch columns: ``edges`` becomes first/last_stage_layers."""
+    if "edges" not in cols:
+        return cols
+    out = {d: v for d, v in cols.items() if d != "edges"}
+    out["first_stage_layers"] = out["last_stage_layers"] = edge_layers(cols["pp"], cols["edges"], num_layers)
+    return out
 
 
 def view_batch(columns: dict[str, np.ndarray], **scalars: int | bool) -> PlanBatch:
@@ -221,7 +251,8 @@ def view_batch(columns: dict[str, np.ndarray], **scalars: int | bool) -> PlanBat
 
 # Rules applied while the legal rows are formed, once the dimensions they read are present
 _STAGES = (("tp", ("heads_tp", "kv_heads_tp", "ffn_tp")), ("pp", ()), ("dp", ()), ("cp", ("gpus", "cp_seq")),
-           ("ep", ("ep_moe", "ep_experts")), ("etp", ("etp_values", "etp_moe", "ep_dp")), ("vpp", ("layers_pp", "vpp_pp", "vpp_layers")),
+           ("ep", ("ep_moe", "ep_experts")), ("etp", ("etp_values", "etp_moe", "ep_dp")), ("edges", ()),
+           ("vpp", ("layers_pp", "vpp_pp", "vpp_layers", "vpp_stage_layers", "stage_layers")),
            ("mbs", ("batch_dp", "vpp_micro")),
            ("schedule", ("zero_bubble_vpp", "zero_bubble_pp", "dualpipe_pp", "dualpipe_vpp", "dualpipe_micro")))
 
@@ -244,13 +275,18 @@ def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterS
         n = next(iter(rows.values())).size if rows else 1
         rows = {d: np.repeat(v, vals.size) for d, v in rows.items()}
         rows[dim] = np.tile(vals, n)
-        if rules and rows[dim].size:
-            batch = view_batch(rows)
+        if (rules or dim in ("edges", "vpp")) and rows[dim].size:
+            batch = view_batch(plan_columns(rows, model.num_layers))
             ok = np.ones(rows[dim].size, dtype=bool)
             for name in rules:
                 ok &= np.asarray(by_name[name].check(model, cluster, training, batch), dtype=bool)
             if dim == "etp":  # etp 1 with tp 1 is the etp-0 plan: not formed (the whole product counts it redundant)
                 ok &= (rows["etp"] != 1) | (rows["tp"] > 1)
+            if dim == "edges":  # Megatron's split needs pp > 2 stages and L + 2 slots in whole stages
+                L = model.num_layers
+                ok &= (rows["edges"] == 0) | ((rows["pp"] > 2) & ((L + 2) % rows["pp"] == 0))
+            if dim == "vpp":  # ... and in whole chunks of pp * vpp
+                ok &= (rows["edges"] == 0) | ((model.num_layers + 2) % (rows["pp"] * rows["vpp"]) == 0)
             rows = {d: v[ok] for d, v in rows.items()}
     return rows
 
@@ -260,6 +296,6 @@ def build_space(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, 
     """The plan space: legal rows times the tails; ``naive`` enumerates the whole product
     (the first search's path, for the benchmark), ``legacy`` restores its caps."""
     values = constrained_values(dimension_values(model, cluster, training, legacy=legacy), constraints)
-    if naive:
-        return Space(values)
-    return Space(values, legal_rows(values, model, cluster, training))
+    if naive:  # the first search's path never split edges (and the whole product has no edge rule)
+        return Space({**values, "edges": [0]}, num_layers=model.num_layers)
+    return Space(values, legal_rows(values, model, cluster, training), num_layers=model.num_layers)
