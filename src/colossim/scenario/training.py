@@ -131,8 +131,9 @@ class TrainingSpec(BaseModel):
     activation_cache_dtype: Literal["bf16", "fp8"] = Field(
         default="bf16",
         description=(
-            "dtype of the Linear inputs kept for the backward; fp8 (with precision fp8): DeepSeek-V3 caches them in "
-            "fp8 for its fp8 weight-gradient GEMMs (the attention output projection's input in 12-bit E5M6)"
+            "dtype of the Linear inputs kept for the backward (a stack field); fp8 (with precision fp8): DeepSeek-V3 "
+            "caches them in fp8 for its fp8 weight-gradient GEMMs (the attention output projection's input in 12-bit "
+            "E5M6), Transformer Engine 2.x keeps an fp8 Linear's quantized input"
         ),
     )
 
