@@ -120,7 +120,7 @@ def dimension_values(model: ModelSpec, cluster: ClusterSpec, training: TrainingS
     pp = sorted(set(divisors(L)) | set(_pow2_upto(L)) | {-(-L // c) for c in range(1, L + 1)})
     stage_layers = {p: model.num_layers // p for p in pp if model.num_layers % p == 0}
     # with the edge split, a middle stage holds (L + 2) / pp layers (edge_layers)
-    edge_middles = {p: (L + 2) // p for p in pp if p > 2 and (L + 2) % p == 0}
+    edge_middles = {p: (L + 2) // p for p in pp if edge_split_legal(p, 1, L)}
     ep = divisors(model.moe.num_experts) if model.moe else [1]
     etp = [0, 1] if model.moe and not legacy else [0]  # 0: etp = tp (PlanBatch.expert_tp)
     edges = [0, 1] if edge_middles and not legacy else [0]
@@ -187,7 +187,7 @@ class Space:
 
     @property
     def rows(self) -> int:
-        """Legal (tp, pp, dp, cp, ep, etp, vpp, mbs, schedule) rows; each takes every tail combination."""
+        """Legal (tp, pp, dp, cp, ep, etp, edges, vpp, mbs, schedule) rows; each takes every tail combination."""
         assert self.legal is not None
         return int(self.legal["tp"].size)
 
@@ -217,6 +217,12 @@ class Space:
         """Every combination, ``chunk`` at a time, as PlanBatches."""
         for start in self.chunk_starts(chunk):
             yield self.batch(start, chunk)
+
+
+def edge_split_legal(pp, vpp, num_layers: int):
+    """Where Megatron-Core's edge split applies: more than two stages, and the layers plus the
+    embedding and the loss filling pp * vpp equal chunks (ints or arrays)."""
+    return (pp > 2) & ((num_layers + 2) % (pp * vpp) == 0)
 
 
 def edge_layers(pp: np.ndarray, edges: np.ndarray, num_layers: int) -> np.ndarray:
@@ -259,7 +265,7 @@ _STAGES = (("tp", ("heads_tp", "kv_heads_tp", "ffn_tp")), ("pp", ()), ("dp", ())
 
 def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterSpec,
                training: TrainingSpec) -> dict[str, np.ndarray]:
-    """The (tp, pp, dp, cp, ep, etp, vpp, mbs) rows no rule rejects, in product order.
+    """The (tp, pp, dp, cp, ep, etp, edges, vpp, mbs) rows no rule rejects, in product order.
 
     Built dimension by dimension: each new dimension multiplies only the rows that survived
     the rules on the dimensions before it (the GPU budget once tp, pp, dp, cp are known;
@@ -282,11 +288,8 @@ def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterS
                 ok &= np.asarray(by_name[name].check(model, cluster, training, batch), dtype=bool)
             if dim == "etp":  # etp 1 with tp 1 is the etp-0 plan: not formed (the whole product counts it redundant)
                 ok &= (rows["etp"] != 1) | (rows["tp"] > 1)
-            if dim == "edges":  # Megatron's split needs pp > 2 stages and L + 2 slots in whole stages
-                L = model.num_layers
-                ok &= (rows["edges"] == 0) | ((rows["pp"] > 2) & ((L + 2) % rows["pp"] == 0))
-            if dim == "vpp":  # ... and in whole chunks of pp * vpp
-                ok &= (rows["edges"] == 0) | ((model.num_layers + 2) % (rows["pp"] * rows["vpp"]) == 0)
+            if dim in ("edges", "vpp"):  # Megatron's split: pp > 2 stages, L + 2 slots in whole chunks
+                ok &= (rows["edges"] == 0) | edge_split_legal(rows["pp"], rows.get("vpp", 1), model.num_layers)
             rows = {d: v[ok] for d, v in rows.items()}
     return rows
 
