@@ -55,3 +55,57 @@ def test_megatron_ep_overlap_hides_all_to_all() -> None:
     plain, hidden = _est({}, plan, base), _est({"ep_overlap": True}, plan, base)
     assert hidden.breakdown_s["ep_all_to_all"] < plain.breakdown_s["ep_all_to_all"]
     assert hidden.step_time_s < plain.step_time_s
+
+
+def test_fp8_parameter_gathers_halve_the_gather() -> None:
+    """param_gather_dtype fp8 (Megatron-Core --fp8-param-gather, NeMo fp8_params) moves 1 byte
+    per parameter in the distributed optimizer's all-gather instead of 2; the gradient
+    reduce-scatter is unchanged (here nothing overlaps, so exposed = reduce + gather)."""
+    plan = {"tp": 8, "pp": 1, "dp": 128}
+    fp8 = {"precision": "fp8", "zero_stage": 1, "overlap_dp_comm": False, "grad_reduce_in_fp32": False}
+    bf16_gather = _est(fp8, plan).breakdown_s["dp_exposed"]
+    fp8_gather = _est({**fp8, "param_gather_dtype": "fp8"}, plan).breakdown_s["dp_exposed"]
+    # reduce-scatter (2 B) + gather (2 B) against reduce-scatter + gather (1 B): 4 -> 3 parts
+    assert fp8_gather == pytest.approx(0.75 * bf16_gather, rel=0.02)
+
+
+def test_fp8_parameter_gathers_need_fp8_training() -> None:
+    from colossim.errors import ColossimError
+
+    with pytest.raises(ColossimError, match="param_gather_dtype"):
+        _est({"precision": "bf16", "param_gather_dtype": "fp8"})
+
+
+def test_fused_cross_entropy_moves_fewer_bytes() -> None:
+    """TE's fused cross-entropy reads the bf16 logits twice and rewrites them with their
+    gradient (6 + 4 bytes per logit) where the fp32 loss moves 38 + 14: the last stage's
+    loss is cheaper and so is the step (the output GEMM is the same)."""
+    from colossim.perf.layer import LOSS_BYTES, logits_s, shapes
+
+    plan = {"tp": 8, "pp": 1, "dp": 128}
+    assert _est({"cross_entropy": "inplace"}, plan).step_time_s < _est({"cross_entropy": "fp32"}, plan).step_time_s
+    s = load_scenario({**BASE, "parallel": plan})
+    hw = resolve_hardware(s.cluster, s.training)
+    sh = shapes(s.model, s.training, A([8]), A([1]), A([1]), A([True]))
+    times = {}
+    for kind in ("fp32", "inplace"):
+        f, b = logits_s(s.model, s.training.model_copy(update={"cross_entropy": kind}), sh, A([8]), hw)
+        times[kind] = f[0] + b[0]
+    logits = 8192 * s.model.vocab_size / 8
+    saved = (sum(LOSS_BYTES["fp32"]) - sum(LOSS_BYTES["inplace"])) * logits / hw.hbm_bytes_s
+    assert times["fp32"] - times["inplace"] == pytest.approx(saved, rel=1e-6)
+
+
+def test_fp8_parameters_drop_the_bf16_weight_copy() -> None:
+    """With fp8 parameters the transformer layers keep their fp8 weights only (Megatron-Core
+    --fp8-param-gather: 'keep the compute param in fp8'): 2 bytes per GEMM parameter fewer;
+    the embedding and output layer stay bf16."""
+    plan = {"tp": 8, "pp": 1, "dp": 128}
+    fp8 = {"precision": "fp8", "zero_stage": 1}
+    base = _est(fp8, plan).memory_breakdown_gb["weights"]
+    lean = _est({**fp8, "param_gather_dtype": "fp8"}, plan).memory_breakdown_gb["weights"]
+    s = load_scenario({**BASE, "parallel": plan})
+    m = s.model
+    bf16_only = (2 * m.vocab_size * m.hidden_size) / 8 / 1e9  # untied embedding + output layer, per GPU
+    gemm = base / 3.0 - bf16_only * 2.0 / 3.0  # base = 3 * gemm + 2 * bf16_only (GB of parameters)
+    assert lean == pytest.approx(gemm + 2.0 * bf16_only, rel=0.02)

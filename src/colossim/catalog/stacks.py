@@ -17,7 +17,8 @@ from colossim.errors import unknown_name_error
 # The TrainingSpec fields a stack sets (and a scenario may override one by one)
 STACK_FIELDS = ("attention_kernel", "dropout", "grad_accumulation_fusion", "grad_reduce_in_fp32", "overlap_dp_comm",
                 "tp_overlap", "overlap_pp_comm", "pipeline_p2p_batched", "optimizer", "dp_bucket_params",
-                "optimizer_state_dtype", "cross_entropy", "elementwise_kernels", "activation_cache_dtype")
+                "optimizer_state_dtype", "cross_entropy", "elementwise_kernels", "activation_cache_dtype",
+                "param_gather_dtype")
 
 
 @dataclass(frozen=True, slots=True)

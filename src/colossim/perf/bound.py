@@ -68,7 +68,7 @@ def _per_key_compute(model: ModelSpec, training: TrainingSpec, plans: PlanBatch,
         sh = shapes(model, training, tp, cp, mbs, np.broadcast_to(np.asarray(sp, dtype=bool), tp.shape))
         dense = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
         moe = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True, etp=etp) if model.moe else dense
-        log_f, log_b = logits_s(model, sh, tp, hw)
+        log_f, log_b = logits_s(model, training, sh, tp, hw)
         out = [np.broadcast_to(np.asarray(a, dtype=float), tp.shape) for a in
                (dense.fwd + dense.bwd, moe.fwd + moe.bwd, dense.fwd, moe.fwd, heads * (log_f + log_b))]
         best = out if best is None else [np.minimum(x, y) for x, y in zip(best, out, strict=True)]

@@ -152,11 +152,19 @@ def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp
     return np.where(pp > 1, messages * one + tied, 0.0)
 
 
+def param_gather_bytes(training: TrainingSpec) -> float:
+    """Bytes per parameter of a data-parallel parameter all-gather: 1 with fp8 gathers
+    (``param_gather_dtype: fp8``; Megatron-Core --fp8-param-gather, NeMo fp8_params). Left
+    out: the embedding and output layer, which stay bf16 there, are counted at 1 byte too."""
+    return 1.0 if training.param_gather_dtype == "fp8" else ACT_BYTES
+
+
 def _dp_collectives(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, zero,
                     coll: comm.AnalyticCollectives, etp=None) -> tuple[np.ndarray, np.ndarray]:
     """Gradient reduction and (ZeRO >= 1) parameter gathering of ``dense_p``/``expert_p``
     (experts over their own data-parallel group, perf/experts.py)."""
     grad_b = 4.0 if training.grad_reduce_in_fp32 else ACT_BYTES
+    gather_b = param_gather_bytes(training)
     dp_cp = dp * cp
     edp = experts.expert_dp(tp, cp, dp, ep, etp)
     groups = ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, experts.edp_stride(tp, cp, ep, etp), "edp"))
@@ -164,7 +172,7 @@ def _dp_collectives(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, z
     gather = np.zeros_like(dense_p, dtype=float)
     for p, n, s, g in groups:
         reduce = reduce + np.where(zero == 0, coll.all_reduce(p * grad_b, n, s, g), coll.reduce_scatter(p * grad_b, n, s, g))
-        gather = gather + np.where(zero >= 1, coll.all_gather(p * ACT_BYTES, n, s, g), 0.0)
+        gather = gather + np.where(zero >= 1, coll.all_gather(p * gather_b, n, s, g), 0.0)
     return reduce, gather
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from colossim.perf import comm, experts
-from colossim.perf.exposure import overlapped
+from colossim.perf.exposure import overlapped, param_gather_bytes
 from colossim.perf.layer import ACT_BYTES
 from colossim.scenario.training import TrainingSpec
 
@@ -52,7 +52,7 @@ def zero3_exposed_s(training: TrainingSpec, dense_p, expert_p, tp, cp, dp, ep, n
     total = np.zeros_like(dense_p, dtype=float)
     first = np.zeros_like(dense_p, dtype=float)
     for p, n, s, g in ((dense_p, dp_cp, tp, "dp"), (expert_p, edp, experts.edp_stride(tp, cp, ep, etp), "edp")):
-        gather = coll.all_gather(p * ACT_BYTES, n, s, g)
+        gather = coll.all_gather(p * param_gather_bytes(training), n, s, g)
         reduce = coll.reduce_scatter(p * grad_b, n, s, g)
         latency = COLLECTIVES_PER_LAYER * layers * ring_latency_s(n, s, coll.hw)
         total = total + 2.0 * gather + reduce + np.where(p > 0, latency, 0.0)

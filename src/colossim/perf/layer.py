@@ -278,19 +278,27 @@ def chunked_tp_costs(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware)
     return loss, copy_s
 
 
-# Vocabulary-parallel cross-entropy in fp32 (Megatron-LM's _VocabParallelCrossEntropy):
-# forward casts the bf16 logits to fp32 (read 2, write 4), takes the max (read 4), subtracts
-# it (read 4, write 4), exponentiates (4 + 4), sums (4) and normalises (4 + 4), keeping the
-# softmax for the backward pass; backward scales it in place (4 + 4) and casts back (4 + 2).
-LOSS_BYTES_FWD = 38.0
-LOSS_BYTES_BWD = 14.0
+# HBM bytes per logit of the loss (forward, backward) by ``training.cross_entropy``:
+# - fp32, Megatron-LM's _VocabParallelCrossEntropy: forward casts the bf16 logits to fp32
+#   (read 2, write 4), takes the max (read 4), subtracts it (read 4, write 4), exponentiates
+#   (4 + 4), sums (4) and normalises (4 + 4), keeping the softmax for the backward; backward
+#   scales it in place (4 + 4) and casts back (4 + 2): 38 and 14.
+# - inplace, one fused kernel over the bf16 logits (Transformer Engine's Triton
+#   parallel_cross_entropy, transformer_engine/pytorch/triton/cross_entropy.py at v2.9,
+#   70f5366: online_softmax_kernel reads the logits (2), cross_entropy_kernel reads them
+#   again and overwrites them with their gradient (2 + 2); backward, element_mul_kernel
+#   scales that gradient in place (2 + 2)): 6 and 4. DeepSeek's in-place kernel is taken
+#   as the same traffic.
+LOSS_BYTES = {"fp32": (38.0, 14.0), "inplace": (6.0, 4.0)}
 
 
-def logits_s(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
+def logits_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.ndarray,
+             hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
     """Output layer and vocabulary-parallel cross-entropy: forward and backward."""
     v_loc = model.vocab_size / tp
     gemm = gemm_s(sh.tokens, v_loc, model.hidden_size, hw, hw.gemm_flops_bf16)
     logits = sh.tokens * v_loc
-    fwd = gemm + LOSS_BYTES_FWD * logits / hw.hbm_bytes_s + 6 * hw.kernel_overhead_s
-    bwd = 2.0 * gemm + LOSS_BYTES_BWD * logits / hw.hbm_bytes_s + 2 * hw.kernel_overhead_s
+    fwd_b, bwd_b = LOSS_BYTES[training.cross_entropy]
+    fwd = gemm + fwd_b * logits / hw.hbm_bytes_s + 6 * hw.kernel_overhead_s
+    bwd = 2.0 * gemm + bwd_b * logits / hw.hbm_bytes_s + 2 * hw.kernel_overhead_s
     return fwd, bwd

@@ -7,7 +7,8 @@
   Expert parameters shard over their own data-parallel group, tp*cp*dp/(ep*etp)
   (dp*cp/ep when etp = tp; perf/experts.py). FP8 training
   keeps bf16 weights plus a 1-byte fp8 copy of the transformer layers' GEMM weights
-  (Transformer Engine); the embedding and the output layer stay bf16 with no fp8 copy
+  (Transformer Engine), or the fp8 weights only with fp8 parameters (``param_gather_dtype:
+  fp8``); the embedding and the output layer stay bf16 with no fp8 copy
   (Megatron's embedding and output_layer are not TE modules; DeepSeek-V3 Sec. 3.3: the
   embedding and output head keep their original precision).
 - Activations per layer and micro-batch follow Korthikanti et al. 2022 (Table 2, Eq. 1-2:
@@ -185,9 +186,13 @@ def state_bytes(dense_params: np.ndarray, expert_params: np.ndarray, dp_cp: np.n
         experts = np.where(zero >= stage, expert_params / edp, expert_params)
         return bytes_per_param * (dense + experts)
 
-    weights = sharded(ACT_BYTES + fp8, 3)
+    # GEMM weights: bf16 plus TE's fp8 copy; with fp8 parameters (param_gather_dtype fp8,
+    # Megatron-Core --fp8-param-gather: "keep the compute param in fp8 (do not use any other
+    # intermediate dtype)") the fp8 copy only. The embedding and output layer stay bf16.
+    gemm_b = 1.0 if training.param_gather_dtype == "fp8" else ACT_BYTES + fp8
+    weights = sharded(gemm_b, 3)
     if fp8:
-        weights = weights - fp8 * np.where(zero >= 3, bf16_only_params / dp_cp, bf16_only_params)
+        weights = weights + (ACT_BYTES - gemm_b) * np.where(zero >= 3, bf16_only_params / dp_cp, bf16_only_params)
     return StateBytes(weights=weights, grads=sharded(grad_b, 2),
                       optimizer=sharded(optimizer_bytes_per_param(training), 1))
 

@@ -139,7 +139,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
 
     dense_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=False)
     moe_t = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True, etp=etp) if model.moe else dense_t
-    log_f, log_b = logits_s(model, sh, tp, hw)
+    log_f, log_b = logits_s(model, training, sh, tp, hw)
     tp_ar = coll.all_reduce(ACT_BYTES * sh.tokens * model.hidden_size, tp, np.ones_like(tp), "tp")
 
     params = layer_params(model, tp, ep, pp, training.seq_len, etp)

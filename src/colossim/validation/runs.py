@@ -75,14 +75,16 @@ def _values(section: dict[str, Any] | None) -> dict[str, Any]:
 def case_scenario(c: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     """A run's scenario: the case's stack, what its source states, the plan conventions
     (the case's, then the run's own ``conventions`` where one row needs another value),
-    then the run's own row (stated by its table)."""
+    then the run's own row (stated by its table). A row measured on another machine than
+    its case's names it in its own ``cluster`` ({value, source})."""
     stated = _values(c.get("stated"))
     conv = _deep_merge(_values(c.get("conventions")), _values(run.get("conventions")))
     section = {}
     for name in ("training", "parallel"):
         section[name] = _deep_merge(_deep_merge(conv.get(name, {}), stated.get(name, {})), run.get(name, {}))
     section["training"] = {"stack": c["stack"], **section["training"]}
-    return {"name": f"{c['case']}/{run['name']}", "model": run["model"], "cluster": c["cluster"]["value"], **section}
+    cluster = (run.get("cluster") or c["cluster"])["value"]
+    return {"name": f"{c['case']}/{run['name']}", "model": run["model"], "cluster": cluster, **section}
 
 
 def reference_runs(case: str | None = None) -> list[ReferenceRun]:
