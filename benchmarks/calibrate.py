@@ -31,6 +31,10 @@ def report(family: str, cases: list[vfit.Case], values: dict[str, float], fitted
     print(f"\n{family} ({len(cases)} runs)")
     if fitted:
         for name, value in values.items():
+            if name in vfit.TIED.get(family, {}):
+                parent, ratio = vfit.TIED[family][name]
+                print(f"  {name:20s} = {value:.6g}   tied: {parent} x {ratio:.4f}")
+                continue
             lo, hi, why = vfit.FITTED[family][name]
             edge = "  (at a bound)" if min(value - lo, hi - value) < 1e-3 * (hi - lo) else ""
             print(f"  {name:20s} = {value:.6g}   bounds [{lo:g}, {hi:g}]: {why}{edge}")

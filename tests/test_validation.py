@@ -27,7 +27,7 @@ GOAL_IN_SAMPLE_MAPE = 0.035
 GOAL_FAMILY_CV = 0.08
 # what the model reaches today (measured with `colossim validate --cross-validate`), rounded up
 REACHED_IN_SAMPLE_MAPE = 0.045
-REACHED_CV_MAPE = 0.057
+REACHED_CV_MAPE = 0.058
 # A100 families that meet the per-family goal (MT-NLG 530B, 17%, does not: see the module docstring)
 A100_FAMILIES = ("megatron_sc21_table1", "korthikanti_2022_table5", "bloom_176b", "mosaicml_mpt_a100_roce",
                  "mosaicml_mpt_a100_40gb_roce")
@@ -37,8 +37,8 @@ HOPPER_FAMILIES_MEETING_GOAL = ("deepseek_v3_h800", "megatron_core_moe_mixtral",
                                 "torchtitan_llama3_70b_405b_h100", "nemo_24_07_h100", "mosaicml_mpt_h100",
                                 "megatron_bridge_h100_moe", "megatron_bridge_h100", "mlperf_gpt3_h100",
                                 "mlperf_llama31_405b_h100", "mlperf_llama31_405b_h200")
-# Blackwell families that meet it (cross-validated 6.2% and 4.4%; MLPerf's B200 GPT-3 run, 15.7%, and its GB200
-# Llama 3.1 405B runs, 10.0%, do not)
+# Blackwell families that meet it (cross-validated 6.3% and 4.6%; MLPerf's B200 GPT-3 run, 15.7%, and its GB200
+# Llama 3.1 405B runs, 10.6%, do not)
 BLACKWELL_FAMILIES_MEETING_GOAL = ("megatron_bridge_b200", "megatron_bridge_gb200")
 ORIGINAL = ("megatron_sc21_table1", "korthikanti_2022_table5", "megatron_core_h100_readme_2024", "bloom_176b")
 
@@ -121,7 +121,7 @@ def test_goal_in_sample_mape(rows) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: MT-NLG 530B 17.2%, MLPerf B200 GPT-3 15.7%, MLPerf GB200 "
-                   "Llama 3.1 405B 10.0% and the Megatron-Core H100 README 9.4% cross-validated (see "
+                   "Llama 3.1 405B 10.6% and the Megatron-Core H100 README 9.4% cross-validated (see "
                    "test_goal_in_sample_mape)")
 def test_goal_no_family_cross_validated_above_eight_percent(rows) -> None:
     assert max(f["cross_validated_mape"] for f in family_summary(rows)) <= GOAL_FAMILY_CV

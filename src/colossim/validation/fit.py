@@ -4,8 +4,8 @@ One code path for `benchmarks/calibrate.py --fit` and `colossim validate --cross
 so the product's accuracy figure and the catalog's fitted values cannot drift apart.
 
 - Only the fields in ``FITTED`` move, each inside the bounds its measurements allow (a GEMM
-  cannot beat the best-shape MAMF ceiling, a kernel cannot beat STREAM); every other field
-  keeps its catalog value. One profile per GPU family, fitted to all of that family's runs
+  cannot beat the best-shape MAMF ceiling, a kernel cannot beat STREAM), and those in
+  ``TIED`` follow the field they are tied to; every other field keeps its catalog value. One profile per GPU family, fitted to all of that family's runs
   at once, never per run.
 - Objective: the mean absolute step-time error (L1: a run whose mechanism colossim lacks,
   such as DeepSeek-V3's DualPipe, pulls the fit less than under a squared or worst-case loss).
@@ -57,12 +57,19 @@ FITTED: dict[str, dict[str, tuple[float, float, str]]] = {
         "step_host_s": (0.0, 0.05, "as ampere"),
     },
     "blackwell": {
-        "gemm_max_fraction": (0.45, 0.776, "best-shape MAMF 1,745/2,250 on B200 (hardware.md 5.1)"),
+        # gemm_max_fraction (bf16) is TIED to the fp8 fraction below
         "gemm_fp8_fraction": (0.35, 0.763, "best-shape FP8 MAMF 3,432.5/4,500 on B200 (hardware.md 5.1)"),
         "gemm_half_k": (16.0, 1024.0, "as ampere"),
         "hbm_fraction": (0.70, 0.92, "STREAM-class copies reach ~90% of 8 TB/s"),
         "step_host_s": (0.0, 0.05, "as ampere"),
     },
+}
+# Fields no run measures on its own follow a fitted one: every Blackwell reference run trains in
+# FP8, its bf16 GEMMs are only the output layers, and fitted free the bf16 fraction wandered to
+# 0.96 of its MAMF ceiling while fp8 sat at 0.61 of its own. Tied, bf16 keeps the fp8 fraction's
+# share of its ceiling: bf16 = fp8 x (0.776 / 0.763), the B200 MAMF fractions (hardware.md 5.1).
+TIED: dict[str, dict[str, tuple[str, float]]] = {
+    "blackwell": {"gemm_max_fraction": ("gemm_fp8_fraction", 0.776 / 0.763)},
 }
 # What a family's profile is before any of its runs is fitted: the cross-validation fold of a
 # family's only case family predicts it from this, never from the catalog values that were
@@ -120,8 +127,18 @@ def _candidate_hw(hw: Hardware, base: catalog.EfficiencyProfile, values: dict[st
     return dataclasses.replace(hw, **upd)  # type: ignore[arg-type]
 
 
+def with_tied(family: str, values: dict) -> dict:
+    """``values`` with the family's TIED fields derived from the fields they follow."""
+    out = dict(values)
+    for name, (parent, ratio) in TIED.get(family, {}).items():
+        if parent in values:
+            out[name] = values[parent] * ratio
+    return out
+
+
 def errors(cases: list[Case], family: str, values: dict[str, np.ndarray]) -> np.ndarray:
     """Signed relative step-time errors, shape (cases, candidates)."""
+    values = with_tied(family, values)
     base = catalog.efficiency_profile(family)
     k = len(next(iter(values.values())))
     out = np.empty((len(cases), k))
@@ -152,7 +169,7 @@ def fit(family: str, cases: list[Case]) -> dict[str, float]:
     lo = np.array([FITTED[family][n][0] for n in names])
     hi = np.array([FITTED[family][n][1] for n in names])
     if not cases:
-        return dict(PRIOR[family]) if family in PRIOR else catalog_values(family)
+        return with_tied(family, dict(PRIOR[family]) if family in PRIOR else catalog_values(family))
     rng = np.random.default_rng(SEED)
     # The first round samples the whole box (centre +- 0.5), so the fit depends on the runs
     # only, not on the catalog values it may replace (a cross-validated figure must not
@@ -169,7 +186,7 @@ def fit(family: str, cases: list[Case]) -> dict[str, float]:
         if f[j] <= best_f:
             best_f, best_z = float(f[j]), z[j]
         width *= 0.5
-    return dict(zip(names, (lo + best_z * (hi - lo)).tolist(), strict=True))
+    return with_tied(family, dict(zip(names, (lo + best_z * (hi - lo)).tolist(), strict=True)))
 
 
 def predict(cases: list[Case], family: str, values: dict[str, float]) -> np.ndarray:
