@@ -1,0 +1,60 @@
+"""benchmarks/mlperf_steps.py: the step times of the mlperf_* validation cases, from MLLOG logs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("mlperf_steps", ROOT / "benchmarks" / "mlperf_steps.py")
+assert _spec and _spec.loader
+mlperf_steps = importlib.util.module_from_spec(_spec)
+sys.modules["mlperf_steps"] = mlperf_steps  # dataclasses look their module up
+_spec.loader.exec_module(mlperf_steps)
+
+
+def _line(key, value=None, t=0, event="POINT_IN_TIME", **metadata) -> str:
+    return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": t, "event_type": event, "key": key,
+                                     "value": value, "metadata": metadata})
+
+
+def _gpt3_log(block_s: list[float]) -> str:
+    """Blocks of 11 steps of 2,304 x 2,048 tokens (MLPerf v4.0's 512-GPU GPT-3 shape)."""
+    lines = [_line("global_batch_size", 2304), _line("gradient_accumulation_steps", 72),
+             _line("max_sequence_length", 2048), "noise that is not an MLLOG line"]
+    t = 1000
+    for s in block_s:
+        lines.append(_line("block_start", t=t, event="INTERVAL_START", epoch_count=11 * 2304 * 2048))
+        t += int(s * 1000)
+        lines.append(_line("block_stop", t=t, event="INTERVAL_END"))
+        t += 500  # evaluation between blocks: not counted
+    return "\n".join(lines)
+
+
+def test_block_step_times_exclude_evaluation(tmp_path) -> None:
+    log = mlperf_steps.parse(_gpt3_log([120.78, 120.89, 121.0]))
+    assert log.global_batch_size == 2304 and log.grad_accumulation == 72
+    step, method, n = mlperf_steps.median_step_s([log])
+    assert method == "blocks" and n == 3 and step == pytest.approx(120.89 / 11)
+
+
+def test_logged_step_times_drop_each_files_first_step(tmp_path) -> None:
+    text = "\n".join([_line("global_batch_size", 1152)]
+                     + [_line("tracked_stats", {"train_step_time": s}) for s in (70.0, 55.0, 55.2, 55.1)])
+    step, method, n = mlperf_steps.median_step_s([mlperf_steps.parse(text)])
+    assert (method, n) == ("train_step_time", 3) and step == pytest.approx(55.1)
+
+
+def test_the_command_walks_a_results_checkout(tmp_path, capsys) -> None:
+    d = tmp_path / "NVIDIA" / "results" / "eos_n64" / "gpt3"
+    d.mkdir(parents=True)
+    for i in range(3):
+        (d / f"result_{i}.txt").write_text(_gpt3_log([121.0]), encoding="utf-8")
+    assert mlperf_steps.main([str(tmp_path), "gpt3"]) == 0
+    out = capsys.readouterr().out
+    assert "NVIDIA/eos_n64" in out and "files 3" in out and "median 11.0000 s" in out
+    assert mlperf_steps.main([str(tmp_path), "llama31_405b"]) == 2
