@@ -5,8 +5,8 @@ so the product's accuracy figure and the catalog's fitted values cannot drift ap
 
 - Only the fields in ``FITTED`` move, each inside the bounds its measurements allow (a GEMM
   cannot beat the best-shape MAMF ceiling, a kernel cannot beat STREAM), and those in
-  ``TIED`` follow the field they are tied to; every other field keeps its catalog value. One profile per GPU family, fitted to all of that family's runs
-  at once, never per run.
+  ``TIED`` follow the field they are tied to; every other field keeps its catalog value.
+  One profile per GPU family, fitted to all of that family's runs at once, never per run.
 - Objective: the mean absolute step-time error (L1: a run whose mechanism colossim lacks,
   such as DeepSeek-V3's DualPipe, pulls the fit less than under a squared or worst-case loss).
 - Search: every candidate profile of a round is evaluated in one vectorized call per run
