@@ -35,14 +35,14 @@ def _gpt3_log(block_s: list[float]) -> str:
     return "\n".join(lines)
 
 
-def test_block_step_times_exclude_evaluation(tmp_path) -> None:
+def test_block_step_times_exclude_evaluation() -> None:
     log = mlperf_steps.parse(_gpt3_log([120.78, 120.89, 121.0]))
     assert log.global_batch_size == 2304 and log.grad_accumulation == 72
     step, method, n = mlperf_steps.median_step_s([log])
     assert method == "blocks" and n == 3 and step == pytest.approx(120.89 / 11)
 
 
-def test_logged_step_times_drop_each_files_first_step(tmp_path) -> None:
+def test_logged_step_times_drop_each_files_first_step() -> None:
     text = "\n".join([_line("global_batch_size", 1152)]
                      + [_line("tracked_stats", {"train_step_time": s}) for s in (70.0, 55.0, 55.2, 55.1)])
     step, method, n = mlperf_steps.median_step_s([mlperf_steps.parse(text)])
