@@ -5,12 +5,13 @@ How the mlperf_* validation cases (src/colossim/validation/data/training_runs.ya
 
     python benchmarks/mlperf_steps.py PATH/training_results_v4.0 gpt3
     python benchmarks/mlperf_steps.py PATH/training_results_v5.0 llama31_405b
+    python benchmarks/mlperf_steps.py PATH/training_results_v5.1 llama31_8b
 
 PATH is a checkout of github.com/mlcommons/training_results_vX.Y. For every
 ``<submitter>/results/<system>/<benchmark>/result_*.txt`` it prints the logged global batch and
 gradient-accumulation steps and the median step time over every result file of the system:
 
-- ``train_step_time`` where the log has it (tracked_stats, Llama 3.1 405B from v5.0), each
+- ``train_step_time`` where the log has it (tracked_stats, Llama 3.1 405B from v5.0, 8B in v5.1), each
   file's first step left out (it includes warm-up);
 - otherwise training blocks: (block_stop - block_start) / steps in the block, with
   steps = epoch_count / (global_batch_size x max_sequence_length) (GPT-3, whose epoch_count is

@@ -26,20 +26,21 @@ GOAL_CV_MAPE = 0.05
 GOAL_IN_SAMPLE_MAPE = 0.035
 GOAL_FAMILY_CV = 0.08
 # what the model reaches today (measured with `colossim validate --cross-validate`), rounded up
-REACHED_IN_SAMPLE_MAPE = 0.045
-REACHED_CV_MAPE = 0.058
+REACHED_IN_SAMPLE_MAPE = 0.050
+REACHED_CV_MAPE = 0.064
 # A100 families that meet the per-family goal (MT-NLG 530B, 17%, does not: see the module docstring)
 A100_FAMILIES = ("megatron_sc21_table1", "korthikanti_2022_table5", "bloom_176b", "mosaicml_mpt_a100_roce",
                  "mosaicml_mpt_a100_40gb_roce")
-# Hopper families that meet it too (cross-validated 1.2%, 2.9%, 1.8%, 4.1%, 2.4%, 3.8%, 3.5%, 7.4%, 6.8%, 2.6%
-# and 6.1%; the Megatron-Core H100 README, 9.3%, and MLPerf GPT-3 on Oracle's RoCE H100, 8.4%, do not)
+# Hopper families that meet it too (cross-validated 1.1%, 1.8%, 1.9%, 4.1%, 2.5%, 3.6%, 3.5%, 7.3%, 6.1%, 2.6%,
+# 6.1% and 5.0%; the Megatron-Core H100 README, 9.4%, MLPerf GPT-3 on Oracle's RoCE H100, 8.4%, and MLPerf's
+# Llama 3.1 8B on Cisco's H100, 12.8%, do not)
 HOPPER_FAMILIES_MEETING_GOAL = ("deepseek_v3_h800", "megatron_core_moe_mixtral", "torchtitan_llama3_8b_h100",
                                 "torchtitan_llama3_70b_405b_h100", "nemo_24_07_h100", "mosaicml_mpt_h100",
                                 "megatron_bridge_h100_moe", "megatron_bridge_h100", "mlperf_gpt3_h100",
-                                "mlperf_llama31_405b_h100", "mlperf_llama31_405b_h200")
-# Blackwell families that meet it (cross-validated 6.3% and 4.6%; MLPerf's B200 GPT-3 run, 15.7%, and its GB200
-# Llama 3.1 405B runs, 10.6%, do not)
-BLACKWELL_FAMILIES_MEETING_GOAL = ("megatron_bridge_b200", "megatron_bridge_gb200")
+                                "mlperf_llama31_405b_h100", "mlperf_llama31_405b_h200", "mlperf_llama31_8b_h200")
+# Blackwell families that meet it (cross-validated 5.0%, 4.8% and 5.7%; MLPerf's B200 GPT-3 run, 14.6%, its GB200
+# Llama 3.1 405B runs, 14.1%, and its Llama 3.1 8B runs on B300, GB200 and GB300, 13.9%, 9.0% and 12.9%, do not)
+BLACKWELL_FAMILIES_MEETING_GOAL = ("megatron_bridge_b200", "megatron_bridge_gb200", "mlperf_llama31_8b_b200")
 ORIGINAL = ("megatron_sc21_table1", "korthikanti_2022_table5", "megatron_core_h100_readme_2024", "bloom_176b")
 
 
@@ -51,8 +52,8 @@ def rows():
 def test_reference_set_is_complete() -> None:
     runs = reference_runs()
     cases = {r.case for r in runs}
-    assert set(ORIGINAL) <= cases and len(cases) == 23
-    assert len(runs) == 104 and len(runs) - 28 >= 12
+    assert set(ORIGINAL) <= cases and len(cases) == 29
+    assert len(runs) == 120 and len(runs) - 28 >= 12
     for run in runs:
         assert run.source.get("url") or run.source.get("repo")
         assert run.scenario["training"]["stack"], run.label
@@ -105,23 +106,26 @@ def test_hopper_families_that_meet_the_per_family_goal(rows) -> None:
             assert f["cross_validated_mape"] <= GOAL_FAMILY_CV, f
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal no longer reached (5.8% over 104 runs, was 4.8% over 62): the MT-NLG 530B family "
+@pytest.mark.xfail(strict=True, reason="issue #10 goal no longer reached (6.4% over 120 runs, was 4.8% over 62): the MT-NLG 530B family "
                    "(Megatron-DeepSpeed 2021 on Selene) runs 16-19% slower than predicted, 27% slower per pipeline "
-                   "slot than SC'21's Megatron-LM on the same tp 8 x pp 35 plan; colossim prices no mechanism for it")
+                   "slot than SC'21's Megatron-LM on the same tp 8 x pp 35 plan; colossim prices no mechanism for it; "
+                   "MLPerf's multi-node Llama 3.1 8B runs are 10-37% slower than predicted, their one-node runs faster")
 def test_goal_cross_validated_mape(rows) -> None:
     assert cross_validated_mape(rows) <= GOAL_CV_MAPE
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached (4.4%): MT-NLG 530B (-16 to -19%), "
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached (5.0%): MT-NLG 530B (-16 to -19%), "
                    "Megatron-Core H100 README 32B (+36%: its fp32 reduce-scatter cannot hide behind one micro-batch "
                    "at the unstated micro-batch size 1), MLPerf's micro-batch-2 GPT-3 rows (H100 +8 to +13%, B200 +15%) "
-                   "and Megatron-Bridge 70B (+9/+12%, an unbalanced pipeline) disagree")
+                   "and Megatron-Bridge 70B (+9/+12%, an unbalanced pipeline) disagree, and the Blackwell profile cannot fit "
+                   "MLPerf's one-node Llama 3.1 8B runs (+11%) and its 512-GPU ones (-8 to -12%) at once")
 def test_goal_in_sample_mape(rows) -> None:
     assert mape(rows) <= GOAL_IN_SAMPLE_MAPE
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: MT-NLG 530B 17.2%, MLPerf B200 GPT-3 15.7%, MLPerf GB200 "
-                   "Llama 3.1 405B 10.6%, the Megatron-Core H100 README 9.3% and MLPerf GPT-3 on RoCE 8.4% "
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: MT-NLG 530B 17.2%, MLPerf B200 GPT-3 14.6%, MLPerf GB200 "
+                   "Llama 3.1 405B 14.1%, MLPerf Llama 3.1 8B on B300 13.9%, GB300 12.9%, H100 12.8% and GB200 9.0%, "
+                   "the Megatron-Core H100 README 9.4% and MLPerf GPT-3 on RoCE 8.4% "
                    "cross-validated (see test_goal_in_sample_mape)")
 def test_goal_no_family_cross_validated_above_eight_percent(rows) -> None:
     assert max(f["cross_validated_mape"] for f in family_summary(rows)) <= GOAL_FAMILY_CV
@@ -168,3 +172,20 @@ def test_mlperf_llama31_rows_split_their_batch_and_edges() -> None:
             assert (p["pp"], p["vpp"], p["cp"], p["first_stage_layers"], p["last_stage_layers"]) == (8, 8, 2, 15, 15)
             assert t["global_batch_size"] % p["dp"] == 0 and t["micro_batch_size"] == 1, r.label
             assert r.build().num_gpus_used == p["tp"] * 8 * 2 * p["dp"]
+
+
+def test_mlperf_llama31_8b_rows_are_fp8_and_split_their_batch() -> None:
+    """The v5.1 Llama 3.1 8B rows: FP8 (the NVFP4 runs are left out by the case rule), no pipeline,
+    the batch is data-parallel ranks x micro-batches (one micro-batch per step in every row); every
+    row names its own machine, B300 and GB300 on the Blackwell profile."""
+    from colossim.validation.fit import GPU_FAMILY
+
+    cases = [c for c in ("h100", "h200", "b200", "b300", "gb200", "gb300")]
+    runs = [r for c in cases for r in reference_runs(f"mlperf_llama31_8b_{c}")]
+    assert len(runs) == 16
+    for r in runs:
+        t, p = r.scenario["training"], r.scenario["parallel"]
+        assert t["precision"] == "fp8" and t["param_gather_dtype"] == "fp8" and p["pp"] == 1, r.label
+        assert t["global_batch_size"] == p["dp"] * t["micro_batch_size"], r.label
+        assert r.build().num_gpus_used == p["tp"] * p["cp"] * p["dp"] == r.scenario["cluster"]["num_gpus"]
+        assert GPU_FAMILY[r.gpu_family] == ("hopper" if r.gpu_family in ("h100", "h200") else "blackwell")

@@ -34,7 +34,7 @@ from colossim.validation.runs import ReferenceRun, reference_runs
 
 # GPU name in the validation data -> efficiency profile
 GPU_FAMILY = {"a100": "ampere", "h100": "hopper", "h800": "hopper", "h200": "hopper", "b200": "blackwell",
-              "gb200": "blackwell"}
+              "gb200": "blackwell", "b300": "blackwell", "gb300": "blackwell"}
 
 # field -> (lower, upper, what bounds it). gemm_max_fraction moves the bf16/fp16/tf32 GEMMs
 # (and fp8 too where the family has no gemm_fp8_fraction); gemm_fp8_fraction is the fp8
