@@ -28,6 +28,15 @@ def test_cluster_defaults_come_from_the_gpu() -> None:
     assert sc.cluster.gpus_per_server == 8
 
 
+def test_a_default_nvlink_domain_larger_than_the_cluster_is_named_not_shrunk() -> None:
+    # 8 GB300 (two NVL72 trays): the default gpus_per_node is the whole 72-GPU domain
+    with pytest.raises(ColossimError, match=r"cluster.gpus_per_node: not set.*NVLink domain of 72.*at most 8"):
+        load_scenario(base(cluster={"gpu": "gb300", "num_gpus": 8}, parallel={"tp": 1}))
+    sc = load_scenario(base(cluster={"gpu": "gb300", "num_gpus": 8, "gpus_per_node": 8, "gpus_per_server": 4},
+                            parallel={"tp": 1}))
+    assert sc.cluster.gpus_per_node == 8
+
+
 def test_dp_inferred_largest_that_fits() -> None:
     sc = load_scenario(base(parallel={"tp": 2, "pp": 2}))
     assert sc.parallel.dp == 16 and sc.dp_was_inferred

@@ -121,6 +121,13 @@ def build_cluster(value: Any) -> ClusterSpec:
         raise field_error("cluster.gpu", body["gpu"], "must be a GPU catalog name")
     gpu = catalog.gpu(body["gpu"])
     body["gpu"] = gpu.name
+    n = body.get("num_gpus")
+    if "gpus_per_node" not in body and isinstance(n, int) and 0 < n < gpu.scaleup_domain:
+        # the default is the GPU's whole NVLink domain (72 on an NVL72 rack): name it, do not shrink it silently
+        raise ColossimError(
+            f"cluster.gpus_per_node: not set, and its default, {gpu.name}'s NVLink domain of {gpu.scaleup_domain} "
+            f"GPUs, exceeds num_gpus ({n}); set cluster.gpus_per_node to the GPUs that share NVLink (at most {n})",
+            field="cluster.gpus_per_node", value=gpu.scaleup_domain, allowed=f"1..{n}")
     body.setdefault("gpus_per_node", gpu.scaleup_domain)
     gpn = body["gpus_per_node"]
     body.setdefault("gpus_per_server", min(8, gpn) if isinstance(gpn, int) and gpn > 0 else 8)
