@@ -190,3 +190,13 @@ def test_mlperf_llama31_8b_rows_are_fp8_and_split_their_batch() -> None:
         assert t["global_batch_size"] == p["dp"] * t["micro_batch_size"], r.label
         assert r.build().num_gpus_used == p["tp"] * p["cp"] * p["dp"] == r.scenario["cluster"]["num_gpus"]
         assert GPU_FAMILY[r.gpu_family] == ("hopper" if r.gpu_family in ("h100", "h200") else "blackwell")
+
+
+def test_cross_validation_folds_do_not_depend_on_the_worker_processes(rows) -> None:
+    """The folds run in forked workers where there are cores; one fold rerun in this process
+    gives the same errors (each fit is deterministic)."""
+    from colossim.validation.fit import _fold_errors
+
+    here = _fold_errors("mlperf_llama31_8b_h200")
+    assert here and all(r.cross_validated_error == here[f"{r.case}/{r.run}"] for r in rows
+                        if r.case == "mlperf_llama31_8b_h200")

@@ -28,6 +28,7 @@ from colossim.scenario import PlanBatch, Scenario
 from colossim.scenario.rules import RULES, check_plans, describe
 from colossim.search.objectives import OBJECTIVE_BOUNDS, ObjectiveOptions, check_objective
 from colossim.search.space import Constraints, Space, build_space
+from colossim.workers import default_workers
 
 Progress = Callable[[int, int], None]
 
@@ -266,22 +267,6 @@ def _branch_and_bound(ctx: tuple, runner: _Runner, bound_fn: Callable) -> Iterat
     rest = (order.size - pos) * n_tail
     if rest:
         yield _Part(np.zeros(len(RULES) + 1, dtype=np.int64), 0, 0, 0, 0, np.inf, _Best(k=top), rest, bounded=rest)
-
-
-def default_workers() -> int:
-    """Every core this process may use; 1 off the main thread (a server's worker thread must
-    not fork) and in a daemonic worker process (which may not have children)."""
-    import multiprocessing as mp
-    import os
-    import threading
-
-    if threading.current_thread() is not threading.main_thread() or mp.current_process().daemon:
-        return 1
-
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not Linux
-        return max(os.cpu_count() or 1, 1)
 
 
 def search(scenario: Scenario, *, objective: str = "throughput", constraints: Constraints | None = None,

@@ -31,6 +31,7 @@ from colossim.perf.hardware import Hardware, resolve_hardware
 from colossim.perf.step import evaluate
 from colossim.scenario import Scenario
 from colossim.validation.runs import ReferenceRun, reference_runs
+from colossim.workers import can_fork, default_workers
 
 # GPU name in the validation data -> efficiency profile
 GPU_FAMILY = {"a100": "ampere", "h100": "hopper", "h800": "hopper", "h200": "hopper", "b200": "blackwell",
@@ -193,16 +194,33 @@ def predict(cases: list[Case], family: str, values: dict[str, float]) -> np.ndar
     return errors(cases, family, {n: np.array([v]) for n, v in values.items()})[:, 0]
 
 
+def _fold_errors(held: str) -> dict[str, float]:
+    """Errors of case family ``held`` under its GPU family's profile refitted without it."""
+    cases = list(all_cases())
+    test = [c for c in cases if c.run.case == held]
+    family = family_of(test[0].run)
+    train = [c for c in cases if c.run.case != held and family_of(c.run) == family]
+    values = fit(family, train)
+    return {c.run.label: float(e) for c, e in zip(test, predict(test, family, values), strict=True)}
+
+
 @functools.cache
 def cross_validated_errors() -> dict[str, float]:
-    """Leave-one-case-family-out error of every run, by ``case/run`` label."""
-    cases = list(all_cases())
+    """Leave-one-case-family-out error of every run, by ``case/run`` label.
+
+    The folds are independent refits, so with more than one core they run in forked
+    processes (which inherit the cases built here); every fit is deterministic (SEED), so
+    the result does not depend on the number of workers."""
+    folds = list(dict.fromkeys(c.run.case for c in all_cases()))
+    workers = min(default_workers(), len(folds))
+    if workers > 1 and can_fork():
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_fold_errors, folds, chunksize=1)
+    else:
+        parts = [_fold_errors(held) for held in folds]
     out: dict[str, float] = {}
-    for held in dict.fromkeys(c.run.case for c in cases):
-        test = [c for c in cases if c.run.case == held]
-        family = family_of(test[0].run)
-        train = [c for c in cases if c.run.case != held and family_of(c.run) == family]
-        values = fit(family, train)
-        for c, e in zip(test, predict(test, family, values), strict=True):
-            out[c.run.label] = float(e)
+    for part in parts:
+        out.update(part)
     return out
