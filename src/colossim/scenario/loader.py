@@ -122,7 +122,7 @@ def build_cluster(value: Any) -> ClusterSpec:
     gpu = catalog.gpu(body["gpu"])
     body["gpu"] = gpu.name
     n = body.get("num_gpus")
-    if "gpus_per_node" not in body and isinstance(n, int) and 0 < n < gpu.scaleup_domain:
+    if "gpus_per_node" not in body and type(n) is int and 0 < n < gpu.scaleup_domain:
         # the default is the GPU's whole NVLink domain (72 on an NVL72 rack): name it, do not shrink it silently
         raise ColossimError(
             f"cluster.gpus_per_node: not set, and its default, {gpu.name}'s NVLink domain of {gpu.scaleup_domain} "
