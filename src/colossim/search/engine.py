@@ -28,7 +28,7 @@ from colossim.scenario import PlanBatch, Scenario
 from colossim.scenario.rules import RULES, check_plans, describe
 from colossim.search.objectives import OBJECTIVE_BOUNDS, ObjectiveOptions, check_objective
 from colossim.search.space import Constraints, Space, build_space
-from colossim.workers import default_workers
+from colossim.workers import can_fork, default_workers
 
 Progress = Callable[[int, int], None]
 
@@ -205,11 +205,9 @@ class _Runner:
     so merging them gives the same result for any number of workers."""
 
     def __init__(self, ctx: tuple, workers: int) -> None:
-        import multiprocessing as mp
-
         self.ctx = ctx
         self.pool: Any = None
-        self.workers = workers if "fork" in mp.get_all_start_methods() else 1
+        self.workers = workers if can_fork() else 1
 
     def map(self, fn: Callable, tasks: list) -> Iterator[_Part]:
         global _CTX
