@@ -181,7 +181,7 @@ def test_mlperf_llama31_8b_rows_are_fp8_and_split_their_batch() -> None:
     row names its own machine, B300 and GB300 on the Blackwell profile."""
     from colossim.validation.fit import GPU_FAMILY
 
-    cases = [c for c in ("h100", "h200", "b200", "b300", "gb200", "gb300")]
+    cases = ("h100", "h200", "b200", "b300", "gb200", "gb300")
     runs = [r for c in cases for r in reference_runs(f"mlperf_llama31_8b_{c}")]
     assert len(runs) == 16
     for r in runs:
