@@ -90,6 +90,11 @@ class EfficiencyProfile(BaseModel):
     # cuDNN's fused flash attention (attention_kernel: cudnn); None: as the flash kernel
     attention_cudnn_fwd_fraction: float | None = None
     attention_cudnn_bwd_fraction: float | None = None
+    # key length (tokens) at which a fused attention kernel runs at half the rate above
+    # (a causal kernel's diagonal tiles and short key loops: rate x L/(L + half)); 0: no
+    # length dependence measured for the family (perf/layer.py attention_core_s)
+    attention_fwd_half_seq: float = 0.0
+    attention_bwd_half_seq: float = 0.0
     hbm_fraction: float
     scaleup_busbw_fraction: float
     scaleup_latency_s: float

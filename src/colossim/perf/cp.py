@@ -14,7 +14,8 @@
 
 At short sequences the per-step attention is short, so the exchange, the merge traffic
 and the kernel launches stay exposed: what makes CP a poor choice below ~16k tokens.
-Left out: the lower efficiency of attention kernels on short chunks.
+Short chunks also slow the attention kernels themselves: layer.attention_core_s prices
+a kernel by the keys it sweeps (the profile's attention_half_seq).
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ class Hardware:
     peak_flops: float  # dense peak in the training precision (the MFU denominator)
     attn_fwd_flops: float
     attn_bwd_flops: float
+    attn_fwd_half_seq: float  # key length at which the fused attention kernel runs at half attn_fwd_flops
+    attn_bwd_half_seq: float
     hbm_bytes_s: float  # achievable HBM bandwidth
     hbm_capacity: float
     kernel_overhead_s: float
@@ -82,6 +84,8 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         peak_flops=gpu.peak_flops(dtype),
         attn_fwd_flops=gpu.peak_flops(half) * attn_fwd,
         attn_bwd_flops=gpu.peak_flops(half) * attn_bwd,
+        attn_fwd_half_seq=prof.attention_fwd_half_seq,
+        attn_bwd_half_seq=prof.attention_bwd_half_seq,
         hbm_bytes_s=gpu.hbm_bw_tbps * 1e12 * prof.hbm_fraction,
         hbm_capacity=gpu.hbm_bytes,
         kernel_overhead_s=prof.kernel_overhead_s + (HOST_LAUNCH_S if training.launch_blocking else 0.0),

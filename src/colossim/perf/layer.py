@@ -137,8 +137,9 @@ def attention_core_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, mbs: 
     batch = mbs * sh.heads
     if training.attention_kernel in ("flash", "cudnn"):
         flops = 2.0 * batch * sh.seq_q * s_k * (d_qk + d_v) * 0.5  # causal: half the matrix
-        fwd = flops / hw.attn_fwd_flops + hw.kernel_overhead_s
-        bwd = 2.5 * flops / hw.attn_bwd_flops + 2 * hw.kernel_overhead_s
+        # a kernel sweeps a chunk of seq_q keys (context parallelism splits the sequence)
+        fwd = flops / hw.attn_fwd_flops * (1.0 + hw.attn_fwd_half_seq / sh.seq_q) + hw.kernel_overhead_s
+        bwd = 2.5 * flops / hw.attn_bwd_flops * (1.0 + hw.attn_bwd_half_seq / sh.seq_q) + 2 * hw.kernel_overhead_s
         return fwd, bwd
     scores = batch * sh.seq_q * s_k
     gemms = (gemm_s(sh.seq_q, s_k, d_qk, hw, hw.gemm_flops_bf16, batch)
