@@ -23,6 +23,8 @@ class GPUEntry(_Entry):
     arch: str
     profile: str = Field(description="efficiency profile (efficiency.yaml)")
     peak_tflops: dict[str, float] = Field(description="dense peak TFLOP/s by dtype")
+    mamf_tflops: dict[str, float] | None = Field(
+        default=None, description="best-shape measured matmul TFLOP/s by dtype (Maximum Achievable Matmul FLOPS)")
     hbm_gb: float
     hbm_exposed_mib: float | None = Field(default=None, description="memory the driver exposes (nvidia-smi memory.total)")
     hbm_bw_tbps: float
@@ -103,6 +105,9 @@ class EfficiencyProfile(BaseModel):
     all_to_all_fraction: float
     comm_sm_fraction: float
     kernel_overhead_s: float
+    # the GPU the GEMM fractions are stated for: another GPU of the family with a measured
+    # MAMF sustains them scaled by its MAMF/peak ratio over this one's (perf/hardware.py)
+    reference_gpu: str | None = None
     step_host_s: float = 0.0  # host time between steps: syncs, batch fetch, first launches (perf/step_costs.py)
     # what `colossim validate --cross-validate` measures for this profile's GPU family
     # (runs, cross_validated_mape, mape); None: no published run validates the profile.

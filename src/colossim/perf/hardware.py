@@ -71,7 +71,7 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
     prof = profile or catalog.efficiency_profile(gpu.profile)
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
-    gemm_frac = prof.gemm_max_fraction.get(dtype, prof.gemm_max_fraction["bf16"])
+    gemm_frac = prof.gemm_max_fraction.get(dtype, prof.gemm_max_fraction["bf16"]) * mamf_scale(gpu, prof, dtype)
     attn_fwd, attn_bwd = _attention_fractions(prof, training)
     sw = catalog.switch(cluster.fabric.switch)
     port = cluster.fabric.port_gbps or cluster.nic_gbps_per_gpu
@@ -80,7 +80,8 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
     leaf_span = down_ports * cluster.gpus_per_node if cluster.fabric.rail_optimized else down_ports
     return Hardware(
         gemm_flops=gpu.peak_flops(dtype) * gemm_frac,
-        gemm_flops_bf16=gpu.peak_flops(half) * prof.gemm_max_fraction.get(half, prof.gemm_max_fraction["bf16"]),
+        gemm_flops_bf16=gpu.peak_flops(half) * prof.gemm_max_fraction.get(half, prof.gemm_max_fraction["bf16"])
+        * mamf_scale(gpu, prof, half),
         peak_flops=gpu.peak_flops(dtype),
         attn_fwd_flops=gpu.peak_flops(half) * attn_fwd,
         attn_bwd_flops=gpu.peak_flops(half) * attn_bwd,
@@ -110,6 +111,22 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         host_bytes_s=_host_bytes_s(gpu, training),
         step_host_s=prof.step_host_s,
     )
+
+
+def mamf_scale(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile, dtype: str) -> float:
+    """How much more (or less) of its peak ``gpu`` sustains in GEMMs than the profile's
+    reference GPU: the ratio of their best-shape MAMF shares of peak. Siblings of one family
+    differ here (GB200 sustains 0.723 of its 5 PFLOP/s FP8 peak where B200 sustains 0.763 of
+    its 4.5: the same dies at a clock its power cap allows, not 11% faster). 1 where either GPU
+    has no measured MAMF for the dtype (fp16 reads bf16's)."""
+    if gpu.mamf_tflops is None or prof.reference_gpu is None or gpu.name == prof.reference_gpu:
+        return 1.0
+    ref = catalog.gpu(prof.reference_gpu)
+    key = "bf16" if dtype == "fp16" else dtype
+    if ref.mamf_tflops is None or key not in gpu.mamf_tflops or key not in ref.mamf_tflops:
+        return 1.0
+    share = gpu.mamf_tflops[key] * 1e12 / gpu.peak_flops(key)
+    return share / (ref.mamf_tflops[key] * 1e12 / ref.peak_flops(key))
 
 
 def _attention_fractions(prof: catalog.EfficiencyProfile, training: TrainingSpec) -> tuple[float, float]:

@@ -1,0 +1,46 @@
+"""Per-GPU GEMM ceilings: a family's fractions are its reference GPU's; a sibling with a
+measured best-shape MAMF runs them scaled by its MAMF share of peak over the reference's."""
+
+from __future__ import annotations
+
+import pytest
+
+from colossim import catalog
+from colossim.perf.hardware import mamf_scale, resolve_hardware
+from colossim.scenario import load_scenario
+
+
+def _hw(gpu: str, precision: str = "fp8"):
+    sc = load_scenario({"model": "llama3-8b", "cluster": {"gpu": gpu, "num_gpus": 8, "gpus_per_node": 8},
+                        "training": {"seq_len": 4096, "global_batch_size": 8, "precision": precision},
+                        "parallel": {"tp": 1, "pp": 1, "dp": 8}})
+    return resolve_hardware(sc.cluster, sc.training)
+
+
+def test_gb200_sustains_its_measured_mamf_ratio_over_b200_not_its_peak_ratio() -> None:
+    b200, gb200 = _hw("b200"), _hw("gb200")
+    assert gb200.gemm_flops / b200.gemm_flops == pytest.approx(3615.6 / 3432.5, rel=1e-9)
+    assert gb200.gemm_flops_bf16 / b200.gemm_flops_bf16 == pytest.approx(1822.0 / 1745.0, rel=1e-9)
+    assert gb200.peak_flops / b200.peak_flops == pytest.approx(5000 / 4500)  # MFU keeps the printed peak
+
+
+def test_the_reference_and_unmeasured_gpus_keep_the_family_fraction() -> None:
+    hopper = catalog.efficiency_profile("hopper")
+    assert hopper.reference_gpu == "h100-sxm"
+    assert mamf_scale(catalog.gpu("h100-sxm"), hopper, "fp8") == 1.0
+    assert mamf_scale(catalog.gpu("h800"), hopper, "fp8") == 1.0  # no MAMF measured
+    assert mamf_scale(catalog.gpu("gb300"), catalog.efficiency_profile("blackwell"), "fp8") == 1.0
+    assert mamf_scale(catalog.gpu("b300"), catalog.efficiency_profile("blackwell"), "fp4") == 1.0
+    assert mamf_scale(catalog.gpu("h200"), hopper, "fp8") == pytest.approx((1453.4 / 1979) / (1402.6 / 1978.9), rel=1e-3)
+    assert mamf_scale(catalog.gpu("h200"), hopper, "fp16") == pytest.approx(1.0)  # bf16 "the same" as H100
+
+
+def test_no_gpu_is_priced_above_its_own_mamf() -> None:
+    """The fitted fractions sit below the reference GPU's MAMF share, so scaled they stay below each GPU's own."""
+    for gpu in catalog.gpus():
+        if gpu.mamf_tflops is None:
+            continue
+        for dtype, mamf in gpu.mamf_tflops.items():
+            hw = _hw(gpu.name, "fp8" if dtype == "fp8" else "bf16")
+            rate = hw.gemm_flops if dtype == "fp8" else hw.gemm_flops_bf16
+            assert rate < mamf * 1e12, (gpu.name, dtype)
