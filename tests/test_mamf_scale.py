@@ -44,3 +44,14 @@ def test_no_gpu_is_priced_above_its_own_mamf() -> None:
             hw = _hw(gpu.name, "fp8" if dtype == "fp8" else "bf16")
             rate = hw.gemm_flops if dtype == "fp8" else hw.gemm_flops_bf16
             assert rate < mamf * 1e12, (gpu.name, dtype)
+
+
+def test_a_calibrated_profile_is_not_rescaled(tmp_path) -> None:
+    """`colossim calibrate` fits gemm_max_fraction on the user's own GPU: its share of that GPU's peak."""
+    from colossim.calibration.profile import load_profile
+
+    path = tmp_path / "profile.yaml"
+    path.write_text("base: blackwell\ngemm_max_fraction: {fp8: 0.6}\n", encoding="utf-8")
+    prof = load_profile(str(path), "blackwell")
+    assert prof.reference_gpu is None
+    assert mamf_scale(catalog.gpu("gb200"), prof, "fp8") == 1.0

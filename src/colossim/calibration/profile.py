@@ -181,5 +181,7 @@ def load_profile(path: str, family: str) -> catalog.EfficiencyProfile:
             merged[name] = {**merged[name], **value}
         elif name in BOUNDS:
             merged[name] = float(value)
+    if "gemm_max_fraction" in body:  # measured on the user's own GPU: no sibling scaling on top
+        merged["reference_gpu"] = None
     merged["sources"] = {**merged["sources"], **{k: f"{path}: {v}" for k, v in (body.get("sources") or {}).items()}}
     return type(base)(**merged)
