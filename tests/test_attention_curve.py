@@ -80,8 +80,21 @@ def test_shorter_kernels_cost_more_per_flop_and_context_parallelism_shortens_the
 
 
 def test_a_family_without_a_measured_curve_keeps_one_rate() -> None:
-    assert catalog.efficiency_profile("hopper").attention_fwd_half_seq == 0.0
-    assert _seconds_per_flop("h100-sxm", 2048)[0] == pytest.approx(_seconds_per_flop("h100-sxm", 8192)[0], rel=1e-9)
+    assert catalog.efficiency_profile("ampere").attention_fwd_half_seq == 0.0
+    assert _seconds_per_flop("a100-80gb", 2048)[0] == pytest.approx(_seconds_per_flop("a100-80gb", 8192)[0], rel=1e-9)
+
+
+def test_hopper_takes_the_h200_curve_shape_anchored_at_its_4k_rates() -> None:
+    """cuDNN 9.19's shape (fitted from the stored H200 timings), the 2024 rates at 4k kept."""
+    rows = [r for r in attention_curve.load(attention_curve.DATA) if r["family"] == "hopper"]
+    prof = catalog.efficiency_profile("hopper")
+    _, fwd_half, _, _ = attention_curve.fit_family(rows, "fwd_ms", 1.0)
+    _, bwd_half, _, _ = attention_curve.fit_family(rows, "bwd_ms", 2.5)
+    assert prof.attention_fwd_half_seq == pytest.approx(fwd_half, abs=1.0)
+    assert prof.attention_bwd_half_seq == pytest.approx(bwd_half, abs=1.0)
+    at_4k = 4096 / (4096 + prof.attention_fwd_half_seq)
+    assert prof.attention_cudnn_fwd_fraction * at_4k == pytest.approx(0.486, abs=1e-3)
+    assert prof.attention_fwd_fraction * at_4k == pytest.approx(0.30, abs=1e-3)
 
 
 def test_a_profile_file_with_a_negative_half_seq_is_refused(tmp_path: Path) -> None:
