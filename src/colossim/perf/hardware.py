@@ -71,7 +71,6 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
     prof = profile or catalog.efficiency_profile(gpu.profile)
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
-    gemm_frac = prof.gemm_max_fraction.get(dtype, prof.gemm_max_fraction["bf16"]) * mamf_scale(gpu, prof, dtype)
     attn_fwd, attn_bwd = _attention_fractions(prof, training)
     sw = catalog.switch(cluster.fabric.switch)
     port = cluster.fabric.port_gbps or cluster.nic_gbps_per_gpu
@@ -79,9 +78,8 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
     down_ports = radix // 2 if cluster.fabric.tiers > 1 else radix
     leaf_span = down_ports * cluster.gpus_per_node if cluster.fabric.rail_optimized else down_ports
     return Hardware(
-        gemm_flops=gpu.peak_flops(dtype) * gemm_frac,
-        gemm_flops_bf16=gpu.peak_flops(half) * prof.gemm_max_fraction.get(half, prof.gemm_max_fraction["bf16"])
-        * mamf_scale(gpu, prof, half),
+        gemm_flops=_gemm_flops(gpu, prof, dtype),
+        gemm_flops_bf16=_gemm_flops(gpu, prof, half),
         peak_flops=gpu.peak_flops(dtype),
         attn_fwd_flops=gpu.peak_flops(half) * attn_fwd,
         attn_bwd_flops=gpu.peak_flops(half) * attn_bwd,
@@ -111,6 +109,13 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         host_bytes_s=_host_bytes_s(gpu, training),
         step_host_s=prof.step_host_s,
     )
+
+
+def _gemm_flops(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile, dtype: str) -> float:
+    """Sustained large-GEMM FLOP/s in ``dtype``: peak x the family's fraction (bf16's where the
+    dtype has none) x the GPU's MAMF scaling."""
+    fraction = prof.gemm_max_fraction.get(dtype, prof.gemm_max_fraction["bf16"])
+    return gpu.peak_flops(dtype) * fraction * mamf_scale(gpu, prof, dtype)
 
 
 def mamf_scale(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile, dtype: str) -> float:
