@@ -34,8 +34,8 @@ def load(path: Path) -> list[dict]:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
 
-def fit_family(rows: list[dict], column: str, flop_multiple: float) -> tuple[float, float, np.ndarray, float]:
-    """(fraction, half_seq, per-set call overhead s, rms relative error) of one direction."""
+def fit_family(rows: list[dict], column: str, flop_multiple: float) -> tuple[float, float, dict[str, float], float]:
+    """(fraction, half_seq, call overhead s by set, rms relative error) of one direction."""
     sets = sorted({r["set"] for r in rows})
     seq = np.array([float(r["seq"]) for r in rows])
     heads = np.array([float(r["q_heads"]) for r in rows])
@@ -53,7 +53,8 @@ def fit_family(rows: list[dict], column: str, flop_multiple: float) -> tuple[flo
     lo = np.array([0.05, 0.0] + [0.0] * len(sets))
     hi = np.array([1.0, 1e5] + [1e4] * len(sets))
     r = least_squares(residual, x0, bounds=(lo, hi))
-    return float(r.x[0]), float(r.x[1]), r.x[2:] * 1e-6, float(np.sqrt(np.mean(r.fun**2)))
+    overhead = {s: float(o) * 1e-6 for s, o in zip(sets, r.x[2:], strict=True)}
+    return float(r.x[0]), float(r.x[1]), overhead, float(np.sqrt(np.mean(r.fun**2)))
 
 
 def main(path: Path = DATA) -> None:
@@ -61,11 +62,10 @@ def main(path: Path = DATA) -> None:
     for row in load(path):
         by_family[row["family"]].append(row)
     for family, rows in sorted(by_family.items()):
-        sets = sorted({r["set"] for r in rows})
-        print(f"{family}: {len(rows)} points, sets {', '.join(sets)}")
+        print(f"{family}: {len(rows)} points")
         for name, column, multiple in (("fwd", "fwd_ms", 1.0), ("bwd", "bwd_ms", 2.5)):
             fraction, half, overhead, rms = fit_family(rows, column, multiple)
-            calls = ", ".join(f"{s} {o * 1e6:.0f} us" for s, o in zip(sets, overhead, strict=True))
+            calls = ", ".join(f"{s} {o * 1e6:.0f} us" for s, o in overhead.items())
             print(f"  attention_{name}_fraction {fraction:.3f}  attention_{name}_half_seq {half:.0f}"
                   f"   (per-call overhead: {calls}; rms error {100 * rms:.1f}%)")
 
