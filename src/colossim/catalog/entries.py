@@ -105,6 +105,9 @@ class EfficiencyProfile(BaseModel):
     all_to_all_fraction: float
     comm_sm_fraction: float
     kernel_overhead_s: float
+    # a GEMM kernel's fixed GPU time (prologue, first loads, epilogue: measured per kernel,
+    # CUPTI-timed, in XLA's matmul tables); None: as kernel_overhead_s (perf/layer.py gemm_s)
+    gemm_floor_s: float | None = None
     # the GPU the GEMM fractions are stated for: another GPU of the family with a measured
     # MAMF sustains them scaled by its MAMF/peak ratio over this one's (perf/hardware.py)
     reference_gpu: str | None = None

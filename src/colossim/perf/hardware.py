@@ -42,6 +42,7 @@ class Hardware:
     hbm_bytes_s: float  # achievable HBM bandwidth
     hbm_capacity: float
     kernel_overhead_s: float
+    gemm_floor_s: float  # fixed GPU time of one GEMM kernel (profile gemm_floor_s, else kernel_overhead_s)
     gemm_half_output: float  # output elements (m*n) at which a GEMM runs at half its peak rate
     gemm_half_k: float  # reduction length at which a GEMM runs at half its peak rate
     scaleup_bytes_s: float  # NVLink busbw per GPU (ring collectives)
@@ -72,6 +73,7 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
     attn_fwd, attn_bwd = _attention_fractions(prof, training)
+    launch = HOST_LAUNCH_S if training.launch_blocking else 0.0
     sw = catalog.switch(cluster.fabric.switch)
     port = cluster.fabric.port_gbps or cluster.nic_gbps_per_gpu
     radix = cluster.fabric.switch_radix or sw.radix_at(port) or max(sw.radix_by_port_gbps.values())
@@ -87,7 +89,8 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         attn_bwd_half_seq=prof.attention_bwd_half_seq,
         hbm_bytes_s=gpu.hbm_bw_tbps * 1e12 * prof.hbm_fraction,
         hbm_capacity=gpu.hbm_bytes,
-        kernel_overhead_s=prof.kernel_overhead_s + (HOST_LAUNCH_S if training.launch_blocking else 0.0),
+        kernel_overhead_s=prof.kernel_overhead_s + launch,
+        gemm_floor_s=(prof.kernel_overhead_s if prof.gemm_floor_s is None else prof.gemm_floor_s) + launch,
         gemm_half_output=prof.gemm_half_output,
         gemm_half_k=prof.gemm_half_k,
         scaleup_bytes_s=cluster.scaleup_gbps_per_gpu * 1e9 * prof.scaleup_busbw_fraction,

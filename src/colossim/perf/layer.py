@@ -62,12 +62,15 @@ def gemm_s(m: np.ndarray, n: np.ndarray | float, k: np.ndarray | float, hw: Hard
     Efficiency falls for small shapes: the output must cover the GPU's SMs with tiles,
     m*n/(m*n + half_output), and each tile's reduction must be long enough to amortise
     its prologue and epilogue, k/(k + half_k). Both halves come from the GPU's profile.
+    Every kernel also pays a fixed GPU time, ``gemm_floor_s`` (first loads, pipeline fill,
+    epilogue), which dominates below ~1k cubed. The three are fitted together to one GPU's
+    measured GEMM table (benchmarks/gemm_curve.py; ``colossim calibrate`` for a user's sweep).
     """
     flops = 2.0 * m * n * k * count
     traffic = ACT_BYTES * (m * k + k * n + m * n) * count
     mn = m * n * count
     shape = mn / (mn + hw.gemm_half_output) * k / (k + hw.gemm_half_k)
-    return np.maximum(flops / (flops_s * shape), traffic / hw.hbm_bytes_s) + hw.kernel_overhead_s
+    return np.maximum(flops / (flops_s * shape), traffic / hw.hbm_bytes_s) + hw.gemm_floor_s
 
 
 @dataclass(frozen=True, slots=True)
