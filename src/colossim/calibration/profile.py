@@ -43,6 +43,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "scaleup_busbw_fraction": (1e-3, 1.0), "scaleup_latency_s": (0.0, 1e-2),
     "scaleout_busbw_fraction": (1e-3, 1.0), "scaleout_latency_s": (0.0, 1e-2),
     "all_to_all_fraction": (1e-3, 1.0), "comm_sm_fraction": (0.0, 1.0), "kernel_overhead_s": (0.0, 1e-3),
+    "gemm_floor_s": (0.0, 1e-3),
     "step_host_s": (0.0, 10.0),
 }
 GEMM_FRACTION_BOUNDS = (1e-3, 1.0)
@@ -54,26 +55,70 @@ def _large(run: NcclRun) -> np.ndarray:
     return big if big.any() else run.size_bytes >= run.size_bytes.max()
 
 
+# Grids of the GEMM-curve fit (perf/layer.py gemm_s): half_output, half_k and the per-kernel
+# floor. The floor spans none to 20 us: a GEMM kernel's fixed GPU time is a few us.
+HALF_OUTPUT_GRID = np.geomspace(1e3, 1e8, 61)
+HALF_K_GRID = np.geomspace(1.0, 4096.0, 49)
+FLOOR_GRID_S = np.concatenate([[0.0], np.geomspace(1e-7, 2e-5, 47)])
+# The fit reads the GEMMs a training step runs: m, n and k all >= 1,024 (m is tokens per
+# micro-batch, n and k hidden sizes and their TP shards). Below that a GEMM is a fraction of
+# one wave of tiles and its rate steps with the wave count, which the smooth curve does not
+# follow: fitted to XLA's B200 table down to 256, the fp8 fraction goes to its bound of 1.0
+# (benchmarks/gemm_curve.py). A sweep with fewer such points than FIT_MIN_POINTS is fitted whole.
+FIT_MIN_DIM = 1024
+FIT_MIN_POINTS = 8
+
+
+def fit_points(sweep: GemmSweep) -> np.ndarray:
+    big = np.minimum(np.minimum(sweep.m, sweep.n), sweep.k) >= FIT_MIN_DIM
+    return big if big.sum() >= FIT_MIN_POINTS else np.ones(len(sweep.m), dtype=bool)
+
+
+def _check_below_peak(sweep: GemmSweep, gpu: catalog.GPUEntry) -> None:
+    """A GEMM faster than the GPU's dense peak is a mistimed kernel or the wrong --gpu: refused."""
+    for m, n, k, d, rate in zip(sweep.m, sweep.n, sweep.k, sweep.dtype, sweep.flops_s, strict=True):
+        peak = gpu.peak_flops("bf16" if d == "fp32" else str(d))
+        if rate > peak:
+            raise ColossimError(f"GEMM sweep: {int(m)}x{int(n)}x{int(k)} {d} runs at {rate / 1e12:,.1f} TFLOP/s, "
+                                f"above the {gpu.name} dense {d} peak of {peak / 1e12:,.1f}: a mistimed "
+                                "kernel, or the sweep is not from this GPU (--gpu)", field="gemm")
+
+
 def fit_gemm(sweep: GemmSweep, gpu: catalog.GPUEntry) -> dict[str, Any]:
-    peak = np.array([gpu.peak_flops("bf16" if d == "fp32" else d) for d in sweep.dtype])
-    eff = sweep.flops_s / peak
-    mn, k = sweep.m * sweep.n, sweep.k
-    best: tuple[float, float, float] | None = None
-    for h in np.geomspace(1e3, 1e8, 61):
-        for kk in np.geomspace(1.0, 4096.0, 49):
-            curve = mn / (mn + h) * k / (k + kk)
-            resid = 0.0
-            for d in np.unique(sweep.dtype):
-                sel = sweep.dtype == d
-                f = float(np.median(eff[sel] / curve[sel]))
-                resid += float(np.sum(np.log(eff[sel] / (f * curve[sel])) ** 2))
-            if best is None or resid < best[0]:
-                best = (resid, float(h), float(kk))
+    """The GEMM curve of perf/layer.py ``gemm_s`` fitted to a measured sweep: time =
+    2mnk / (fraction x peak x mn/(mn + half_output) x k/(k + half_k)) + gemm_floor_s, one
+    fraction per dtype (at most 1), the shape terms and the floor shared. Least squares in
+    log time over the grids above, on the training-sized points (``fit_points``); each
+    dtype's fraction is the median that the candidate curve implies."""
+    _check_below_peak(sweep, gpu)
+    use = fit_points(sweep)
+    m, n, k, dtype = sweep.m[use], sweep.n[use], sweep.k[use], sweep.dtype[use]
+    peak = np.array([gpu.peak_flops("bf16" if d == "fp32" else d) for d in dtype])
+    work = 2.0 * m * n * k
+    t = work / sweep.flops_s[use]
+    mn = m * n
+    curve = ((mn / (mn + HALF_OUTPUT_GRID[:, None]))[:, None, :]
+             * (k / (k + HALF_K_GRID[:, None]))[None, :, :])  # (half_output, half_k, points)
+    ideal = work / (peak * curve)  # time at fraction 1, no floor
+    dtypes = np.unique(dtype)
+    best: tuple[float, float, float, float] | None = None
+    for floor in FLOOR_GRID_S:
+        if floor >= t.min():
+            break
+        f_point = ideal / (t - floor)
+        resid = np.zeros(curve.shape[:2])
+        for d in dtypes:
+            sel = dtype == d
+            f = np.minimum(np.median(f_point[..., sel], axis=-1, keepdims=True), GEMM_FRACTION_BOUNDS[1])
+            resid += np.sum(np.log((ideal[..., sel] / f + floor) / t[sel]) ** 2, axis=-1)
+        hi, ki = np.unravel_index(np.argmin(resid), resid.shape)
+        if best is None or resid[hi, ki] < best[0]:
+            best = (float(resid[hi, ki]), float(HALF_OUTPUT_GRID[hi]), float(HALF_K_GRID[ki]), float(floor))
     assert best is not None
-    _, h, kk = best
-    curve = mn / (mn + h) * k / (k + kk)
-    fractions = {str(d): float(np.median(eff[sweep.dtype == d] / curve[sweep.dtype == d])) for d in np.unique(sweep.dtype)}
-    return {"gemm_max_fraction": fractions, "gemm_half_output": h, "gemm_half_k": kk}
+    _, h, kk, floor = best
+    implied = work / (peak * (mn / (mn + h) * k / (k + kk)) * (t - floor))
+    fractions = {str(d): min(float(np.median(implied[dtype == d])), GEMM_FRACTION_BOUNDS[1]) for d in dtypes}
+    return {"gemm_max_fraction": fractions, "gemm_half_output": h, "gemm_half_k": kk, "gemm_floor_s": floor}
 
 
 def _ring_bytes_s(run: NcclRun) -> float:

@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         """Fit an efficiency profile (GEMM curve, NVLink/NIC busbw and latency, all-to-all) and write it as YAML;
         use it with `cluster.efficiency_profile: PATH` in a scenario."""
         from colossim.calibration.measurements import parse_gemm_csv, parse_nccl_tests
-        from colossim.calibration.profile import fit_profile, to_yaml
+        from colossim.calibration.profile import FIT_MIN_DIM, fit_points, fit_profile, to_yaml
         from colossim.errors import ColossimError
 
         runs, sources = [], {}
@@ -55,7 +55,9 @@ def register(app: typer.Typer) -> None:
         sweep = None
         if gemm is not None:
             sweep = parse_gemm_csv(_read(gemm, "--gemm"), str(gemm))
-            sources["gemm"] = f"{gemm.name}: {len(sweep.m)} GEMM shapes (benchmarks/gpu/gemm_sweep.py)"
+            fitted = int(fit_points(sweep).sum())
+            sources["gemm"] = (f"{gemm.name}: {len(sweep.m)} GEMM shapes, {fitted} of them fitted (m, n, k >= "
+                               f"{FIT_MIN_DIM} where there are enough; benchmarks/gpu/gemm_sweep.py)")
         if not runs and sweep is None:
             raise ColossimError("calibrate: give at least one of --all-reduce, --all-gather, --alltoall, --gemm",
                                 field="calibrate")
