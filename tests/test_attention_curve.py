@@ -7,13 +7,12 @@ the chunk it sweeps: context parallelism shortens it.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _benchmarks import load_benchmark
 from colossim import catalog
 from colossim.calibration.profile import load_profile
 from colossim.errors import ColossimError
@@ -21,12 +20,7 @@ from colossim.perf.hardware import resolve_hardware
 from colossim.perf.layer import attention_core_s, shapes
 from colossim.scenario import load_scenario
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("attention_curve", ROOT / "benchmarks" / "attention_curve.py")
-assert _spec and _spec.loader
-attention_curve = importlib.util.module_from_spec(_spec)
-sys.modules["attention_curve"] = attention_curve
-_spec.loader.exec_module(attention_curve)
+attention_curve = load_benchmark("attention_curve")
 A = np.asarray
 
 
