@@ -51,16 +51,15 @@ FITTED: dict[str, dict[str, tuple[float, float, str]]] = {
     "hopper": {
         "gemm_max_fraction": (0.55, 0.803, "best-shape MAMF 794.5/989 (hardware.md 5.1)"),
         "gemm_fp8_fraction": (0.40, 0.709, "best-shape FP8 MAMF 0.709 of the 1,979 TFLOP/s dense peak (hardware.md 5.1)"),
-        "gemm_half_k": (16.0, 1024.0, "as ampere"),
-        # gemm_half_output is not fitted: only the Megatron-Core small models constrain it
-        # (catalog value: the lower bound, where the all-run fit put it)
+        # gemm_half_output, gemm_half_k and gemm_floor_s are not fitted: they are measured
+        # (XLA's CUPTI-timed H100 matmul table, benchmarks/gemm_curve.py)
         "hbm_fraction": (0.70, 0.92, "STREAM-class copies reach ~90% of 3.35 TB/s"),
         "step_host_s": (0.0, 0.05, "as ampere"),
     },
     "blackwell": {
         # gemm_max_fraction (bf16) is TIED to the fp8 fraction below
         "gemm_fp8_fraction": (0.35, 0.763, "best-shape FP8 MAMF 3,432.5/4,500 on B200 (hardware.md 5.1)"),
-        "gemm_half_k": (16.0, 1024.0, "as ampere"),
+        # the GEMM curve's shape and floor are measured, as Hopper's (XLA's B200 table)
         "hbm_fraction": (0.70, 0.92, "STREAM-class copies reach ~90% of 8 TB/s"),
         "step_host_s": (0.0, 0.05, "as ampere"),
     },
@@ -75,9 +74,9 @@ TIED: dict[str, dict[str, tuple[str, float]]] = {
 # What a family's profile is before any of its runs is fitted: the cross-validation fold of a
 # family's only case family predicts it from this, never from the catalog values that were
 # fitted with it. Blackwell: Hopper's sustained/MAMF ratio (0.722/0.803, the 2026-12 first fit)
-# carried to the B200 MAMF figures, half_k and HBM as first set in the catalog (sources there).
+# carried to the B200 MAMF figures, HBM as first set in the catalog (sources there).
 PRIOR: dict[str, dict[str, float]] = {
-    "blackwell": {"gemm_max_fraction": 0.698, "gemm_fp8_fraction": 0.686, "gemm_half_k": 435.0,
+    "blackwell": {"gemm_max_fraction": 0.698, "gemm_fp8_fraction": 0.686,
                   "hbm_fraction": 0.82, "step_host_s": 0.0},
 }
 CANDIDATES = 192
