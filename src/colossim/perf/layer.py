@@ -63,8 +63,9 @@ def gemm_s(m: np.ndarray, n: np.ndarray | float, k: np.ndarray | float, hw: Hard
     m*n/(m*n + half_output), and each tile's reduction must be long enough to amortise
     its prologue and epilogue, k/(k + half_k). Both halves come from the GPU's profile.
     Every kernel also pays a fixed GPU time, ``gemm_floor_s`` (first loads, pipeline fill,
-    epilogue), which dominates below ~1k cubed. The three are fitted together to one GPU's
-    measured GEMM table (benchmarks/gemm_curve.py; ``colossim calibrate`` for a user's sweep).
+    epilogue), which dominates below ~1k cubed. On Hopper and Blackwell the three are fitted
+    together to one GPU's measured GEMM table (benchmarks/gemm_curve.py; ``colossim calibrate``
+    for a user's sweep); a profile without a floor pays ``kernel_overhead_s`` per GEMM.
     """
     flops = 2.0 * m * n * k * count
     traffic = ACT_BYTES * (m * k + k * n + m * n) * count
