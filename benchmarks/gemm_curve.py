@@ -41,7 +41,7 @@ import numpy as np
 
 from colossim import catalog
 from colossim.calibration.measurements import parse_gemm_csv
-from colossim.calibration.profile import fit_gemm, fit_points
+from colossim.calibration.profile import curve_time_s, fit_gemm, fit_points
 
 DATA = Path(__file__).parent / "data"
 TABLES = {"b200": DATA / "xla_gemm_b200.csv", "h100": DATA / "xla_gemm_h100.csv"}
@@ -53,13 +53,9 @@ def fit(gpu: str, path: Path) -> tuple[dict, float]:
     entry = catalog.gpu(gpu)
     body = fit_gemm(sweep, entry)
     use = fit_points(sweep)
-    peak = np.array([entry.peak_flops("bf16" if d == "fp32" else d) for d in sweep.dtype])
-    frac = np.array([body["gemm_max_fraction"][d] for d in sweep.dtype])
-    mn, k = sweep.m * sweep.n, sweep.k
-    shape = mn / (mn + body["gemm_half_output"]) * k / (k + body["gemm_half_k"])
-    work = 2.0 * sweep.m * sweep.n * sweep.k
-    model = work / (frac * peak * shape) + body["gemm_floor_s"]
-    return body, float(np.sqrt(np.mean((model * sweep.flops_s / work - 1.0)[use] ** 2)))
+    model = curve_time_s(sweep, body, entry)
+    measured = 2.0 * sweep.m * sweep.n * sweep.k / sweep.flops_s
+    return body, float(np.sqrt(np.mean((model / measured - 1.0)[use] ** 2)))
 
 
 def main() -> None:

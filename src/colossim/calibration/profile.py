@@ -74,14 +74,30 @@ def fit_points(sweep: GemmSweep) -> np.ndarray:
     return big if big.sum() >= FIT_MIN_POINTS else np.ones(len(sweep.m), dtype=bool)
 
 
-def _check_below_peak(sweep: GemmSweep, gpu: catalog.GPUEntry) -> None:
+def dense_peak_flops(dtype: np.ndarray, gpu: catalog.GPUEntry) -> np.ndarray:
+    """Each sweep point's dense peak (an fp32 sweep is held to the bf16 tensor-core peak)."""
+    return np.array([gpu.peak_flops("bf16" if d == "fp32" else str(d)) for d in dtype])
+
+
+def _check_below_peak(sweep: GemmSweep, gpu: catalog.GPUEntry, peak: np.ndarray) -> None:
     """A GEMM faster than the GPU's dense peak is a mistimed kernel or the wrong --gpu: refused."""
-    for m, n, k, d, rate in zip(sweep.m, sweep.n, sweep.k, sweep.dtype, sweep.flops_s, strict=True):
-        peak = gpu.peak_flops("bf16" if d == "fp32" else str(d))
-        if rate > peak:
-            raise ColossimError(f"GEMM sweep: {int(m)}x{int(n)}x{int(k)} {d} runs at {rate / 1e12:,.1f} TFLOP/s, "
-                                f"above the {gpu.name} dense {d} peak of {peak / 1e12:,.1f}: a mistimed "
-                                "kernel, or the sweep is not from this GPU (--gpu)", field="gemm")
+    over = np.flatnonzero(sweep.flops_s > peak)
+    if over.size:
+        i = int(over[0])
+        d = sweep.dtype[i]
+        raise ColossimError(f"GEMM sweep: {int(sweep.m[i])}x{int(sweep.n[i])}x{int(sweep.k[i])} {d} runs at "
+                            f"{sweep.flops_s[i] / 1e12:,.1f} TFLOP/s, above the {gpu.name} dense {d} peak of "
+                            f"{peak[i] / 1e12:,.1f}: a mistimed kernel, or the sweep is not from this GPU (--gpu)",
+                            field="gemm")
+
+
+def curve_time_s(sweep: GemmSweep, body: dict[str, Any], gpu: catalog.GPUEntry) -> np.ndarray:
+    """Each sweep point's time on a fitted curve (``body`` as :func:`fit_gemm` returns it)."""
+    frac = np.array([body["gemm_max_fraction"][d] for d in sweep.dtype])
+    mn, k = sweep.m * sweep.n, sweep.k
+    shape = mn / (mn + body["gemm_half_output"]) * k / (k + body["gemm_half_k"])
+    work = 2.0 * sweep.m * sweep.n * sweep.k
+    return work / (frac * dense_peak_flops(sweep.dtype, gpu) * shape) + body["gemm_floor_s"]
 
 
 def fit_gemm(sweep: GemmSweep, gpu: catalog.GPUEntry) -> dict[str, Any]:
@@ -90,10 +106,10 @@ def fit_gemm(sweep: GemmSweep, gpu: catalog.GPUEntry) -> dict[str, Any]:
     fraction per dtype (at most 1), the shape terms and the floor shared. Least squares in
     log time over the grids above, on the training-sized points (``fit_points``); each
     dtype's fraction is the median that the candidate curve implies."""
-    _check_below_peak(sweep, gpu)
+    all_peak = dense_peak_flops(sweep.dtype, gpu)
+    _check_below_peak(sweep, gpu, all_peak)
     use = fit_points(sweep)
-    m, n, k, dtype = sweep.m[use], sweep.n[use], sweep.k[use], sweep.dtype[use]
-    peak = np.array([gpu.peak_flops("bf16" if d == "fp32" else d) for d in dtype])
+    m, n, k, dtype, peak = sweep.m[use], sweep.n[use], sweep.k[use], sweep.dtype[use], all_peak[use]
     work = 2.0 * m * n * k
     t = work / sweep.flops_s[use]
     mn = m * n
