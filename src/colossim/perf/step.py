@@ -191,7 +191,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     dense_p, expert_p = _stage_params(model, params, layers, pp, dual)
     layer_p = np.maximum(params.dense_layer, params.moe_shared + params.moe_experts) if model.moe else params.dense_layer
     dp_exposed = exposure.dp_exposed(training, dense_p, expert_p, tp, cp, dp, ep, zero, slow.fwd,
-                                     slow.bwd + slow.rec, coll, step_costs.bucket_params(training, layer_p), etp)
+                                     slow.bwd + slow.rec, coll, step_costs.bucket_params(training, layer_p, dp), etp)
     dp_exposed = np.where(zero == 3, fsdp.zero3_exposed_s(training, dense_p, expert_p, tp, cp, dp, ep, n_micro, slow.fwd,
                                                           slow.bwd + slow.rec, layers.middle, coll, etp), dp_exposed)
     offloaded = (offload.optimizer_s(dense_p, expert_p, dp * cp, ep, zero, training, hw, slow.bwd,

@@ -105,8 +105,21 @@ def once_per_step_s(training: TrainingSpec, hw: Hardware, coll: comm.AnalyticCol
     return opt + master + kernels + syncs + data + hw.step_host_s
 
 
-def bucket_params(training: TrainingSpec, layer_params: np.ndarray) -> np.ndarray:
-    """Parameters in the last gradient bucket (the one whose reduction nothing hides)."""
+# Megatron-Core's DistributedDataParallel when bucket_size is unset (distributed_data_parallel.py
+# at 307dcf3, line 57): max(40,000,000, 1,000,000 x data-parallel size) parameters, "larger DP
+# sizes need larger buckets" so that each rank's NCCL ring chunk stays bandwidth-bound. The size
+# is the data-parallel group's without context parallelism (get_data_parallel_world_size()).
+MCORE_BUCKET_MIN_PARAMS = 4.0e7
+MCORE_BUCKET_PARAMS_PER_DP_RANK = 1.0e6
+
+
+def bucket_params(training: TrainingSpec, layer_params: np.ndarray, dp: np.ndarray | int = 1) -> np.ndarray:
+    """Parameters in the last gradient bucket (the one whose reduction nothing hides).
+    At 100k GPUs Megatron-Core's default bucket holds over 10 billion parameters: the
+    whole reduction of most models is one bucket, and nothing hides it."""
+    ones = np.ones_like(layer_params, dtype=float)
     if training.dp_bucket_params is None:  # FSDP: one transformer block at a time
         return np.asarray(layer_params, dtype=float)
-    return np.minimum(training.dp_bucket_params, 1e30) * np.ones_like(layer_params, dtype=float)
+    if training.dp_bucket_params == "megatron-core":
+        return np.maximum(MCORE_BUCKET_MIN_PARAMS, MCORE_BUCKET_PARAMS_PER_DP_RANK * np.asarray(dp, dtype=float)) * ones
+    return np.minimum(training.dp_bucket_params, 1e30) * ones

@@ -7,6 +7,7 @@ stacks.yaml, each value with its source); a field set in the scenario overrides 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import (
@@ -20,7 +21,7 @@ from pydantic import (
 )
 
 from colossim.catalog import stacks
-from colossim.errors import unknown_name_error
+from colossim.errors import field_error, unknown_name_error
 
 Precision = Literal["bf16", "fp16", "fp8"]
 Recompute = Literal["none", "selective", "full"]
@@ -141,9 +142,12 @@ class TrainingSpec(BaseModel):
         default="fused",
         description="fused: multi-tensor Adam, norm and scaling kernels (apex/TE FusedAdam); unfused: one kernel chain per tensor",
     )
-    dp_bucket_params: PositiveFloat | None = Field(
-        default=4.0e7,
-        description="parameters per gradient-reduction bucket (the last one cannot overlap); null: one layer (FSDP)",
+    dp_bucket_params: PositiveFloat | Literal["megatron-core"] | None = Field(
+        default="megatron-core",
+        description=(
+            "parameters per gradient-reduction bucket (the last one cannot overlap); null: one layer (FSDP); "
+            "megatron-core: Megatron-Core's default when bucket_size is unset, max(40M, 1M x data-parallel size)"
+        ),
     )
 
     optimizer_state_dtype: Literal["fp32", "bf16"] = Field(
@@ -196,6 +200,21 @@ class TrainingSpec(BaseModel):
             raise ValueError(f"param_gather_dtype fp8 needs precision fp8 (got {self.precision!r}): "
                              "only fp8 GEMMs consume fp8 weights")
         return self
+
+    @field_validator("dp_bucket_params", mode="before")
+    @classmethod
+    def _bucket(cls, value: Any) -> Any:
+        """One message for every wrong bucket (not pydantic's per-branch union errors)."""
+        allowed = "a positive number of parameters, null (one layer: FSDP) or 'megatron-core' (max(40M, 1M x dp))"
+        if isinstance(value, str) and value != "megatron-core":
+            try:  # YAML 1.1 reads 4.0e7 (no exponent sign) as a string
+                value = float(value)
+            except ValueError:
+                raise ValueError(str(field_error("training.dp_bucket_params", value, allowed, choices=["megatron-core"]))
+                                 .removeprefix("training.dp_bucket_params: ")) from None
+        if isinstance(value, bool) or (isinstance(value, int | float) and not (math.isfinite(value) and value > 0)):
+            raise ValueError(f"{value!r} is not allowed; {allowed}")
+        return value
 
     @field_validator("stack")
     @classmethod

@@ -163,8 +163,26 @@ def catalog_values(family: str) -> dict[str, float]:
     return {n: float(special[n]) if n in special else float(getattr(base, n)) for n in FITTED[family]}
 
 
+def informs_fit(c: Case) -> bool:
+    """Whether run ``c`` can steer its family's fitted GEMM fractions: its GPU is the profile's
+    reference GPU, has a measured MAMF (perf/hardware.py mamf_scale puts it on the reference's
+    scale), or has the reference's dense peaks (the same silicon at the same clocks: H800 and
+    H100). A GPU with neither (GB300: no MAMF, peaks 11% above B200's; the 500 W H100: an
+    interpolated peak) is priced at the reference's share of its own peak, an assumption the
+    fit could only absorb into the fraction every other GPU of the family shares. Such runs are
+    predicted, scored and cross-validated like any other; they do not move the profile."""
+    gpu = catalog.gpu(c.scenario.cluster.gpu)
+    ref_name = catalog.efficiency_profile(family_of(c.run)).reference_gpu
+    if ref_name is None or gpu.name == ref_name or gpu.mamf_tflops is not None:
+        return True
+    ref = catalog.gpu(ref_name)
+    return all(gpu.peak_flops(d) == ref.peak_flops(d) for d in ("bf16", "fp8"))
+
+
 def fit(family: str, cases: list[Case]) -> dict[str, float]:
-    """The fitted fields of ``family`` that best reproduce ``cases`` (deterministic)."""
+    """The fitted fields of ``family`` that best reproduce ``cases`` (deterministic), from the
+    runs among them that :func:`informs_fit`."""
+    cases = [c for c in cases if informs_fit(c)]
     names = list(FITTED[family])
     lo = np.array([FITTED[family][n][0] for n in names])
     hi = np.array([FITTED[family][n][1] for n in names])
