@@ -87,3 +87,15 @@ def test_runs_on_a_gpu_with_an_assumed_gemm_ceiling_do_not_steer_the_fit() -> No
     gb300 = [c for c in cases if c.scenario.cluster.gpu == "gb300"]
     # a family left with only such runs keeps its prior, as with no run at all
     assert vfit.fit("blackwell", gb300) == vfit.fit("blackwell", [])
+
+
+def test_an_estimate_on_a_gpu_with_an_assumed_ceiling_says_so() -> None:
+    gb300 = estimate(load_scenario({"model": "llama3-70b", "cluster": {"gpu": "gb300", "num_gpus": 72, "gpus_per_node": 72},
+                                    "training": {"seq_len": 8192, "global_batch_size": 256, "precision": "fp8"},
+                                    "parallel": {"tp": 1, "pp": 4, "vpp": 5, "dp": 16}}))
+    assert gb300.envelope["assumed_ceiling"] == {"gpu": "gb300", "reference": "b200"}
+    assert any("no measured GEMM ceiling" in n for n in gb300.notes)
+    b200 = estimate(load_scenario({"model": "llama3-8b", "cluster": {"gpu": "b200", "num_gpus": 8},
+                                   "training": {"seq_len": 8192, "global_batch_size": 8, "precision": "fp8"},
+                                   "parallel": {"tp": 1, "pp": 1, "dp": 8}}))
+    assert b200.envelope["assumed_ceiling"] is None and not any("GEMM ceiling" in n for n in b200.notes)

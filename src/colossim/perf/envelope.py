@@ -68,11 +68,16 @@ def validation_envelope() -> Envelope:
 def scenario_features(scenario: Any) -> dict[str, Any]:
     """The features of a scenario the envelope compares beyond the plan."""
     from colossim import catalog
+    from colossim.perf.hardware import assumed_gemm_ceiling
 
     off = scenario.training.offload
+    gpu = catalog.gpu(scenario.cluster.gpu)
     return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
-            "gpu_family": catalog.gpu(scenario.cluster.gpu).profile, "offload": off.optimizer or off.activations,
-            "own_profile": scenario.cluster.efficiency_profile, "stack": scenario.training.stack}
+            "gpu_family": gpu.profile, "offload": off.optimizer or off.activations,
+            "own_profile": scenario.cluster.efficiency_profile, "stack": scenario.training.stack,
+            "assumed_ceiling": (None if scenario.cluster.efficiency_profile
+                                or not assumed_gemm_ceiling(gpu, catalog.efficiency_profile(gpu.profile))
+                                else {"gpu": gpu.name, "reference": catalog.efficiency_profile(gpu.profile).reference_gpu})}
 
 
 def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -89,7 +94,8 @@ def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str,
             "validated_runs": 0 if validated is None else int(validated["runs"]),
             "stack": None if features is None else features.get("stack"),
             "stack_bias": None if stack_rec is None else stack_rec["cross_validated_bias"],
-            "stack_runs": 0 if stack_rec is None else int(stack_rec["runs"])}
+            "stack_runs": 0 if stack_rec is None else int(stack_rec["runs"]),
+            "assumed_ceiling": None if features is None else features.get("assumed_ceiling")}
 
 
 def _stack_validated(name: str | None) -> dict[str, float] | None:
@@ -117,6 +123,11 @@ def notes(assessment: dict[str, Any]) -> list[str]:
     elif "expected_error" in assessment:
         out.append("accuracy: no published run validates this efficiency profile (a family scaled from another, or "
                    "your own calibration); treat the step time as unvalidated")
+    ceiling = assessment.get("assumed_ceiling")
+    if ceiling:
+        out.append(f"accuracy: {ceiling['gpu']} has no measured GEMM ceiling (catalog mamf_tflops): its GEMMs are priced "
+                   f"at {ceiling['reference']}'s share of its own peak, an assumption: runs on it are scored, not fitted "
+                   "(colossim validate); measure one with benchmarks/gpu/gemm_sweep.py and colossim calibrate")
     bias = assessment.get("stack_bias")
     if bias is not None and abs(bias) >= STACK_BIAS_NOTE:
         side = "shorter" if bias < 0 else "longer"

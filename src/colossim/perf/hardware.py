@@ -121,6 +121,18 @@ def _gemm_flops(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile, dtype: s
     return gpu.peak_flops(dtype) * fraction * mamf_scale(gpu, prof, dtype)
 
 
+def assumed_gemm_ceiling(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile) -> bool:
+    """Whether ``gpu``'s GEMM ceiling is an assumption: it has no measured MAMF and its dense
+    peaks differ from the profile's reference GPU's, so :func:`mamf_scale` can only price it at
+    the reference's share of its own peak (GB300; the 500 W H100, whose peak is interpolated).
+    Not so for the reference itself, a GPU with a measured MAMF, or the same silicon at the same
+    clocks (H800 against H100)."""
+    if prof.reference_gpu is None or gpu.name == prof.reference_gpu or gpu.mamf_tflops is not None:
+        return False
+    ref = catalog.gpu(prof.reference_gpu)
+    return any(gpu.peak_flops(d) != ref.peak_flops(d) for d in ("bf16", "fp8"))
+
+
 def mamf_scale(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile, dtype: str) -> float:
     """How much more (or less) of its peak ``gpu`` sustains in GEMMs than the profile's
     reference GPU: the ratio of their best-shape MAMF shares of peak. Siblings of one family

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from colossim import catalog
-from colossim.perf.hardware import Hardware, resolve_hardware
+from colossim.perf.hardware import Hardware, assumed_gemm_ceiling, resolve_hardware
 from colossim.perf.step import evaluate
 from colossim.scenario import Scenario
 from colossim.validation.runs import ReferenceRun, reference_runs
@@ -171,12 +171,7 @@ def informs_fit(c: Case) -> bool:
     interpolated peak) is priced at the reference's share of its own peak, an assumption the
     fit could only absorb into the fraction every other GPU of the family shares. Such runs are
     predicted, scored and cross-validated like any other; they do not move the profile."""
-    gpu = catalog.gpu(c.scenario.cluster.gpu)
-    ref_name = catalog.efficiency_profile(family_of(c.run)).reference_gpu
-    if ref_name is None or gpu.name == ref_name or gpu.mamf_tflops is not None:
-        return True
-    ref = catalog.gpu(ref_name)
-    return all(gpu.peak_flops(d) == ref.peak_flops(d) for d in ("bf16", "fp8"))
+    return not assumed_gemm_ceiling(catalog.gpu(c.scenario.cluster.gpu), catalog.efficiency_profile(family_of(c.run)))
 
 
 def fit(family: str, cases: list[Case]) -> dict[str, float]:
