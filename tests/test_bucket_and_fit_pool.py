@@ -99,3 +99,16 @@ def test_an_estimate_on_a_gpu_with_an_assumed_ceiling_says_so() -> None:
                                    "training": {"seq_len": 8192, "global_batch_size": 8, "precision": "fp8"},
                                    "parallel": {"tp": 1, "pp": 1, "dp": 8}}))
     assert b200.envelope["assumed_ceiling"] is None and not any("GEMM ceiling" in n for n in b200.notes)
+
+
+@pytest.mark.parametrize("training, suggestion", [({"dp_bucket_params": "megatron"}, "megatron-core"),
+                                                   ({"stack": "megatron-core-2O24"}, "megatron-core-2024")])
+def test_a_validator_error_keeps_its_fields_for_the_api(training, suggestion) -> None:
+    # the HTTP API's 422 body reads these: allowed without the message around it, the did-you-mean
+    with pytest.raises(ColossimError) as err:
+        load_scenario({"model": "llama3-8b", "cluster": {"gpu": "h100-sxm", "num_gpus": 8},
+                       "training": {"seq_len": 4096, "global_batch_size": 8, **training}})
+    e = err.value
+    field = "training." + next(iter(training))
+    assert e.field == field and e.suggestion == suggestion and str(e).startswith(f"{field}: ")
+    assert e.allowed and "is not allowed" not in e.allowed and "did you mean" not in e.allowed

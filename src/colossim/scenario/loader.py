@@ -224,6 +224,11 @@ def _convert(exc: ValidationError, cls: type[BaseModel], section: str) -> Coloss
         expected = err.get("ctx", {}).get("expected", "")
         choices = [c.strip().strip("'") for c in str(expected).replace(" or ", ",").split(",") if c.strip()]
         return field_error(path, value, f"allowed: {expected}", choices=choices)
+    raised = err.get("ctx", {}).get("error")
+    if isinstance(raised, ColossimError):  # a validator's own message: keep its allowed and did-you-mean
+        text = str(raised).removeprefix(f"{raised.field}: ") if raised.field else str(raised)
+        return ColossimError(f"{path}: {text}", field=path, value=raised.value if raised.value is not None else value,
+                             allowed=raised.allowed, suggestion=raised.suggestion)
     message = err["msg"].removeprefix("Value error, ")
     if loc and kind != "value_error":
         return ColossimError(f"{path}: {value!r} is not allowed; {message.lower()}", field=path, value=value,

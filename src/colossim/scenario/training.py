@@ -210,18 +210,16 @@ class TrainingSpec(BaseModel):
             try:  # YAML 1.1 reads 4.0e7 (no exponent sign) as a string
                 value = float(value)
             except ValueError:
-                raise ValueError(str(field_error("training.dp_bucket_params", value, allowed, choices=["megatron-core"]))
-                                 .removeprefix("training.dp_bucket_params: ")) from None
+                raise field_error("training.dp_bucket_params", value, allowed, choices=["megatron-core"]) from None
         if isinstance(value, bool) or (isinstance(value, int | float) and not (math.isfinite(value) and value > 0)):
-            raise ValueError(f"{value!r} is not allowed; {allowed}")
+            raise field_error("training.dp_bucket_params", value, allowed)
         return value
 
     @field_validator("stack")
     @classmethod
     def _known_stack(cls, name: str) -> str:
         if name.lower() not in stacks.stack_names():
-            err = unknown_name_error("software stack", "training.stack", name, stacks.stack_names())
-            raise ValueError(str(err).removeprefix("training.stack: "))
+            raise unknown_name_error("software stack", "training.stack", name, stacks.stack_names())
         return name.lower()
 
     @property
