@@ -33,6 +33,7 @@ import yaml
 from colossim import catalog
 from colossim.calibration.measurements import GemmSweep, NcclRun
 from colossim.errors import ColossimError, field_error
+from colossim.perf.layer import gemm_shape
 
 # (lower, upper) of every field a profile file may set: physical bounds, never clamped
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -94,8 +95,7 @@ def _check_below_peak(sweep: GemmSweep, gpu: catalog.GPUEntry, peak: np.ndarray)
 def curve_time_s(sweep: GemmSweep, body: dict[str, Any], gpu: catalog.GPUEntry) -> np.ndarray:
     """Each sweep point's time on a fitted curve (``body`` as :func:`fit_gemm` returns it)."""
     frac = np.array([body["gemm_max_fraction"][d] for d in sweep.dtype])
-    mn, k = sweep.m * sweep.n, sweep.k
-    shape = mn / (mn + body["gemm_half_output"]) * k / (k + body["gemm_half_k"])
+    shape = gemm_shape(sweep.m * sweep.n, sweep.k, body["gemm_half_output"], body["gemm_half_k"])
     work = 2.0 * sweep.m * sweep.n * sweep.k
     return work / (frac * dense_peak_flops(sweep.dtype, gpu) * shape) + body["gemm_floor_s"]
 
@@ -113,8 +113,7 @@ def fit_gemm(sweep: GemmSweep, gpu: catalog.GPUEntry) -> dict[str, Any]:
     work = 2.0 * m * n * k
     t = work / sweep.flops_s[use]
     mn = m * n
-    curve = ((mn / (mn + HALF_OUTPUT_GRID[:, None]))[:, None, :]
-             * (k / (k + HALF_K_GRID[:, None]))[None, :, :])  # (half_output, half_k, points)
+    curve = np.asarray(gemm_shape(mn, k, HALF_OUTPUT_GRID[:, None, None], HALF_K_GRID[None, :, None]))  # (H, K, points)
     ideal = work / (peak * curve)  # time at fraction 1, no floor
     dtypes = np.unique(dtype)
     best: tuple[float, float, float, float] | None = None
@@ -132,7 +131,7 @@ def fit_gemm(sweep: GemmSweep, gpu: catalog.GPUEntry) -> dict[str, Any]:
             best = (float(resid[hi, ki]), float(HALF_OUTPUT_GRID[hi]), float(HALF_K_GRID[ki]), float(floor))
     assert best is not None
     _, h, kk, floor = best
-    implied = work / (peak * (mn / (mn + h) * k / (k + kk)) * (t - floor))
+    implied = work / (peak * gemm_shape(mn, k, h, kk) * (t - floor))
     fractions = {str(d): min(float(np.median(implied[dtype == d])), GEMM_FRACTION_BOUNDS[1]) for d in dtypes}
     return {"gemm_max_fraction": fractions, "gemm_half_output": h, "gemm_half_k": kk, "gemm_floor_s": floor}
 

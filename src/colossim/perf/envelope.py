@@ -72,12 +72,13 @@ def scenario_features(scenario: Any) -> dict[str, Any]:
 
     off = scenario.training.offload
     gpu = catalog.gpu(scenario.cluster.gpu)
+    prof = catalog.efficiency_profile(gpu.profile)
+    # a user's own profile (cluster.efficiency_profile) measured the GPU: nothing assumed
+    assumed = not scenario.cluster.efficiency_profile and assumed_gemm_ceiling(gpu, prof)
     return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
             "gpu_family": gpu.profile, "offload": off.optimizer or off.activations,
             "own_profile": scenario.cluster.efficiency_profile, "stack": scenario.training.stack,
-            "assumed_ceiling": (None if scenario.cluster.efficiency_profile
-                                or not assumed_gemm_ceiling(gpu, catalog.efficiency_profile(gpu.profile))
-                                else {"gpu": gpu.name, "reference": catalog.efficiency_profile(gpu.profile).reference_gpu})}
+            "assumed_ceiling": {"gpu": gpu.name, "reference": prof.reference_gpu} if assumed else None}
 
 
 def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:

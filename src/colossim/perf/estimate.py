@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from colossim.catalog import stacks
 from colossim.perf import envelope, step_costs
 from colossim.perf.comm import AnalyticCollectives
@@ -144,9 +142,10 @@ def _overlap_hints(scenario: Scenario, arrays: StepArrays) -> list[str]:
         return [f"data-parallel traffic is not overlapped (overlap_dp_comm false, {origin}): {dp_s:.3g} s exposed, "
                 f"{dp_s / step:.0%} of the step; if your framework overlaps it (Megatron --overlap-grad-reduce, "
                 "FSDP), set training.overlap_dp_comm: true"]
-    bucket = float(step_costs.bucket_params(tr, np.ones(1), scenario.parallel.dp or 1)[0])
-    scaled = tr.dp_bucket_params == "megatron-core" and bucket > step_costs.MCORE_BUCKET_MIN_PARAMS
-    if tr.overlap_dp_comm and scaled and dp_s > HINT_SHARE * step:
+    if not (tr.overlap_dp_comm and tr.dp_bucket_params == "megatron-core" and dp_s > HINT_SHARE * step):
+        return []
+    bucket = float(step_costs.megatron_core_bucket_params(scenario.parallel.dp or 1))
+    if bucket > step_costs.MCORE_BUCKET_MIN_PARAMS:  # grown with dp: few buckets, little overlap
         return [f"the gradient buckets are Megatron-Core's unset default, max(40M, 1M x dp) = {bucket:.3g} parameters "
                 f"at dp={scenario.parallel.dp}: so few buckets overlap little of the reduction ({dp_s:.3g} s exposed, "
                 f"{dp_s / step:.0%} of the step); set training.dp_bucket_params (--ddp-bucket-size), e.g. 134217728 "

@@ -55,6 +55,14 @@ EAGER_BYTES_PER_ELEMENT = {"rmsnorm": 36.0, "gated_act": 10.0, "rope": 28.0}
 FP8_CAST_BYTES = 5.0
 
 
+def gemm_shape(mn: np.ndarray | float, k: np.ndarray | float, half_output: np.ndarray | float,
+               half_k: np.ndarray | float) -> np.ndarray | float:
+    """The share of its sustained rate a GEMM with ``mn`` output elements and reduction length
+    ``k`` reaches: mn/(mn + half_output) * k/(k + half_k) (:func:`gemm_s`; calibration/profile.py
+    fits the two halves with this same function). Broadcasts."""
+    return mn / (mn + half_output) * k / (k + half_k)
+
+
 def gemm_s(m: np.ndarray, n: np.ndarray | float, k: np.ndarray | float, hw: Hardware,
            flops_s: float, count: np.ndarray | float = 1.0) -> np.ndarray:
     """``count`` GEMMs of (m x k) @ (k x n) in one kernel (batched or grouped).
@@ -70,7 +78,7 @@ def gemm_s(m: np.ndarray, n: np.ndarray | float, k: np.ndarray | float, hw: Hard
     flops = 2.0 * m * n * k * count
     traffic = ACT_BYTES * (m * k + k * n + m * n) * count
     mn = m * n * count
-    shape = mn / (mn + hw.gemm_half_output) * k / (k + hw.gemm_half_k)
+    shape = gemm_shape(mn, k, hw.gemm_half_output, hw.gemm_half_k)
     return np.maximum(flops / (flops_s * shape), traffic / hw.hbm_bytes_s) + hw.gemm_floor_s
 
 

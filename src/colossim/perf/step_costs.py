@@ -113,6 +113,11 @@ MCORE_BUCKET_MIN_PARAMS = 4.0e7
 MCORE_BUCKET_PARAMS_PER_DP_RANK = 1.0e6
 
 
+def megatron_core_bucket_params(dp: np.ndarray | int) -> np.ndarray:
+    """Megatron-Core's bucket when ``--ddp-bucket-size`` is unset, at data-parallel size ``dp``."""
+    return np.maximum(MCORE_BUCKET_MIN_PARAMS, MCORE_BUCKET_PARAMS_PER_DP_RANK * np.asarray(dp, dtype=float))
+
+
 def bucket_params(training: TrainingSpec, layer_params: np.ndarray, dp: np.ndarray | int = 1) -> np.ndarray:
     """Parameters in the last gradient bucket (the one whose reduction nothing hides).
     At 100k GPUs Megatron-Core's default bucket holds over 10 billion parameters: the
@@ -121,5 +126,5 @@ def bucket_params(training: TrainingSpec, layer_params: np.ndarray, dp: np.ndarr
     if training.dp_bucket_params is None:  # FSDP: one transformer block at a time
         return np.asarray(layer_params, dtype=float)
     if training.dp_bucket_params == "megatron-core":
-        return np.maximum(MCORE_BUCKET_MIN_PARAMS, MCORE_BUCKET_PARAMS_PER_DP_RANK * np.asarray(dp, dtype=float)) * ones
+        return megatron_core_bucket_params(dp) * ones
     return np.minimum(training.dp_bucket_params, 1e30) * ones
