@@ -15,7 +15,10 @@ gradient-accumulation steps and the median step time over every result file of t
   file's first step left out (it includes warm-up);
 - otherwise training blocks: (block_stop - block_start) / steps in the block, with
   steps = epoch_count / (global_batch_size x max_sequence_length) (GPT-3, whose epoch_count is
-  in tokens); evaluation runs between blocks and is not counted.
+  in tokens); evaluation runs between blocks and is not counted;
+- v3.0's GPT-3 logs open one block for the whole run and evaluate inside it: there the training
+  stretches between evaluations (block_start or eval_stop to the next eval_start) count, with
+  steps = the tokens between the two evaluations' epoch_num / (global_batch_size x max_sequence_length).
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ class ResultLog:
     platform: str = ""
     step_times_s: list[float] = field(default_factory=list)  # train_step_time, in order
     block_step_s: list[float] = field(default_factory=list)  # per training block
+    stretch_step_s: list[float] = field(default_factory=list)  # per stretch between evaluations (v3.0)
 
 
 def parse(text: str) -> ResultLog:
     """One result file's MLLOG events."""
     log = ResultLog()
     start: dict | None = None
+    stretch_ms, stretch_tokens = 0.0, 0.0
     for line in text.splitlines():
         if ":::MLLOG" not in line:
             continue
@@ -62,6 +67,14 @@ def parse(text: str) -> ResultLog:
             log.step_times_s.append(float(value["train_step_time"]))
         elif key == "block_start":
             start = ev
+            stretch_ms, stretch_tokens = ev["time_ms"], 0.0
+        elif key == "eval_start" and start is not None and log.global_batch_size:
+            tokens = float(ev.get("metadata", {}).get("epoch_num", 0))
+            steps = (tokens - stretch_tokens) / (log.global_batch_size * log.seq_len)
+            if steps > 0:
+                log.stretch_step_s.append((ev["time_ms"] - stretch_ms) / 1000.0 / steps)
+        elif key == "eval_stop" and start is not None:
+            stretch_ms, stretch_tokens = ev["time_ms"], float(ev.get("metadata", {}).get("epoch_num", 0))
         elif key == "block_stop" and start is not None and log.global_batch_size:
             tokens = float(start.get("metadata", {}).get("epoch_count", 0))
             steps = tokens / (log.global_batch_size * log.seq_len)
@@ -76,6 +89,12 @@ def median_step_s(logs: list[ResultLog]) -> tuple[float, str, int]:
     steps = [s for log in logs for s in log.step_times_s[1:]]
     if steps:
         return statistics.median(steps), "train_step_time", len(steps)
+    if all(len(log.block_step_s) <= 1 and log.stretch_step_s for log in logs):
+        # one block around the whole run (v3.0): the stretches between evaluations, each file's
+        # first left out (it includes warm-up)
+        stretches = [s for log in logs for s in log.stretch_step_s[1:]]
+        if stretches:
+            return statistics.median(stretches), "stretches", len(stretches)
     blocks = [s for log in logs for s in log.block_step_s]
     if blocks:
         return statistics.median(blocks), "blocks", len(blocks)

@@ -42,6 +42,30 @@ def test_block_step_times_exclude_evaluation() -> None:
     assert method == "blocks" and n == 3 and step == pytest.approx(120.89 / 11)
 
 
+def _v30_log(stretch_s: list[float]) -> str:
+    """MLPerf v3.0's GPT-3 shape: one block around the whole run, evaluations inside it every 12
+    steps of 2,048 x 2,048 tokens."""
+    tokens = 12 * 2048 * 2048
+    lines = [_line("global_batch_size", 2048), _line("max_sequence_length", 2048),
+             _line("block_start", t=1000, event="INTERVAL_START", epoch_count=tokens)]
+    t = 1000
+    for i, s in enumerate(stretch_s, start=1):
+        t += int(s * 1000)
+        lines.append(_line("eval_start", t=t, event="INTERVAL_START", epoch_num=i * tokens))
+        t += 15000  # the evaluation: not counted
+        lines.append(_line("eval_stop", t=t, event="INTERVAL_END", epoch_num=i * tokens))
+    lines.append(_line("block_stop", t=t, event="INTERVAL_END"))
+    return "\n".join(lines)
+
+
+def test_v30_logs_time_the_stretches_between_evaluations() -> None:
+    """One block spans the run and its evaluations: the block would count them, the stretches do
+    not; each file's first stretch (warm-up) is left out."""
+    logs = [mlperf_steps.parse(_v30_log([150.0, 145.2, 145.3, 145.4]))]
+    step, method, n = mlperf_steps.median_step_s(logs)
+    assert (method, n) == ("stretches", 3) and step == pytest.approx(145.3 / 12)
+
+
 def test_logged_step_times_drop_each_files_first_step() -> None:
     text = "\n".join([_line("global_batch_size", 1152)]
                      + [_line("tracked_stats", {"train_step_time": s}) for s in (70.0, 55.0, 55.2, 55.1)])
