@@ -67,7 +67,7 @@ def parse(text: str) -> ResultLog:
             log.step_times_s.append(float(value["train_step_time"]))
         elif key == "block_start":
             start = ev
-            stretch_ms, stretch_tokens = ev["time_ms"], 0.0
+            stretch_ms, stretch_tokens = ev["time_ms"], float(ev.get("metadata", {}).get("first_epoch_num", 0))
         elif key == "eval_start" and start is not None and log.global_batch_size:
             tokens = float(ev.get("metadata", {}).get("epoch_num", 0))
             steps = (tokens - stretch_tokens) / (log.global_batch_size * log.seq_len)
