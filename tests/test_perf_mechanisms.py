@@ -145,6 +145,25 @@ def test_cudnn_attention_is_faster_on_hopper_and_the_same_on_ampere() -> None:
     assert attention_s("a100-80gb", "cudnn") == attention_s("a100-80gb", "flash")
 
 
+def test_flash_attention_v1_runs_at_half_the_flash_rate_with_the_same_memory() -> None:
+    """flash1 (FlashAttention v1, Transformer Engine 0.x): the flash class's fractions x 0.5
+    (FlashAttention-2 paper: "around 2x"), the same memory-efficient kernel (no score matrix)."""
+    from colossim.perf.hardware import FLASH1_RATE
+
+    def scenario(kernel: str):
+        return load_scenario({"model": "gpt3-175b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
+                              "training": {"seq_len": 2048, "global_batch_size": 64, "attention_kernel": kernel},
+                              "parallel": {"tp": 8, "pp": 8, "dp": 1}})
+
+    v1, v2 = scenario("flash1"), scenario("flash")
+    hw1, hw2 = resolve_hardware(v1.cluster, v1.training), resolve_hardware(v2.cluster, v2.training)
+    assert hw1.attn_fwd_flops == pytest.approx(FLASH1_RATE * hw2.attn_fwd_flops)
+    assert hw1.attn_bwd_flops == pytest.approx(FLASH1_RATE * hw2.attn_bwd_flops)
+    r1, r2 = _run(v1), _run(v2)
+    assert r1.compute_forward_s[0] > r2.compute_forward_s[0] and r1.compute_backward_s[0] > r2.compute_backward_s[0]
+    assert r1.memory_bytes[0] == r2.memory_bytes[0]
+
+
 def test_optimizer_passes_over_the_whole_gradient_buffer() -> None:
     """Zeroing and 1/dp scaling touch every local gradient once per step (3 x its bytes)."""
     bf16 = _scenario({"zero_stage": 0, "grad_reduce_in_fp32": False})

@@ -149,9 +149,18 @@ def mamf_scale(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile, dtype: st
     return share / (ref.mamf_tflops[key] * 1e12 / ref.peak_flops(key))
 
 
+# FlashAttention v1 against the FlashAttention-2 class: "around 2x speedup compared to
+# FlashAttention" (Dao 2023, arXiv:2307.08691, abstract; measured on A100, forward + backward).
+# Left out: how the ratio moves with head dimension and sequence length, and on H100.
+FLASH1_RATE = 0.5
+
+
 def _attention_fractions(prof: catalog.EfficiencyProfile, training: TrainingSpec) -> tuple[float, float]:
     """Forward and backward fractions of peak the fused attention kernel reaches: the
-    profile's flash (FlashAttention-2 class) figures, or cuDNN's where the profile has them."""
+    profile's flash (FlashAttention-2 class) figures, cuDNN's where the profile has them, or
+    FlashAttention v1's (``flash1``: FLASH1_RATE of the flash class)."""
+    if training.attention_kernel == "flash1":
+        return prof.attention_fwd_fraction * FLASH1_RATE, prof.attention_bwd_fraction * FLASH1_RATE
     if training.attention_kernel == "cudnn":
         fwd = prof.attention_cudnn_fwd_fraction or prof.attention_fwd_fraction
         bwd = prof.attention_cudnn_bwd_fraction or prof.attention_bwd_fraction

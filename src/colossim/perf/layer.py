@@ -147,7 +147,7 @@ def attention_core_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, mbs: 
     d_qk, d_v = head_dims(model)
     s_k = float(training.seq_len)
     batch = mbs * sh.heads
-    if training.attention_kernel in ("flash", "cudnn"):
+    if training.attention_kernel in ("flash", "flash1", "cudnn"):
         flops = 2.0 * batch * sh.seq_q * s_k * (d_qk + d_v) * 0.5  # causal: half the matrix
         # a kernel sweeps a chunk of seq_q keys (context parallelism splits the sequence)
         fwd = flops / hw.attn_fwd_flops * (1.0 + hw.attn_fwd_half_seq / sh.seq_q) + hw.kernel_overhead_s

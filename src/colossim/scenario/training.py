@@ -65,9 +65,10 @@ class TrainingSpec(BaseModel):
         default_factory=stacks.default_stack,
         description="software stack whose documented defaults fill the fields below (see `colossim catalog stacks`)",
     )
-    attention_kernel: Literal["flash", "cudnn", "unfused"] = Field(
+    attention_kernel: Literal["flash", "flash1", "cudnn", "unfused"] = Field(
         default="flash",
         description=("flash: fused IO-aware attention (FlashAttention-2 class: Dao's kernels, PyTorch SDPA's flash backend); "
+                     "flash1: FlashAttention v1 (Transformer Engine 0.x), half the flash class's rate; "
                      "cudnn: cuDNN's fused flash attention (Transformer Engine's choice on Hopper); "
                      "unfused: explicit QK^T, softmax, AV (Megatron before 2023)"),
     )
