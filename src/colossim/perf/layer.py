@@ -40,6 +40,8 @@ from colossim.scenario.model import ModelSpec
 from colossim.scenario.training import TrainingSpec
 
 ACT_BYTES = 2.0  # bf16/fp16 activations (fp8 GEMMs still read and write bf16 tensors)
+# attention kernels that never hold the score matrix (FlashAttention v1/v2 class, cuDNN); the rest is unfused
+FUSED_ATTENTION_KERNELS = ("flash", "flash1", "cudnn")
 ELEMENTWISE_KERNELS_FWD = 16  # norms, residual adds, bias-activation, dropouts, RoPE, QKV split/transpose copies, TP collectives
 # HBM bytes per element of PyTorch eager composite ops on bf16 tensors (fused: what one kernel reads and writes).
 # rmsnorm (nn.RMSNorm / torchtitan norms.py in eager): x.float() 2+4, pow 4+4, mean 4, x*rsqrt 4+4, type_as 4+2,
@@ -147,7 +149,7 @@ def attention_core_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, mbs: 
     d_qk, d_v = head_dims(model)
     s_k = float(training.seq_len)
     batch = mbs * sh.heads
-    if training.attention_kernel in ("flash", "flash1", "cudnn"):
+    if training.attention_kernel in FUSED_ATTENTION_KERNELS:
         flops = 2.0 * batch * sh.seq_q * s_k * (d_qk + d_v) * 0.5  # causal: half the matrix
         # a kernel sweeps a chunk of seq_q keys (context parallelism splits the sequence)
         fwd = flops / hw.attn_fwd_flops * (1.0 + hw.attn_fwd_half_seq / sh.seq_q) + hw.kernel_overhead_s

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from colossim.perf import experts
-from colossim.perf.layer import ACT_BYTES, Shapes, head_dims
+from colossim.perf.layer import ACT_BYTES, FUSED_ATTENTION_KERNELS, Shapes, head_dims
 from colossim.perf.schedule import ScheduleResult
 from colossim.perf.stages import LayerParams, StageLayers, dense_count
 from colossim.scenario.batch import PlanBatch
@@ -117,7 +117,7 @@ def layer_activation(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: n
     attn_rest = (2.0 + mask) * t * h / sp + proj_in * t * sh.heads * d_v
     if model.mla is not None:
         attn_rest = attn_rest + lin * t * (model.mla.kv_lora_rank + (model.mla.q_lora_rank or 0)) / tp
-    if training.attention_kernel in ("flash", "flash1", "cudnn"):
+    if training.attention_kernel in FUSED_ATTENTION_KERNELS:
         scores = 4.0 * t * sh.heads  # fp32 log-sum-exp per row
     else:
         scores = (2.0 + 3.0 * mask) * mbs * sh.heads * sh.seq_q * training.seq_len
