@@ -70,6 +70,14 @@ def test_unknown_stack_or_field_is_one_line_with_did_you_mean(tmp_path, capsys) 
     assert code == 2 and "did you mean 'tp_overlap'" in text
 
 
+@pytest.mark.parametrize("precision", ["fp4", "FP8", 8, ["fp8"]])
+def test_an_unknown_precision_is_named_before_the_stack_fills_its_defaults(precision) -> None:
+    # the stack's precision-dependent defaults ({bf16: true, fp16: false}) must not be looked
+    # up with a precision the field will refuse: that was a KeyError traceback for fp4
+    with pytest.raises(ColossimError, match="training.precision: .* allowed: 'bf16', 'fp16' or 'fp8'"):
+        _scenario({"precision": precision})
+
+
 def _run(s):
     from colossim.perf.step import evaluate
 

@@ -102,6 +102,9 @@ def test_scenario_resolves_defaults(client) -> None:
     "parallel: {tp: 3}\n",
     "model: llama3-8b\ntraining: [1, 2\n",
     "model: llama3-8b\n",
+    # a precision no stack has defaults for (was a KeyError: a 500 here, a traceback in the CLI)
+    "model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\ntraining: {seq_len: 4096, global_batch_size: 64, "
+    "precision: fp4}\n",
 ])
 def test_yaml_errors_read_as_the_cli(client, tmp_path, capsys, text) -> None:
     body = client.post("/api/estimate", json={"yaml": text}).json()
@@ -117,6 +120,9 @@ def test_json_errors_name_the_field(client) -> None:
                   "cluster.num_gpus")
     unprocessable(client.post("/api/estimate", json={"scenario": {**SMALL, "training": {"seq_len": 4096}}}),
                   "training.global_batch_size")
+    body = unprocessable(client.post("/api/estimate", json={"scenario": {
+        **SMALL, "training": {"seq_len": 4096, "global_batch_size": 64, "precision": "fp4"}}}), "training.precision")
+    assert body["suggestion"] == "fp8"
 
 
 def test_scenario_given_once(client) -> None:

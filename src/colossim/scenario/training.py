@@ -8,7 +8,7 @@ stacks.yaml, each value with its source); a field set in the scenario overrides 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -189,7 +189,8 @@ class TrainingSpec(BaseModel):
         if not isinstance(name, str) or name.lower() not in stacks.stack_names():
             return data  # the field validator reports it
         precision = data.get("precision", "bf16")
-        values = stacks.stack(name).values(precision if isinstance(precision, str) else "bf16")
+        # an unknown precision takes bf16's defaults here so that the field validator names it
+        values = stacks.stack(name).values(precision if precision in get_args(Precision) else "bf16")
         return {**values, **data, "stack": name.lower()}
 
     @model_validator(mode="after")
