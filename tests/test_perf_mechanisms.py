@@ -66,6 +66,25 @@ def test_sequential_pipeline_exchange_doubles_p2p() -> None:
     assert _run(serial).pp_p2p_s[0] == pytest.approx(2.0 * _run(batched).pp_p2p_s[0], rel=1e-12)
 
 
+def test_an_overlapped_pipeline_exposes_its_share_of_every_steady_state_exchange() -> None:
+    """overlap_pp_comm: the fill and drain's 2(p-1) exchanges plus the GPU family's fitted
+    p2p_exposed_fraction of each of the steady state's 2 x m x v (blocking: all 2(mv + p - 1))."""
+    def h100(overlap: bool):
+        return load_scenario({"model": "llama3-8b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
+                              "training": {"seq_len": 2048, "global_batch_size": 64, "overlap_pp_comm": overlap},
+                              "parallel": {"tp": 2, "pp": 4, "dp": 8, "vpp": 2}})
+    overlapped, blocking = h100(True), h100(False)
+    f = resolve_hardware(overlapped.cluster, overlapped.training).p2p_exposed_fraction
+    assert 0.0 < f < 1.0
+    r = _run(overlapped)
+    m, v, p = r.n_micro[0], 2, 4
+    ratio = (2 * (p - 1) + f * 2 * m * v) / (2 * (m * v + p - 1))
+    assert r.pp_p2p_s[0] == pytest.approx(ratio * _run(blocking).pp_p2p_s[0], rel=1e-9)
+    from colossim import catalog
+
+    assert f == catalog.efficiency_profile("hopper").p2p_exposed_fraction  # fitted once per family, not per run
+
+
 def test_without_sequence_parallelism_the_receiver_all_gathers() -> None:
     """Scatter/gather (Narayanan et al. 2021 Sec. 4.1): each message is 1/tp of the activation
     sent between nodes plus an all-gather of the whole activation inside the node."""

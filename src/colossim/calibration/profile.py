@@ -45,7 +45,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "scaleout_busbw_fraction": (1e-3, 1.0), "scaleout_latency_s": (0.0, 1e-2),
     "all_to_all_fraction": (1e-3, 1.0), "comm_sm_fraction": (0.0, 1.0), "kernel_overhead_s": (0.0, 1e-3),
     "gemm_floor_s": (0.0, 1e-3),
-    "step_host_s": (0.0, 10.0),
+    "step_host_s": (0.0, 10.0), "p2p_exposed_fraction": (0.0, 1.0),
 }
 GEMM_FRACTION_BOUNDS = (1e-3, 1.0)
 

@@ -112,6 +112,9 @@ class EfficiencyProfile(BaseModel):
     # MAMF sustains them scaled by its MAMF/peak ratio over this one's (perf/hardware.py)
     reference_gpu: str | None = None
     step_host_s: float = 0.0  # host time between steps: syncs, batch fetch, first launches (perf/step_costs.py)
+    # share of an overlapped pipeline exchange's transfer time that stays exposed in the
+    # steady state of the schedule (perf/exposure.py pp_p2p); 0: fully hidden
+    p2p_exposed_fraction: float = 0.0
     # what `colossim validate --cross-validate` measures for this profile's GPU family
     # (runs, cross_validated_mape, mape); None: no published run validates the profile.
     # tests/test_validation.py checks it against the live figures, so it cannot go stale.

@@ -139,12 +139,18 @@ def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp
     Narayanan et al. 2021 Sec. 4.1; DeepSpeed's partitioned pipeline tensors). A blocking
     exchange sends to one neighbour and receives from the other at once (Megatron's
     batch_isend_irecv); DeepSpeed's PipelineEngine runs the send and the receive one after
-    the other (blocking SendActivation/RecvGrad instructions), twice the time."""
+    the other (blocking SendActivation/RecvGrad instructions), twice the time.
+
+    Overlapped (``overlap_pp_comm``), the warm-up's 2(pp-1) exchanges stay exposed and each
+    of the steady state's 2 x n_micro x vpp exchanges exposes the family's
+    ``p2p_exposed_fraction`` of its transfer time (efficiency profile, fitted)."""
     full = ACT_BYTES * sh.tokens * model.hidden_size
     one = coll.p2p(full / tp, tp * cp * dp, "pp")
     one = one + np.where(sp, 0.0, coll.all_gather(full, tp, np.ones_like(tp), "tp"))
     one = one * (1.0 if training.pipeline_p2p_batched else 2.0)
-    messages = np.where(training.overlap_pp_comm, 2.0 * (pp - 1), 2.0 * (n_micro * vpp + pp - 1))
+    steady = 2.0 * n_micro * vpp
+    messages = np.where(training.overlap_pp_comm, 2.0 * (pp - 1) + coll.hw.p2p_exposed_fraction * steady,
+                        steady + 2.0 * (pp - 1))
     tied = np.zeros_like(one)
     if model.tied_embeddings:
         grad = ACT_BYTES * model.vocab_size * model.hidden_size / tp

@@ -59,6 +59,7 @@ class Hardware:
     ecmp_fraction: float  # 1.0 under adaptive routing
     host_bytes_s: float = 0.0  # host-link bandwidth per GPU with every GPU copying at once (0: unknown)
     step_host_s: float = 0.0  # host time between steps (perf/step_costs.py, item 5)
+    p2p_exposed_fraction: float = 0.0  # share of an overlapped pipeline exchange left exposed (perf/exposure.py pp_p2p)
 
 
 def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
@@ -111,6 +112,7 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         ecmp_fraction=ECMP_FABRIC_FRACTION if cluster.fabric.routing == "ecmp" and cluster.fabric.tiers > 1 else 1.0,
         host_bytes_s=_host_bytes_s(gpu, training),
         step_host_s=prof.step_host_s,
+        p2p_exposed_fraction=prof.p2p_exposed_fraction,
     )
 
 
