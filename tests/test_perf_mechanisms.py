@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from colossim import catalog
 from colossim.perf import comm
 from colossim.perf.exposure import (
     GRAD_BUFFER_PASSES,
@@ -80,8 +81,6 @@ def test_an_overlapped_pipeline_exposes_its_share_of_every_steady_state_exchange
     m, v, p = r.n_micro[0], 2, 4
     ratio = (2 * (p - 1) + f * 2 * m * v) / (2 * (m * v + p - 1))
     assert r.pp_p2p_s[0] == pytest.approx(ratio * _run(blocking).pp_p2p_s[0], rel=1e-9)
-    from colossim import catalog
-
     assert f == catalog.efficiency_profile("hopper").p2p_exposed_fraction  # fitted once per family, not per run
 
 

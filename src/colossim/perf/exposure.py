@@ -148,9 +148,8 @@ def pp_p2p(model: ModelSpec, training: TrainingSpec, sh, tp, pp, cp, dp, vpp, sp
     one = coll.p2p(full / tp, tp * cp * dp, "pp")
     one = one + np.where(sp, 0.0, coll.all_gather(full, tp, np.ones_like(tp), "tp"))
     one = one * (1.0 if training.pipeline_p2p_batched else 2.0)
-    steady = 2.0 * n_micro * vpp
-    messages = np.where(training.overlap_pp_comm, 2.0 * (pp - 1) + coll.hw.p2p_exposed_fraction * steady,
-                        steady + 2.0 * (pp - 1))
+    exposed_share = coll.hw.p2p_exposed_fraction if training.overlap_pp_comm else 1.0
+    messages = 2.0 * (pp - 1) + exposed_share * 2.0 * n_micro * vpp
     tied = np.zeros_like(one)
     if model.tied_embeddings:
         grad = ACT_BYTES * model.vocab_size * model.hidden_size / tp
