@@ -132,6 +132,28 @@ def test_full_overlap_exposes_the_last_reduce_scatter_chunk(tp: int) -> None:
 
 
 @pytest.mark.parametrize("recompute", [0, 2])
+def test_full_overlap_prices_ring_exchange_all_gathers_at_one_sm(recompute: int) -> None:
+    """Transformer Engine's default userbuffers methods: the forward all-gathers (half the
+    forward traffic) and the two backward dgrad all-gathers (a third of the SP backward's)
+    are copy-engine ring exchanges on 1 SM, 1/16 of the 16 SMs of pipeline and bulk."""
+    from colossim.perf.exposure import UB_DEFAULT_SMS, UB_RING_EXCHANGE_SMS
+    from colossim.scenario.training import TrainingSpec
+
+    tr = TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap="full")
+    ar, tp, sm = 1e-3, 4, 0.12
+    args = (A([ar]), A([tp]), A([recompute]), A([True]), tr)
+    # a long GEMM window: everything but the last chunk's reduce-scatter hides
+    extra = _tp_exposed(_layer(1.0), *args, sm)[0] - _tp_exposed(_layer(1.0), *args, 0.0)[0]
+    fwd = (2.0 + (2.0 if recompute == 2 else 0.0)) * ar
+    bwd = 3.0 * ar
+    ring = fwd / 2 + bwd / 3
+    hidden = fwd + bwd - fwd / (2 * tp)
+    want = ring * sm * UB_RING_EXCHANGE_SMS / UB_DEFAULT_SMS + (hidden - ring) * sm
+    assert extra == pytest.approx(want, rel=1e-9)
+    assert extra < sm * hidden
+
+
+@pytest.mark.parametrize("recompute", [0, 2])
 def test_forward_overlap_hides_the_forward_and_leaves_the_backward_synchronous(recompute: int) -> None:
     """PyTorch async TP (``forward``): the forward's (and the recomputed forward's)
     collectives run chunked, the last reduce-scatter chunk exposed; the backward's three
