@@ -131,26 +131,37 @@ def test_full_overlap_exposes_the_last_reduce_scatter_chunk(tp: int) -> None:
     assert _tp_exposed(_layer(0.0), A([ar]), A([tp]), A([1]), A([True]), tr, 0.0)[0] == pytest.approx(5 * ar)
 
 
-@pytest.mark.parametrize("recompute", [0, 2])
-def test_full_overlap_prices_ring_exchange_all_gathers_at_one_sm(recompute: int) -> None:
-    """Transformer Engine's default userbuffers methods: the forward all-gathers (half the
-    forward traffic) and the two backward dgrad all-gathers (a third of the SP backward's)
-    are copy-engine ring exchanges on 1 SM, 1/16 of the 16 SMs of pipeline and bulk."""
+@pytest.mark.parametrize(("recompute", "rs_sms", "bulk_sms"), [(0, 16.0, 16.0), (2, 16.0, 16.0), (0, 24.0, 4.0), (2, 1.0, 2.5)])
+def test_full_overlap_prices_each_userbuffers_slot_by_its_sms(recompute: int, rs_sms: float, bulk_sms: float) -> None:
+    """Transformer Engine's userbuffers slots: the forward all-gathers (half the forward traffic)
+    and the two backward dgrad all-gathers (a third of the SP backward's) are copy-engine ring
+    exchanges on 1 SM; the forward reduce-scatters run on tp_overlap_rs_sms, the backward bulk
+    pairs on tp_overlap_bulk_sms; each SM costs comm_sm_fraction / 16 of the hidden time."""
     from colossim.perf.exposure import UB_DEFAULT_SMS, UB_RING_EXCHANGE_SMS
     from colossim.scenario.training import TrainingSpec
 
-    tr = TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap="full")
+    tr = TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap="full", tp_overlap_rs_sms=rs_sms,
+                      tp_overlap_bulk_sms=bulk_sms)
     ar, tp, sm = 1e-3, 4, 0.12
     args = (A([ar]), A([tp]), A([recompute]), A([True]), tr)
     # a long GEMM window: everything but the last chunk's reduce-scatter hides
     extra = _tp_exposed(_layer(1.0), *args, sm)[0] - _tp_exposed(_layer(1.0), *args, 0.0)[0]
     fwd = (2.0 + (2.0 if recompute == 2 else 0.0)) * ar
     bwd = 3.0 * ar
-    ring = fwd / 2 + bwd / 3
-    hidden = fwd + bwd - fwd / (2 * tp)
-    want = ring * sm * UB_RING_EXCHANGE_SMS / UB_DEFAULT_SMS + (hidden - ring) * sm
+    ring, rs, bulk = fwd / 2 + bwd / 3, fwd / 2 - fwd / (2 * tp), 2 * bwd / 3
+    want = sm / UB_DEFAULT_SMS * (ring * UB_RING_EXCHANGE_SMS + rs * rs_sms + bulk * bulk_sms)
     assert extra == pytest.approx(want, rel=1e-9)
-    assert extra < sm * hidden
+    assert extra < sm * (ring + rs + bulk)
+
+
+def test_userbuffers_sms_are_bounded() -> None:
+    from pydantic import ValidationError
+
+    from colossim.scenario.training import TrainingSpec
+
+    for bad in (0, -1, 65, float("nan")):
+        with pytest.raises(ValidationError):
+            TrainingSpec(seq_len=2048, global_batch_size=8, tp_overlap_bulk_sms=bad)
 
 
 @pytest.mark.parametrize("recompute", [0, 2])

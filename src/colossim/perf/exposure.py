@@ -34,8 +34,9 @@ PARAM_TENSORS_PER_LAYER = 12  # weights and biases of QKV, projection, FC1, FC2;
 # run chunked beside their all-gather (TE's ub_overlap_ag on dgrad); the column-parallel
 # layers' reduce-scatter overlaps the weight-gradient GEMM in bulk (whole GEMMs)
 CHUNKED_BWD_SHARE = 0.5
-# Transformer Engine userbuffers' default SM budgets (module/base.py initialize_ub): 1 SM for a
-# ring_exchange (the copy engines move the data), 16 for pipeline and bulk overlaps
+# Transformer Engine userbuffers' SM budgets (module/base.py initialize_ub): 1 SM for a ring_exchange
+# (the copy engines move the data); 16, the default of pipeline and bulk overlaps, is what the
+# profile's comm_sm_fraction prices (training.tp_overlap_rs_sms / _bulk_sms set a recipe's own)
 UB_RING_EXCHANGE_SMS = 1.0
 UB_DEFAULT_SMS = 16.0
 
@@ -101,25 +102,29 @@ def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.nd
     # backward's overlapped GEMMs: CHUNKED_BWD_SHARE), and the copy engines' HBM traffic.
     tail = fwd / (2.0 * tp)
     chunking = t.gemm_chunk_loss * (1.0 + CHUNKED_BWD_SHARE) + t_copy
-    return tail + overlapped(fwd + bwd - tail, 3.0 * t.gemm_fwd, _userbuffers_sm_fraction(fwd, bwd, tail, sp, sm_fraction)) + chunking
+    return tail + overlapped(fwd + bwd - tail, 3.0 * t.gemm_fwd, _userbuffers_sm_fraction(fwd, bwd, tail, sp, training, sm_fraction)) + chunking
 
 
-def _userbuffers_sm_fraction(fwd, bwd, tail, sp, sm_fraction: float):
-    """The compute share the hidden ``full`` overlap traffic takes, by Transformer Engine's
-    method per GEMM (transformer_engine/pytorch/module/base.py initialize_ub defaults, TE
-    1.x-2.x): the all-gathers before the column-parallel forward GEMMs (qkv_fprop, fc1_fprop)
-    and the row-parallel data-gradient GEMMs (proj_dgrad, fc2_dgrad) are ``ring_exchange``,
-    copy-engine peer-to-peer with num_sm 1 and no SM margin; the forward reduce-scatters
-    (proj_fprop, fc2_fprop: ``pipeline``) and the backward's re-gather and reduce-scatter
-    beside the column-parallel GEMMs (qkv/fc1 dgrad and wgrad: ``bulk``) run NCCL-style
-    kernels on num_sm 16, the ``sm_fraction`` the profile prices. Of the forward traffic
-    half is all-gather (ring), of the backward with SP one of its three all-reduce-sized
-    units (the two dgrad all-gathers). Left out: recipes that set their own budgets (NeMo's
-    and MLPerf's tp_overlap yamls: bulk on 4 SMs, fc2_fprop as ring_exchange)."""
+def _userbuffers_sm_fraction(fwd, bwd, tail, sp, training: TrainingSpec, sm_fraction: float):
+    """The compute share the hidden ``full`` overlap traffic takes, slot by slot of Transformer
+    Engine's userbuffers (transformer_engine/pytorch/module/base.py initialize_ub, TE 1.x-2.x).
+    The all-gathers before the column-parallel forward GEMMs (qkv_fprop, fc1_fprop) and the
+    row-parallel data-gradient GEMMs (proj_dgrad, fc2_dgrad) are ``ring_exchange`` in every
+    default and recipe: copy-engine peer-to-peer on 1 SM. The forward reduce-scatters
+    (proj_fprop, fc2_fprop; TE's default ``pipeline``) run on ``training.tp_overlap_rs_sms``
+    SMs, the backward's re-gather and reduce-scatter beside the column-parallel GEMMs (``bulk``)
+    on ``training.tp_overlap_bulk_sms`` (both 16 by default; recipes state their own, NVIDIA's
+    MLPerf yamls 1-24). Each SM costs ``sm_fraction / UB_DEFAULT_SMS`` of the time its traffic
+    hides (``sm_fraction`` prices an NCCL-style kernel on 16 SMs). Of the forward traffic half
+    is all-gather, half reduce-scatter (its last chunk, ``tail``, is exposed and hides nothing);
+    of the SP backward's three all-reduce-sized units one is the two dgrad all-gathers, two the
+    bulk pairs (without SP all of it is bulk). Left out: set_sm_margin (a GEMM launched on the
+    SMs left over for its whole length, not only while the traffic runs)."""
     ring = 0.5 * fwd + np.where(sp, 1.0 / 3.0, 0.0) * bwd
-    hidden = np.maximum(fwd + bwd - tail, 1e-30)
-    ring_sm = sm_fraction * UB_RING_EXCHANGE_SMS / UB_DEFAULT_SMS
-    return (ring * ring_sm + (hidden - ring) * sm_fraction) / hidden
+    rs = 0.5 * fwd - tail
+    bulk = bwd - np.where(sp, 1.0 / 3.0, 0.0) * bwd
+    sms = ring * UB_RING_EXCHANGE_SMS + rs * training.tp_overlap_rs_sms + bulk * training.tp_overlap_bulk_sms
+    return sm_fraction / UB_DEFAULT_SMS * sms / np.maximum(ring + rs + bulk, 1e-30)
 
 
 def _forward_only_exposed(t: LayerTimes, fwd: np.ndarray, bwd: np.ndarray, tp: np.ndarray, recompute: np.ndarray,

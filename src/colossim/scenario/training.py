@@ -83,6 +83,20 @@ class TrainingSpec(BaseModel):
             "torchtitan 2024), full (forward and backward, chunked: Transformer Engine userbuffers)"
         ),
     )
+    tp_overlap_rs_sms: float = Field(
+        default=16.0, gt=0, le=64,
+        description=(
+            "tp_overlap full: SMs of the two forward reduce-scatter overlaps (proj_fprop, fc2_fprop), their mean; "
+            "a ring_exchange slot counts 1 (Transformer Engine userbuffers; its default 16: pipeline)"
+        ),
+    )
+    tp_overlap_bulk_sms: float = Field(
+        default=16.0, gt=0, le=64,
+        description=(
+            "tp_overlap full: SMs of the four bulk overlaps beside the column-parallel backward GEMMs "
+            "(qkv/fc1 dgrad and wgrad), their mean (Transformer Engine's default 16)"
+        ),
+    )
     overlap_pp_comm: bool = Field(default=True, description="asynchronous pipeline send/receive")
     pipeline_p2p_batched: bool = Field(
         default=True,
