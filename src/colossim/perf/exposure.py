@@ -102,10 +102,12 @@ def tp_exposed(t: LayerTimes, ar_s: np.ndarray, tp: np.ndarray, recompute: np.nd
     # backward's overlapped GEMMs: CHUNKED_BWD_SHARE), and the copy engines' HBM traffic.
     tail = fwd / (2.0 * tp)
     chunking = t.gemm_chunk_loss * (1.0 + CHUNKED_BWD_SHARE) + t_copy
-    return tail + overlapped(fwd + bwd - tail, 3.0 * t.gemm_fwd, _userbuffers_sm_fraction(fwd, bwd, tail, sp, training, sm_fraction)) + chunking
+    hidden = fwd + bwd - tail
+    sms = _userbuffers_sm_fraction(fwd, bwd, tail, hidden, sp, training, sm_fraction)
+    return tail + overlapped(hidden, 3.0 * t.gemm_fwd, sms) + chunking
 
 
-def _userbuffers_sm_fraction(fwd, bwd, tail, sp, training: TrainingSpec, sm_fraction: float):
+def _userbuffers_sm_fraction(fwd, bwd, tail, hidden, sp, training: TrainingSpec, sm_fraction: float):
     """The compute share the hidden ``full`` overlap traffic takes, slot by slot of Transformer
     Engine's userbuffers (transformer_engine/pytorch/module/base.py initialize_ub, TE 1.x-2.x).
     The all-gathers before the column-parallel forward GEMMs (qkv_fprop, fc1_fprop) and the
@@ -120,11 +122,12 @@ def _userbuffers_sm_fraction(fwd, bwd, tail, sp, training: TrainingSpec, sm_frac
     of the SP backward's three all-reduce-sized units one is the two dgrad all-gathers, two the
     bulk pairs (without SP all of it is bulk). Left out: set_sm_margin (a GEMM launched on the
     SMs left over for its whole length, not only while the traffic runs)."""
-    ring = 0.5 * fwd + np.where(sp, 1.0 / 3.0, 0.0) * bwd
+    ring_bwd = np.where(sp, 1.0 / 3.0, 0.0) * bwd
+    ring = 0.5 * fwd + ring_bwd
     rs = 0.5 * fwd - tail
-    bulk = bwd - np.where(sp, 1.0 / 3.0, 0.0) * bwd
+    bulk = bwd - ring_bwd  # ring + rs + bulk = hidden
     sms = ring * UB_RING_EXCHANGE_SMS + rs * training.tp_overlap_rs_sms + bulk * training.tp_overlap_bulk_sms
-    return sm_fraction / UB_DEFAULT_SMS * sms / np.maximum(ring + rs + bulk, 1e-30)
+    return sm_fraction / UB_DEFAULT_SMS * sms / np.maximum(hidden, 1e-30)
 
 
 def _forward_only_exposed(t: LayerTimes, fwd: np.ndarray, bwd: np.ndarray, tp: np.ndarray, recompute: np.ndarray,
