@@ -35,6 +35,16 @@ def report(family: str, cases: list[vfit.Case], values: dict[str, float], fitted
                 parent, ratio = vfit.TIED[family][name]
                 print(f"  {name:20s} = {value:.6g}   tied: {parent} x {ratio:.4f}")
                 continue
+            if name.startswith("gpu_gemm_scale["):
+                gpu = name[len("gpu_gemm_scale["):-1]
+                n = sum(vfit.scale_key(vfit.gpu_name(c)) == name for c in cases)
+                if not n:
+                    print(f"  {name:20s} = 1   no run on {gpu}: the assumption (not stored)")
+                    continue
+                lo, hi = vfit.scale_bounds(family, values)
+                print(f"  {name:20s} = {value:.6g}   bounds [{lo:.4g}, {hi:.4g}]: fitted to the {n} runs on {gpu} alone "
+                      "(efficiency.yaml gpu_gemm_scale)")
+                continue
             lo, hi, why = vfit.FITTED[family][name]
             edge = "  (at a bound)" if min(value - lo, hi - value) < 1e-3 * (hi - lo) else ""
             print(f"  {name:20s} = {value:.6g}   bounds [{lo:g}, {hi:g}]: {why}{edge}")

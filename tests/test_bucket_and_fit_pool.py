@@ -85,16 +85,52 @@ def test_runs_on_a_gpu_with_an_assumed_gemm_ceiling_do_not_steer_the_fit() -> No
     # the reference GPUs, GPUs with a measured MAMF, and H800 (H100's peaks) steer it
     assert all(pool[g] for g in ("b200", "gb200", "b300", "h100-sxm", "h200", "h800"))
     gb300 = [c for c in cases if c.scenario.cluster.gpu == "gb300"]
-    # a family left with only such runs keeps its prior, as with no run at all
-    assert vfit.fit("blackwell", gb300) == vfit.fit("blackwell", [])
+    # a family left with only such runs keeps its prior fields, as with no run at all; only
+    # GB300's own scale is fitted, and with no run it stays at 1 (the assumption)
+    only, none = vfit.fit("blackwell", gb300), vfit.fit("blackwell", [])
+    key = vfit.scale_key("gb300")
+    assert {k: v for k, v in only.items() if k != key} == {k: v for k, v in none.items() if k != key}
+    assert none[key] == 1.0 and only[key] != 1.0
+
+
+def test_an_unmeasured_gpu_is_scaled_by_its_own_runs_alone() -> None:
+    from colossim.validation import fit as vfit
+
+    cases = [c for c in vfit.all_cases() if vfit.family_of(c.run) == "blackwell"]
+    values = vfit.catalog_values("blackwell")
+    key = vfit.scale_key("gb300")
+    # the catalog's GB300 scale is what its runs fit under the catalog's family fields
+    refit = vfit.fit_gpu_scales("blackwell", cases, vfit.with_tied("blackwell", values))[key]
+    assert refit == pytest.approx(values[key], abs=2e-3)
+    # the other GPUs' runs do not move it, and it moves no other GPU's prediction
+    gb300 = [c for c in cases if c.scenario.cluster.gpu == "gb300"]
+    others = [c for c in cases if c.scenario.cluster.gpu != "gb300"]
+    assert vfit.fit_gpu_scales("blackwell", gb300, vfit.with_tied("blackwell", values))[key] == refit
+    assert np.array_equal(vfit.predict(others, "blackwell", values),
+                          vfit.predict(others, "blackwell", {**values, key: 1.0}))
+    # its bounds keep GB300's sustained FP8 share inside the fp8 fraction's
+    lo, hi = vfit.scale_bounds("blackwell", values)
+    assert lo * values["gemm_fp8_fraction"] == pytest.approx(0.35) and hi * values["gemm_fp8_fraction"] == pytest.approx(0.763)
+
+
+def test_a_cross_validation_fold_never_reads_the_held_out_runs_scale() -> None:
+    from colossim.validation import fit as vfit
+
+    # with the Megatron-Bridge GB300 rows left out, GB300's scale comes from MLPerf's GB300 runs
+    train = [c for c in vfit.all_cases() if vfit.family_of(c.run) == "blackwell" and c.run.case != "megatron_bridge_gb300"]
+    fold = vfit.fit("blackwell", train)[vfit.scale_key("gb300")]
+    assert 1.1 < fold < vfit.catalog_values("blackwell")[vfit.scale_key("gb300")]
+    # with every GB300 run left out there is nothing to fit: the assumption, 1
+    no_gb300 = [c for c in train if c.scenario.cluster.gpu != "gb300"]
+    assert vfit.fit("blackwell", no_gb300)[vfit.scale_key("gb300")] == 1.0
 
 
 def test_an_estimate_on_a_gpu_with_an_assumed_ceiling_says_so() -> None:
     gb300 = estimate(load_scenario({"model": "llama3-70b", "cluster": {"gpu": "gb300", "num_gpus": 72, "gpus_per_node": 72},
                                     "training": {"seq_len": 8192, "global_batch_size": 256, "precision": "fp8"},
                                     "parallel": {"tp": 1, "pp": 4, "vpp": 5, "dp": 16}}))
-    assert gb300.envelope["assumed_ceiling"] == {"gpu": "gb300", "reference": "b200"}
-    assert any("no measured GEMM ceiling" in n for n in gb300.notes)
+    assert gb300.envelope["assumed_ceiling"] == {"gpu": "gb300", "reference": "b200", "fitted_scale": 1.278}
+    assert any("no measured GEMM ceiling" in n and "x 1.28, a scale fitted" in n for n in gb300.notes)
     b200 = estimate(load_scenario({"model": "llama3-8b", "cluster": {"gpu": "b200", "num_gpus": 8},
                                    "training": {"seq_len": 8192, "global_batch_size": 8, "precision": "fp8"},
                                    "parallel": {"tp": 1, "pp": 1, "dp": 8}}))

@@ -87,3 +87,16 @@ def test_views() -> None:
     assert find_entry("H100")[0] == "gpu"
     with pytest.raises(ColossimError, match="did you mean"):
         find_entry("colossus-100")
+
+
+def test_a_fitted_gpu_gemm_scale_names_an_unmeasured_gpu_of_its_family() -> None:
+    from colossim.perf.hardware import assumed_gemm_ceiling
+
+    for family in ("ampere", "hopper", "blackwell", "cdna3", "cdna4"):
+        prof = catalog.efficiency_profile(family)
+        assert not prof.gpu_gemm_scale or "gpu_gemm_scale" in prof.sources
+        for name, scale in prof.gpu_gemm_scale.items():
+            gpu = catalog.gpu(name)
+            # a measured MAMF would price it; the scale stands in only where none is published
+            assert gpu.profile == family and assumed_gemm_ceiling(gpu, prof)
+            assert 0.5 < scale < 2.0

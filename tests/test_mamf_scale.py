@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from colossim import catalog
-from colossim.perf.hardware import mamf_scale, resolve_hardware
+from colossim.perf.hardware import fitted_gemm_scale, mamf_scale, resolve_hardware
 from colossim.scenario import load_scenario
 
 
@@ -55,3 +55,17 @@ def test_a_calibrated_profile_is_not_rescaled(tmp_path) -> None:
     prof = load_profile(str(path), "blackwell")
     assert prof.reference_gpu is None
     assert mamf_scale(catalog.gpu("gb200"), prof, "fp8") == 1.0
+    # nor scaled by the catalog's fit to GB300's published runs: the user measured the GPU
+    assert prof.gpu_gemm_scale == {} and fitted_gemm_scale(catalog.gpu("gb300"), prof) == 1.0
+
+
+def test_an_unmeasured_gpu_runs_at_its_fitted_scale_and_below_the_reference_ceiling() -> None:
+    """GB300 and the 500 W H100 have no MAMF: their runs fit a scale on the reference's share of
+    their own peak, bounded by the reference's best-shape MAMF share (validation/fit.py)."""
+    gb300, b200 = _hw("gb300"), _hw("b200")
+    scale = catalog.efficiency_profile("blackwell").gpu_gemm_scale["gb300"]
+    assert gb300.gemm_flops / gb300.peak_flops == pytest.approx(scale * b200.gemm_flops / b200.peak_flops, rel=1e-9)
+    assert gb300.gemm_flops / gb300.peak_flops < 3432.5 / 4500
+    for precision, ceiling in (("bf16", 794.5 / 989), ("fp8", 0.709)):
+        hw = _hw("h100-sxm-96gb-500w", precision)
+        assert hw.gemm_flops / hw.peak_flops < ceiling

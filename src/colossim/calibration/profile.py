@@ -243,5 +243,6 @@ def load_profile(path: str, family: str) -> catalog.EfficiencyProfile:
             merged[name] = float(value)
     if "gemm_max_fraction" in body:  # measured on the user's own GPU: no sibling scaling on top
         merged["reference_gpu"] = None
+        merged["gpu_gemm_scale"] = {}
     merged["sources"] = {**merged["sources"], **{k: f"{path}: {v}" for k, v in (body.get("sources") or {}).items()}}
     return type(base)(**merged)

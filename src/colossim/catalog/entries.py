@@ -115,6 +115,10 @@ class EfficiencyProfile(BaseModel):
     # share of an overlapped pipeline exchange's transfer time that stays exposed in the
     # steady state of the schedule (perf/exposure.py pp_p2p); 0: fully hidden
     p2p_exposed_fraction: float = 0.0
+    # GPU name -> its sustained GEMM rate over the reference GPU's share of its own peak, for a
+    # GPU of the family with no measured MAMF (perf/hardware.py assumed_gemm_ceiling): fitted to
+    # that GPU's published runs alone (validation/fit.py fit_gpu_scales); absent: 1, the assumption
+    gpu_gemm_scale: dict[str, float] = {}
     # what `colossim validate --cross-validate` measures for this profile's GPU family
     # (runs, cross_validated_mape, mape); None: no published run validates the profile.
     # tests/test_validation.py checks it against the live figures, so it cannot go stale.

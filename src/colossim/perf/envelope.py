@@ -78,7 +78,8 @@ def scenario_features(scenario: Any) -> dict[str, Any]:
     return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
             "gpu_family": gpu.profile, "offload": off.optimizer or off.activations,
             "own_profile": scenario.cluster.efficiency_profile, "stack": scenario.training.stack,
-            "assumed_ceiling": {"gpu": gpu.name, "reference": prof.reference_gpu} if assumed else None}
+            "assumed_ceiling": {"gpu": gpu.name, "reference": prof.reference_gpu,
+                                "fitted_scale": prof.gpu_gemm_scale.get(gpu.name)} if assumed else None}
 
 
 def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -125,10 +126,15 @@ def notes(assessment: dict[str, Any]) -> list[str]:
         out.append("accuracy: no published run validates this efficiency profile (a family scaled from another, or "
                    "your own calibration); treat the step time as unvalidated")
     ceiling = assessment.get("assumed_ceiling")
-    if ceiling:
+    if ceiling and ceiling.get("fitted_scale"):
         out.append(f"accuracy: {ceiling['gpu']} has no measured GEMM ceiling (catalog mamf_tflops): its GEMMs are priced "
-                   f"at {ceiling['reference']}'s share of its own peak, an assumption: runs on it are scored, not fitted "
-                   "(colossim validate); measure one with benchmarks/gpu/gemm_sweep.py and colossim calibrate")
+                   f"at {ceiling['reference']}'s share of its own peak x {ceiling['fitted_scale']:.3g}, a scale fitted to the "
+                   "runs published on it, not measured (catalog gpu_gemm_scale; colossim validate --cross-validate); "
+                   "measure one with benchmarks/gpu/gemm_sweep.py and colossim calibrate")
+    elif ceiling:
+        out.append(f"accuracy: {ceiling['gpu']} has no measured GEMM ceiling (catalog mamf_tflops): its GEMMs are priced "
+                   f"at {ceiling['reference']}'s share of its own peak, an assumption no published run calibrates; "
+                   "measure one with benchmarks/gpu/gemm_sweep.py and colossim calibrate")
     bias = assessment.get("stack_bias")
     if bias is not None and abs(bias) >= STACK_BIAS_NOTE:
         side = "shorter" if bias < 0 else "longer"

@@ -120,13 +120,21 @@ def _gemm_flops(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile, dtype: s
     """Sustained large-GEMM FLOP/s in ``dtype``: peak x the family's fraction (bf16's where the
     dtype has none) x the GPU's MAMF scaling."""
     fraction = prof.gemm_max_fraction.get(dtype, prof.gemm_max_fraction["bf16"])
-    return gpu.peak_flops(dtype) * fraction * mamf_scale(gpu, prof, dtype)
+    return gpu.peak_flops(dtype) * fraction * mamf_scale(gpu, prof, dtype) * fitted_gemm_scale(gpu, prof)
+
+
+def fitted_gemm_scale(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile) -> float:
+    """What ``gpu``'s published runs say its GEMMs sustain over the reference's share of its own
+    peak, where its ceiling is an assumption (:func:`assumed_gemm_ceiling`); 1 elsewhere, and
+    where no run on it is published (the profile's ``gpu_gemm_scale``, validation/fit.py)."""
+    return prof.gpu_gemm_scale.get(gpu.name, 1.0) if assumed_gemm_ceiling(gpu, prof) else 1.0
 
 
 def assumed_gemm_ceiling(gpu: catalog.GPUEntry, prof: catalog.EfficiencyProfile) -> bool:
     """Whether ``gpu``'s GEMM ceiling is an assumption: it has no measured MAMF and its dense
     peaks differ from the profile's reference GPU's, so :func:`mamf_scale` can only price it at
-    the reference's share of its own peak (GB300; the 500 W H100, whose peak is interpolated).
+    the reference's share of its own peak (GB300; the 500 W H100, whose peak is interpolated),
+    times the scale that GPU's own published runs fit (:func:`fitted_gemm_scale`), if any.
     Not so for the reference itself, a GPU with a measured MAMF, or the same silicon at the same
     clocks (H800 against H100)."""
     if prof.reference_gpu is None or gpu.name == prof.reference_gpu or gpu.mamf_tflops is not None:

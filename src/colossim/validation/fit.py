@@ -13,9 +13,13 @@ so the product's accuracy figure and the catalog's fitted values cannot drift ap
   (the plan repeated once per candidate, the fitted rates as arrays over candidates); a
   round samples ``CANDIDATES`` points of the current box (a fixed seed: deterministic),
   keeps the best, and halves the box around it, ``ROUNDS`` times.
+- A GPU with no measured GEMM ceiling (perf/hardware.py assumed_gemm_ceiling: GB300, the
+  500 W H100) does not steer its family's fields (:func:`informs_fit`); once they are fitted,
+  its own sustained-GEMM scale is fitted to its runs alone (:func:`fit_gpu_scales`), so an
+  unmeasured GPU is calibrated by what was published on it and by nothing else.
 - Cross-validation: leave one case family out, refit that GPU family on the rest, predict
   the family left out. A GPU family left with no run keeps its PRIOR (the profile before any
-  fit), else its catalog profile.
+  fit), else its catalog profile; a GPU left with no run keeps the scale 1 (the assumption).
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from colossim import catalog
-from colossim.perf.hardware import Hardware, assumed_gemm_ceiling, resolve_hardware
+from colossim.perf.hardware import (
+    Hardware,
+    assumed_gemm_ceiling,
+    fitted_gemm_scale,
+    resolve_hardware,
+)
 from colossim.perf.step import evaluate
 from colossim.scenario import Scenario
 from colossim.validation.runs import ReferenceRun, reference_runs
@@ -88,6 +97,8 @@ PRIOR: dict[str, dict[str, float]] = {
 CANDIDATES = 384
 ROUNDS = 14
 SEED = 0
+# fit_gpu_scales: one field, so a grid over its bounds, then a finer one around the best point
+SCALE_GRID = 97
 
 
 @dataclass(frozen=True)
@@ -110,15 +121,25 @@ def all_cases() -> tuple[Case, ...]:
     return tuple(out)
 
 
+def scale_key(gpu: str) -> str:
+    """The fitted-values key of ``gpu``'s sustained-GEMM scale (:func:`fit_gpu_scales`)."""
+    return f"gpu_gemm_scale[{gpu}]"
+
+
 def _candidate_hw(hw: Hardware, base: catalog.EfficiencyProfile, values: dict[str, np.ndarray],
-                  precision: str = "bf16") -> Hardware:
+                  precision: str = "bf16", gpu: str = "") -> Hardware:
     """``hw`` with the fitted fields replaced by arrays over candidates. ``gemm_max_fraction``
     is the bf16 (and fp16/tf32) one; ``gemm_fp8_fraction`` the fp8 one, which only fp8 runs'
-    precision GEMMs use (their attention and logits GEMMs stay bf16)."""
+    precision GEMMs use (their attention and logits GEMMs stay bf16). ``gpu``'s own scale
+    (:func:`scale_key`) multiplies both, in place of the catalog's."""
     upd: dict[str, np.ndarray] = {}
     fp8 = precision == "fp8"
+    scale: np.ndarray | None = None
     for name, v in values.items():
-        if name == "gemm_max_fraction":
+        if name.startswith("gpu_gemm_scale["):
+            if name == scale_key(gpu):
+                scale = v / fitted_gemm_scale(catalog.gpu(gpu), base)
+        elif name == "gemm_max_fraction":
             ratio = v / base.gemm_max_fraction["bf16"]
             if not (fp8 and "gemm_fp8_fraction" in values):
                 upd["gemm_flops"] = hw.gemm_flops * ratio
@@ -130,6 +151,9 @@ def _candidate_hw(hw: Hardware, base: catalog.EfficiencyProfile, values: dict[st
             upd["hbm_bytes_s"] = hw.hbm_bytes_s * v / base.hbm_fraction
         else:
             upd[name] = v
+    if scale is not None:
+        upd["gemm_flops"] = upd.get("gemm_flops", hw.gemm_flops) * scale
+        upd["gemm_flops_bf16"] = upd.get("gemm_flops_bf16", hw.gemm_flops_bf16) * scale
     return dataclasses.replace(hw, **upd)  # type: ignore[arg-type]
 
 
@@ -152,7 +176,7 @@ def errors(cases: list[Case], family: str, values: dict[str, np.ndarray]) -> np.
         s = c.scenario
         plans = s.plan_batch().take(np.zeros(k, dtype=int))
         step = evaluate(s.model, s.cluster, s.training, plans,
-                        hw=_candidate_hw(c.hw, base, values, s.training.precision)).step_time_s
+                        hw=_candidate_hw(c.hw, base, values, s.training.precision, gpu_name(c))).step_time_s
         out[i] = step / c.run.measured_iter_s - 1.0
     return out
 
@@ -166,7 +190,51 @@ def catalog_values(family: str) -> dict[str, float]:
     base = catalog.efficiency_profile(family)
     special = {"gemm_max_fraction": base.gemm_max_fraction["bf16"],
                "gemm_fp8_fraction": base.gemm_max_fraction.get("fp8", base.gemm_max_fraction["bf16"])}
-    return {n: float(special[n]) if n in special else float(getattr(base, n)) for n in FITTED[family]}
+    out = {n: float(special[n]) if n in special else float(getattr(base, n)) for n in FITTED[family]}
+    return {**out, **{scale_key(g): float(v) for g, v in base.gpu_gemm_scale.items()}}
+
+
+def gpu_name(c: Case) -> str:
+    return catalog.gpu(c.scenario.cluster.gpu).name
+
+
+def scaled_gpus(family: str) -> list[str]:
+    """The family's GPUs whose GEMM ceiling is an assumption (no measured MAMF, other peaks than
+    the reference's): each gets its own scale (:func:`fit_gpu_scales`)."""
+    prof = catalog.efficiency_profile(family)
+    return [g.name for g in catalog.gpus() if g.profile == family and assumed_gemm_ceiling(g, prof)]
+
+
+def scale_bounds(family: str, values: dict[str, float]) -> tuple[float, float]:
+    """A GPU's scale keeps its sustained share of its own peak (the family's fitted fraction x
+    the scale) inside the bounds the family's fractions have (FITTED: up to the reference's
+    best-shape MAMF share): the intersection over the family's fitted GEMM fractions."""
+    fracs = [n for n in ("gemm_max_fraction", "gemm_fp8_fraction") if n in FITTED[family] and n in values]
+    lo = max(FITTED[family][n][0] / values[n] for n in fracs)
+    hi = min(FITTED[family][n][1] / values[n] for n in fracs)
+    return lo, hi
+
+
+def fit_gpu_scales(family: str, cases: list[Case], values: dict[str, float]) -> dict[str, float]:
+    """Under the family's fitted ``values``, the scale of each GPU of :func:`scaled_gpus` that
+    best reproduces that GPU's runs among ``cases`` (L1, a grid over :func:`scale_bounds` and
+    a finer one around its best point); 1, the assumption, for such a GPU with no run here."""
+    out = {}
+    lo, hi = scale_bounds(family, values)
+    for gpu in scaled_gpus(family):
+        mine = [c for c in cases if gpu_name(c) == gpu]
+        if not mine:
+            out[scale_key(gpu)] = 1.0
+            continue
+        grid = np.linspace(lo, hi, SCALE_GRID)
+        for _ in range(2):
+            fixed = {n: np.full(len(grid), v) for n, v in values.items() if not n.startswith("gpu_gemm_scale[")}
+            f = objective(errors(mine, family, {**fixed, scale_key(gpu): grid}))
+            best = float(grid[int(np.argmin(f))])
+            step = grid[1] - grid[0]
+            grid = np.linspace(max(lo, best - step), min(hi, best + step), SCALE_GRID)
+        out[scale_key(gpu)] = best
+    return out
 
 
 def informs_fit(c: Case) -> bool:
@@ -176,19 +244,26 @@ def informs_fit(c: Case) -> bool:
     H100). A GPU with neither (GB300: no MAMF, peaks 11% above B200's; the 500 W H100: an
     interpolated peak) is priced at the reference's share of its own peak, an assumption the
     fit could only absorb into the fraction every other GPU of the family shares. Such runs are
-    predicted, scored and cross-validated like any other; they do not move the profile."""
+    predicted, scored and cross-validated like any other; they do not move the profile, only
+    their own GPU's scale (:func:`fit_gpu_scales`)."""
     return not assumed_gemm_ceiling(catalog.gpu(c.scenario.cluster.gpu), catalog.efficiency_profile(family_of(c.run)))
 
 
 def fit(family: str, cases: list[Case]) -> dict[str, float]:
     """The fitted fields of ``family`` that best reproduce ``cases`` (deterministic), from the
-    runs among them that :func:`informs_fit`."""
-    cases = [c for c in cases if informs_fit(c)]
+    runs among them that :func:`informs_fit`, then each unmeasured GPU's scale from its own
+    runs (:func:`fit_gpu_scales`)."""
+    values = _fit_profile(family, [c for c in cases if informs_fit(c)])
+    return {**values, **fit_gpu_scales(family, cases, values)}
+
+
+def _fit_profile(family: str, cases: list[Case]) -> dict[str, float]:
     names = list(FITTED[family])
     lo = np.array([FITTED[family][n][0] for n in names])
     hi = np.array([FITTED[family][n][1] for n in names])
     if not cases:
-        return with_tied(family, dict(PRIOR[family]) if family in PRIOR else catalog_values(family))
+        prior = PRIOR.get(family) or {n: v for n, v in catalog_values(family).items() if n in FITTED[family]}
+        return with_tied(family, dict(prior))
     rng = np.random.default_rng(SEED)
     # The first round samples the whole box (centre +- 0.5), so the fit depends on the runs
     # only, not on the catalog values it may replace (a cross-validated figure must not
