@@ -40,7 +40,7 @@ HOPPER_FAMILIES_MEETING_GOAL = ("deepseek_v3_h800", "megatron_core_moe_mixtral",
                                 "torchtitan_llama3_70b_405b_h100", "nemo_24_07_h100", "mosaicml_mpt_h100",
                                 "megatron_bridge_h100_moe", "megatron_bridge_h100", "mlperf_gpt3_h100",
                                 "mlperf_llama31_405b_h100", "mlperf_llama31_405b_h200", "mlperf_llama31_8b_h200",
-                                "mlperf_gpt3_h100_v30", "mlperf_gpt3_h100_smc", "torchtitan_llama3_8b_h200_whitefiber")
+                                "mlperf_gpt3_h100_v30", "mlperf_gpt3_h100_smc", "torchtitan_llama3_8b_h200")
 # Blackwell families that meet it (cross-validated 1.9%, 4.6%, 2.9%, 6.1%, 2.8%, 4.9%, and since the fifteenth
 # pass Megatron-Bridge's GB300 rows, 3.9%, and MLPerf's Llama 3.1 8B on GB300, 5.1%; MLPerf's B200 GPT-3 run,
 # 17.3%, and its Llama 3.1 8B runs on B300, 9.3%, do not)
