@@ -35,9 +35,8 @@ def report(family: str, cases: list[vfit.Case], values: dict[str, float], fitted
                 parent, ratio = vfit.TIED[family][name]
                 print(f"  {name:20s} = {value:.6g}   tied: {parent} x {ratio:.4f}")
                 continue
-            if name.startswith("gpu_gemm_scale["):
-                gpu = name[len("gpu_gemm_scale["):-1]
-                n = sum(vfit.scale_key(vfit.gpu_name(c)) == name for c in cases)
+            if (gpu := vfit.scale_gpu(name)) is not None:
+                n = sum(vfit.gpu_name(c) == gpu for c in cases)
                 if not n:
                     print(f"  {name:20s} = 1   no run on {gpu}: the assumption (not stored)")
                     continue

@@ -121,9 +121,17 @@ def all_cases() -> tuple[Case, ...]:
     return tuple(out)
 
 
+_SCALE_PREFIX = "gpu_gemm_scale["
+
+
 def scale_key(gpu: str) -> str:
     """The fitted-values key of ``gpu``'s sustained-GEMM scale (:func:`fit_gpu_scales`)."""
-    return f"gpu_gemm_scale[{gpu}]"
+    return f"{_SCALE_PREFIX}{gpu}]"
+
+
+def scale_gpu(name: str) -> str | None:
+    """The GPU whose scale the fitted-values key ``name`` holds; None for a profile field."""
+    return name[len(_SCALE_PREFIX):-1] if name.startswith(_SCALE_PREFIX) else None
 
 
 def _candidate_hw(hw: Hardware, base: catalog.EfficiencyProfile, values: dict[str, np.ndarray],
@@ -136,8 +144,8 @@ def _candidate_hw(hw: Hardware, base: catalog.EfficiencyProfile, values: dict[st
     fp8 = precision == "fp8"
     scale: np.ndarray | None = None
     for name, v in values.items():
-        if name.startswith("gpu_gemm_scale["):
-            if name == scale_key(gpu):
+        if (scaled := scale_gpu(name)) is not None:
+            if scaled == gpu:
                 scale = v / fitted_gemm_scale(catalog.gpu(gpu), base)
         elif name == "gemm_max_fraction":
             ratio = v / base.gemm_max_fraction["bf16"]
@@ -221,6 +229,7 @@ def fit_gpu_scales(family: str, cases: list[Case], values: dict[str, float]) -> 
     a finer one around its best point); 1, the assumption, for such a GPU with no run here."""
     out = {}
     lo, hi = scale_bounds(family, values)
+    fixed = {n: np.full(SCALE_GRID, v) for n, v in values.items() if scale_gpu(n) is None}
     for gpu in scaled_gpus(family):
         mine = [c for c in cases if gpu_name(c) == gpu]
         if not mine:
@@ -228,7 +237,6 @@ def fit_gpu_scales(family: str, cases: list[Case], values: dict[str, float]) -> 
             continue
         grid = np.linspace(lo, hi, SCALE_GRID)
         for _ in range(2):
-            fixed = {n: np.full(len(grid), v) for n, v in values.items() if not n.startswith("gpu_gemm_scale[")}
             f = objective(errors(mine, family, {**fixed, scale_key(gpu): grid}))
             best = float(grid[int(np.argmin(f))])
             step = grid[1] - grid[0]
