@@ -21,6 +21,8 @@ MOE = {"model": "mixtral-8x7b", "cluster": {"gpu": "h100-sxm", "num_gpus": 32},
        "training": {"seq_len": 4096, "global_batch_size": 64}}
 MTP = {"model": "deepseek-v3", "cluster": {"gpu": "h800", "num_gpus": 256},
        "training": {"seq_len": 4096, "global_batch_size": 512, "grad_accumulation_fusion": False}}
+DEFER = {"model": "llama3-70b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
+         "training": {"seq_len": 8192, "global_batch_size": 128, "defer_output_wgrad": True, "wgrad_deferral_limit": 5}}
 OFFLOAD = {"model": "llama3-70b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
            "training": {"seq_len": 8192, "global_batch_size": 64, "offload": {"activations": True}}}
 
@@ -34,7 +36,8 @@ def _legal_sample(body: dict, n: int = 60_000, seed: int = 0) -> tuple:
     return sc, batch.take(check_plans(m, c, t, batch) == 0)
 
 
-@pytest.mark.parametrize("body", [DENSE, MOE, MTP, OFFLOAD], ids=["dense", "moe", "mtp-dense-first", "offload"])
+@pytest.mark.parametrize("body", [DENSE, MOE, MTP, OFFLOAD, DEFER],
+                         ids=["dense", "moe", "mtp-dense-first", "offload", "deferred-output-wgrad"])
 def test_lower_bound_never_exceeds_the_step_time(body) -> None:
     sc, plans = _legal_sample(body)
     assert len(plans) > 1000 and len(np.unique(plans.schedule)) == 3

@@ -18,7 +18,8 @@ from colossim.errors import unknown_name_error
 STACK_FIELDS = ("attention_kernel", "dropout", "grad_accumulation_fusion", "grad_reduce_in_fp32", "overlap_dp_comm",
                 "tp_overlap", "overlap_pp_comm", "pipeline_p2p_batched", "optimizer", "dp_bucket_params",
                 "optimizer_state_dtype", "cross_entropy", "elementwise_kernels", "activation_cache_dtype",
-                "param_gather_dtype", "tp_overlap_rs_sms", "tp_overlap_bulk_sms")
+                "param_gather_dtype", "tp_overlap_rs_sms", "tp_overlap_bulk_sms", "defer_output_wgrad",
+                "wgrad_deferral_limit")
 
 
 @dataclass(frozen=True, slots=True)

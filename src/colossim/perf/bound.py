@@ -10,7 +10,9 @@ only the compute part of each stage gives a lower bound:
 - compute of a stage: its layers' forward + backward (+ the forward again under full
   recompute), the MTP modules and the output head on the last stage, exactly the terms
   ``step.evaluate`` adds (the same ``layer_times`` and ``logits_s``); left out, so the bound
-  stays below: the gradient-accumulation adds, selective recompute, all communication.
+  stays below: the gradient-accumulation adds, selective recompute, all communication, and
+  the exposed part of deferred output-layer weight gradients (the last stage's pace sheds
+  them as in ``step.evaluate``, perf/deferral.py);
 - the slowest stage's total is at least every stage's compute (DualPipe ranks pair stage i
   with stage pp-1-i: their mean);
 - the 1F1B bubble, sum - max of the stage times over vpp, only grows with each stage time,
@@ -26,8 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from colossim.perf import deferral
 from colossim.perf.hardware import Hardware
-from colossim.perf.layer import layer_times, logits_s, shapes
+from colossim.perf.layer import layer_times, logits_gemm_s, logits_s, shapes
 from colossim.perf.schedule import chunk_factor
 from colossim.perf.stages import dense_count, stage_layers
 from colossim.scenario.batch import PlanBatch
@@ -70,7 +73,8 @@ def _per_key_compute(model: ModelSpec, training: TrainingSpec, plans: PlanBatch,
         moe = layer_times(model, training, sh, tp, ep, mbs, hw, moe_layer=True, etp=etp) if model.moe else dense
         log_f, log_b = logits_s(model, training, sh, tp, hw)
         out = [np.broadcast_to(np.asarray(a, dtype=float), tp.shape) for a in
-               (dense.fwd + dense.bwd, moe.fwd + moe.bwd, dense.fwd, moe.fwd, heads * (log_f + log_b))]
+               (dense.fwd + dense.bwd, moe.fwd + moe.bwd, dense.fwd, moe.fwd, heads * (log_f + log_b),
+                heads * logits_gemm_s(model, sh, tp, hw))]
         best = out if best is None else [np.minimum(x, y) for x, y in zip(best, out, strict=True)]
     assert best is not None
     return [a[inverse] for a in best]
@@ -83,26 +87,29 @@ def step_time_lower_bound_s(model: ModelSpec, training: TrainingSpec, plans: Pla
     (taking one of those values) or takes more recompute."""
     if len(plans) == 0:
         return np.zeros(0)
-    dense_c, moe_c, dense_f, moe_f, head_c = _per_key_compute(model, training, plans, hw, sp_options)
+    dense_c, moe_c, dense_f, moe_f, head_c, head_w = _per_key_compute(model, training, plans, hw, sp_options)
     pp, vpp = plans.pp, plans.vpp
+    n_micro = training.global_batch_size // (plans.dp * plans.mbs)
+    # a deferred output-layer weight gradient leaves the last stage's pace (its exposed rest is dropped)
+    k = deferral.deferred_micro_batches(training, pp, plans.schedule, n_micro)
+    head_last = head_c - deferral.per_micro_batch_s(head_w, 1.0, k, n_micro)
     full = plans.recompute == 2
     layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
 
-    def compute(n_layers: np.ndarray, before: np.ndarray, last: np.ndarray | bool) -> np.ndarray:
+    def compute(n_layers: np.ndarray, before: np.ndarray, last: np.ndarray | bool, head: np.ndarray) -> np.ndarray:
         n_layers = n_layers + np.where(last, model.mtp_depth, 0)
         n_dense = dense_count(model, before, n_layers)
         n_moe = n_layers - n_dense
         c = n_dense * dense_c + n_moe * moe_c + np.where(full, n_dense * dense_f + n_moe * moe_f, 0.0)
-        return c + np.where(last, head_c, 0.0)
+        return c + np.where(last, head, 0.0)
 
-    first = compute(layers.first, np.zeros_like(pp), pp == 1)
-    middle = compute(layers.middle, layers.first, False)
-    last = compute(layers.last, model.num_layers - layers.last, True)
+    first = compute(layers.first, np.zeros_like(pp), pp == 1, head_c)
+    middle = compute(layers.middle, layers.first, False, head_c)
+    last = compute(layers.last, model.num_layers - layers.last, True, head_last)
     dual = plans.schedule == SCHEDULE_CODES["dualpipe"]
     pair = 0.5 * (first + last)
     first_r, last_r = np.where(dual, pair, first), np.where(dual, pair, last)
     slowest = np.maximum(np.maximum(first_r, np.where(layers.has_middle, middle, 0.0)), last_r)
-    n_micro = training.global_batch_size // (plans.dp * plans.mbs)
     # 1F1B (interleaved) fill and drain on compute alone: sum - max over the pp stages, / vpp
     f = first * chunk_factor(layers.first, vpp)
     m = middle * chunk_factor(layers.middle, vpp)

@@ -307,11 +307,17 @@ def chunked_tp_costs(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware)
 LOSS_BYTES = {"fp32": (38.0, 14.0), "inplace": (6.0, 4.0)}
 
 
+def logits_gemm_s(model: ModelSpec, sh: Shapes, tp: np.ndarray, hw: Hardware) -> np.ndarray:
+    """One of the output layer's three GEMMs (forward, input gradient, weight gradient): bf16,
+    vocabulary-parallel."""
+    return gemm_s(sh.tokens, model.vocab_size / tp, model.hidden_size, hw, hw.gemm_flops_bf16)
+
+
 def logits_s(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.ndarray,
              hw: Hardware) -> tuple[np.ndarray, np.ndarray]:
     """Output layer and vocabulary-parallel cross-entropy: forward and backward."""
     v_loc = model.vocab_size / tp
-    gemm = gemm_s(sh.tokens, v_loc, model.hidden_size, hw, hw.gemm_flops_bf16)
+    gemm = logits_gemm_s(model, sh, tp, hw)
     logits = sh.tokens * v_loc
     fwd_b, bwd_b = LOSS_BYTES[training.cross_entropy]
     fwd = gemm + fwd_b * logits / hw.hbm_bytes_s + 6 * hw.kernel_overhead_s

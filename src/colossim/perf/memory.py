@@ -20,6 +20,8 @@
 - Logits: the last stage keeps one micro-batch's logits for the loss's backward: 6 bytes
   per logit with an fp32 loss (bf16 logits plus the fp32 softmax at the loss), 2 with an
   in-place loss kernel (``cross_entropy: inplace``, DeepSeek LLM Sec. 3.3), per MTP module too.
+  With ``defer_output_wgrad`` it also keeps each deferred micro-batch's logits gradient and
+  output-layer input until the flush (perf/deferral.py).
 - In flight on a pipeline rank: what its schedule holds (colossim.perf.schedule): 1F1B and
   ZB-H1 min(pp - stage, m) micro-batches, interleaved 1 + (pp-1)/(pp*vpp) times more
   (Korthikanti Eq. 3-4; Megatron's warm-up count), DualPipe pp + 1 micro-batches of its
@@ -46,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from colossim.perf import experts
+from colossim.perf import deferral, experts
 from colossim.perf.layer import ACT_BYTES, FUSED_ATTENTION_KERNELS, Shapes, head_dims
 from colossim.perf.schedule import ScheduleResult
 from colossim.perf.stages import LayerParams, StageLayers, dense_count
@@ -242,13 +244,16 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
     emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * model.hidden_size / sh.sp_div
     logit_act = LOGIT_BYTES[training.cross_entropy] * sh.tokens * model.vocab_size / tp
     edp = experts.expert_dp(tp, plans.cp, plans.dp, ep, plans.expert_tp)
+    n_micro = training.global_batch_size // (plans.dp * mbs)
+    deferred = deferral.buffer_bytes(model, sh, tp, deferral.deferred_micro_batches(training, pp, plans.schedule, n_micro))
 
     def stage(n_layers, before, first, last) -> _Stage:
         n_layers = n_layers + np.where(last, model.mtp_depth, 0)  # MTP modules follow the last layer
         n_dense = dense_count(model, before, n_layers)
         n_moe = n_layers - n_dense
         act_micro = n_dense * dense_act.stored + n_moe * moe_act.stored + np.where(first, emb_act, 0.0)
-        fixed = np.where(last, (1.0 + model.mtp_depth) * logit_act, 0.0) + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0)
+        fixed = (np.where(last, (1.0 + model.mtp_depth) * logit_act + deferred, 0.0)
+                 + np.where(recompute == 2, np.maximum(dense_act.full, moe_act.full), 0.0))
         layer = np.maximum(np.where(n_dense > 0, dense_act.stored, 0.0), np.where(n_moe > 0, moe_act.stored, 0.0))
         dense_p = n_dense * params.dense_layer + n_moe * params.moe_shared
         io_p = np.where(first, params.embedding, 0.0) + np.where(last, params.output, 0.0)

@@ -15,21 +15,33 @@ gradient buffer. Data-parallel gradient reduction (and ZeRO's parameter gatherin
 the last micro-batch's backward (forward) pass when ``overlap_dp_comm``; what does not fit
 is exposed, and the last gradient bucket's reduction always is. The ``optimizer`` term holds
 everything the step pays once (perf/step_costs.py: optimizer pass, master copies, kernel
-chains, scalar all-reduces, host synchronisation and the batch broadcast). docs/methodology.md
+chains, scalar all-reduces, host synchronisation and the batch broadcast). With
+``defer_output_wgrad`` the last stage's output-layer weight gradients wait for the flush
+and only what outlasts its drain idle time is exposed (perf/deferral.py). docs/methodology.md
 derives each term.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from colossim.perf import comm, experts, exposure, fsdp, moe, offload, schedule, step_costs
+from colossim.perf import (
+    comm,
+    deferral,
+    experts,
+    exposure,
+    fsdp,
+    moe,
+    offload,
+    schedule,
+    step_costs,
+)
 from colossim.perf.cp import cp_exposed_s
 from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
 from colossim.perf.hardware import Hardware, resolve_hardware
-from colossim.perf.layer import ACT_BYTES, layer_times, logits_s, shapes
+from colossim.perf.layer import ACT_BYTES, layer_times, logits_gemm_s, logits_s, shapes
 from colossim.perf.memory import MEMORY_FIELDS, stage_activation_bytes, step_memory
 from colossim.perf.recompute import selective_s as recompute_s
 from colossim.perf.stages import dense_count, layer_params, stage_layers
@@ -180,12 +192,20 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     first_w = work(layers.first, zero_i, True, pp == 1)
     mid_w = work(layers.middle, layers.first, False, False)
     last_w = work(layers.last, model.num_layers - layers.last, pp == 1, True)
+    # the output layer's weight gradients of the deferred micro-batches leave the last stage's pace
+    deferred = deferral.deferred_micro_batches(training, pp, plans.schedule, n_micro)
+    heads = 1.0 + model.mtp_depth
+    log_w = logits_gemm_s(model, sh, tp, hw)
+    last_w = replace(last_w, bwd=last_w.bwd - deferral.per_micro_batch_s(log_w, heads, deferred, n_micro))
     # DualPipe: rank i runs half the micro-batches through stage i, half through stage pp-1-i
     pair = _mix(_average(first_w, last_w), first_w, dual)
     first_r, last_r = pair, _mix(pair, last_w, dual)
     slow = _slowest(first_r, mid_w, last_r, layers.has_middle)
     sched = schedule.run(_stage_times(first_r, mid_w, last_r, layers, pp, vpp, n_micro), plans.schedule)
     bubble = sched.bubble_s
+    idle = deferral.drain_idle_s(_backward_part(first_r) * schedule.chunk_factor(layers.first, vpp),
+                                 _backward_part(mid_w) * schedule.chunk_factor(layers.middle, vpp), pp, vpp)
+    deferred_s = deferral.exposed_s(log_w, heads, deferred, idle)
     p2p = exposure.pp_p2p(model, training, sh, tp, pp, cp, dp, vpp, plans.sp, n_micro, coll)
 
     dense_p, expert_p = _stage_params(model, params, layers, pp, dual)
@@ -202,7 +222,8 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     opt = step_costs.once_per_step_s(training, hw, coll, dense_p, expert_p, tensors, tp, pp, cp, dp, ep, zero, mbs,
                                      n_micro, optimizer_pass_s=offloaded, etp=etp)
 
-    step = n_micro * (slow.fwd + slow.bwd + slow.rec + slow.tp + slow.ep + slow.cp) + bubble + p2p + dp_exposed + opt
+    step = (n_micro * (slow.fwd + slow.bwd + slow.rec + slow.tp + slow.ep + slow.cp) + deferred_s + bubble + p2p
+            + dp_exposed + opt)
     if training.offload.activations:
         step = step + n_micro * offload.activation_exposed_s(stage_activation_bytes(model, training, sh, tp, mbs, recompute, layers, etp),
                                                                slow.fwd, slow.bwd, hw)
@@ -211,7 +232,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     rec_flops = np.array([recompute_flops_per_step(model, training.seq_len, training.global_batch_size, r,
                                                    training.recompute_modules) for r in range(3)])
     return StepArrays(
-        compute_forward_s=n_micro * slow.fwd, compute_backward_s=n_micro * slow.bwd,
+        compute_forward_s=n_micro * slow.fwd, compute_backward_s=n_micro * slow.bwd + deferred_s,
         compute_recompute_s=n_micro * slow.rec, tp_exposed_s=n_micro * slow.tp, pp_bubble_s=bubble,
         pp_p2p_s=p2p, dp_exposed_s=dp_exposed, ep_all_to_all_s=n_micro * slow.ep,
         cp_exposed_s=n_micro * slow.cp, optimizer_s=opt, step_time_s=step, **mem,
@@ -257,6 +278,12 @@ def _slowest(first: _StageWork, mid: _StageWork, last: _StageWork, has_mid: np.n
 
 
 _WORK_FIELDS = ("fwd", "bwd", "rec", "tp", "ep", "cp", "wgrad")
+
+
+def _backward_part(w: _StageWork) -> np.ndarray:
+    """A stage's per-micro-batch time spent in the backward (its communication split pro rata)."""
+    compute = w.fwd + w.bwd + w.rec
+    return w.total * (w.bwd + w.rec) / np.where(compute > 0, compute, 1.0)
 
 
 def _average(a: _StageWork, b: _StageWork) -> _StageWork:

@@ -117,6 +117,18 @@ class TrainingSpec(BaseModel):
             "and micro-batch (Megatron-LM 2021, Megatron-DeepSpeed)"
         ),
     )
+    defer_output_wgrad: bool = Field(
+        default=False,
+        description=(
+            "the output layer's weight-gradient GEMMs of the last pipeline stage wait for the pipeline flush and "
+            "fill its drain (Megatron-Core defer_embedding_wgrad_compute; needs gradient-accumulation fusion; "
+            "priced where pp > 1 on 1F1B)"
+        ),
+    )
+    wgrad_deferral_limit: int = Field(
+        default=0, ge=0, le=1 << 20,
+        description="defer_output_wgrad: how many micro-batches defer (the first ones; 0: all; Megatron-Core's)",
+    )
 
     reshard_after_forward: bool = Field(
         default=True,
@@ -212,6 +224,9 @@ class TrainingSpec(BaseModel):
         if self.activation_cache_dtype == "fp8" and self.precision != "fp8":
             raise ValueError(f"activation_cache_dtype fp8 needs precision fp8 (got {self.precision!r}): "
                              "the cached fp8 inputs feed fp8 weight-gradient GEMMs")
+        if self.defer_output_wgrad and not self.grad_accumulation_fusion:
+            raise ValueError("defer_output_wgrad needs grad_accumulation_fusion: Megatron-Core refuses it without "
+                             "(the deferred GEMMs accumulate into the fp32 main gradient)")
         if self.param_gather_dtype == "fp8" and self.precision != "fp8":
             raise ValueError(f"param_gather_dtype fp8 needs precision fp8 (got {self.precision!r}): "
                              "only fp8 GEMMs consume fp8 weights")
