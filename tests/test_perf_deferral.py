@@ -95,3 +95,12 @@ def test_deferral_without_gradient_accumulation_fusion_is_refused(tmp_path, caps
     out = capsys.readouterr()
     assert exc.value.code == 2 and "Traceback" not in out.out + out.err
     assert "defer_output_wgrad" in out.err + out.out
+
+
+@pytest.mark.parametrize(("parallel", "said"), [({"pp": 1, "dp": 32}, "without pipeline parallelism"),
+                                                ({"schedule": "dualpipe"}, "dualpipe schedule")])
+def test_an_estimate_says_when_the_plan_cannot_defer(parallel: dict, said: str) -> None:
+    from colossim.perf.estimate import estimate
+
+    assert any(said in n for n in estimate(_scenario({"defer_output_wgrad": True}, parallel)).notes)
+    assert not any("defer_output_wgrad" in n for n in estimate(_scenario({"defer_output_wgrad": True})).notes)

@@ -153,6 +153,19 @@ def _overlap_hints(scenario: Scenario, arrays: StepArrays) -> list[str]:
     return []
 
 
+def _deferral_hint(scenario: Scenario) -> list[str]:
+    """A stated ``defer_output_wgrad`` that this plan cannot use is said, not silently dropped."""
+    plan = scenario.parallel
+    if not scenario.training.defer_output_wgrad:
+        return []
+    if plan.pp == 1:
+        return ["defer_output_wgrad has no effect without pipeline parallelism (pp 1; Megatron-Core refuses it there)"]
+    if plan.schedule != "1f1b":
+        return [f"defer_output_wgrad has no effect on the {plan.schedule} schedule, which already moves the weight "
+                "gradients (priced on 1f1b only)"]
+    return []
+
+
 def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None) -> Estimate:
     """Predict one training step of a scenario.
 
@@ -170,6 +183,7 @@ def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None)
     if scenario.num_gpus_idle:
         notes.append(f"{scenario.num_gpus_idle} of {scenario.cluster.num_gpus} GPUs stay idle (spares)")
     notes.extend(_overlap_hints(scenario, arrays))
+    notes.extend(_deferral_hint(scenario))
     return record(arrays, 0, scenario_name=scenario.name, plan=batch.row(0), num_gpus=scenario.cluster.num_gpus,
                   total_tokens=scenario.training.total_tokens, notes=notes,
                   features=envelope.scenario_features(scenario))
