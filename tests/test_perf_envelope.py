@@ -41,3 +41,25 @@ def test_an_extrapolation_says_why_and_high_mfu_is_flagged() -> None:
     assert hot.envelope["mfu_flag"] == (hot.mfu > MFU_FLAG) and hot.mfu < MFU_FLAG
     high = assess(hot.plan, 1024, 0.59)
     assert high["mfu_flag"] and any("MFU above" in n for n in notes(high))
+
+
+def test_a_long_context_estimate_quotes_the_published_long_context_runs() -> None:
+    from colossim.perf.envelope import LONG_CONTEXT_TOKENS
+
+    env = validation_envelope()
+    long_runs = [r for r in reference_runs() if r.build().training.seq_len >= LONG_CONTEXT_TOKENS]
+    assert env.long_context is not None and env.long_context[0] == len(long_runs) >= 7
+    body = {"model": "llama3-8b", "cluster": {"gpu": "h100", "num_gpus": 128},
+            "training": {"seq_len": 131072, "global_batch_size": 32, "precision": "fp8"},
+            "parallel": {"tp": 4, "pp": 1, "dp": 8, "cp": 4}}
+    est = estimate(load_scenario(body))
+    said = [n for n in est.notes if "tokens per sequence" in n]
+    lo, hi = env.long_context[1], env.long_context[2]
+    assert len(said) == 1 and f"{lo:+.0%} to {hi:+.0%}" in said[0]
+    assert est.envelope["long_context"]["runs"] == len(long_runs)
+    short = estimate(load_scenario({**body, "training": {**body["training"], "seq_len": 8192, "global_batch_size": 512},
+                                    "parallel": {"tp": 1, "pp": 1, "dp": 128, "cp": 1}}))
+    assert not any("tokens per sequence" in n for n in short.notes) and short.envelope["long_context"] is None
+    beyond = estimate(load_scenario({**body, "training": {**body["training"], "seq_len": 1 << 22, "global_batch_size": 1},
+                                     "parallel": {"tp": 8, "pp": 1, "dp": 1, "cp": 16}}))
+    assert any(f"seq_len={1 << 22:,}" in o for o in beyond.envelope["outside"])

@@ -1,9 +1,10 @@
 """The published runs as tests: the accuracy goals of issues #2 and #10.
 
-Issue #10's goals: cross-validated MAPE <= 5% over all 40+ runs is reached (4.59% over 133 runs
-since the fifteenth pass, once the GPUs without a measured GEMM ceiling are scaled by their own
-runs); in-sample <= 3.5% and no case family's cross-validated error above 8% are NOT: the tests
-marked ``xfail(strict=True)`` hold them and will fail loudly (XPASS) the day they are met. The
+Issue #10's goals: none is reached today. Cross-validated MAPE <= 5% over all 40+ runs was
+(4.59% over 133 runs after the fifteenth pass, 4.62% after the sixteenth) until NeMo's long-context
+Llama 2 7B rows joined (2026-12-07, chosen by rule): at 16K-1M tokens they run up to 30% slower
+than priced, and all 142 runs read 5.55%. In-sample <= 3.5% and no case family's cross-validated
+error above 8% are not reached either: the tests marked ``xfail(strict=True)`` hold the goals and will fail loudly (XPASS) the day they are met. The
 tests without a mark hold what the model honestly reaches today (REACHED_*), so a regression
 still fails. docs/validation.md explains the gap family by family.
 """
@@ -26,8 +27,8 @@ GOAL_CV_MAPE = 0.05
 GOAL_IN_SAMPLE_MAPE = 0.035
 GOAL_FAMILY_CV = 0.08
 # what the model reaches today (measured with `colossim validate --cross-validate`), rounded up
-REACHED_IN_SAMPLE_MAPE = 0.041
-REACHED_CV_MAPE = 0.047
+REACHED_IN_SAMPLE_MAPE = 0.050
+REACHED_CV_MAPE = 0.056
 # A100 families that meet the per-family goal (MT-NLG 530B, 17%, does not: see the module docstring)
 A100_FAMILIES = ("megatron_sc21_table1", "korthikanti_2022_table5", "bloom_176b", "mosaicml_mpt_a100_roce",
                  "mosaicml_mpt_a100_40gb_roce")
@@ -58,8 +59,8 @@ def rows():
 def test_reference_set_is_complete() -> None:
     runs = reference_runs()
     cases = {r.case for r in runs}
-    assert set(ORIGINAL) <= cases and len(cases) == 34
-    assert len(runs) == 133 and len(runs) - 28 >= 12
+    assert set(ORIGINAL) <= cases and len(cases) == 35
+    assert len(runs) == 142 and len(runs) - 28 >= 12
     for run in runs:
         assert run.source.get("url") or run.source.get("repo")
         assert run.scenario["training"]["stack"], run.label
@@ -112,11 +113,14 @@ def test_hopper_families_that_meet_the_per_family_goal(rows) -> None:
             assert f["cross_validated_mape"] <= GOAL_FAMILY_CV, f
 
 
+@pytest.mark.xfail(strict=True, reason="issue #10 goal no longer reached (5.55% over 142 runs; 4.62% over the 133 before): "
+                   "NeMo's long-context Llama 2 7B rows on H100 (4K-1M tokens, CP 1-32) run 3-30% slower than priced, "
+                   "growing with the sequence (18.7% cross-validated)")
 def test_goal_cross_validated_mape(rows) -> None:
     assert cross_validated_mape(rows) <= GOAL_CV_MAPE
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached (4.02%): MT-NLG 530B (-16 to -19%), "
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached (4.96%): NeMo's long-context H100 rows (-3 to -30%), MT-NLG 530B (-16 to -19%), "
                    "Megatron-Core H100 README 32B (+41%: its fp32 reduce-scatter cannot hide behind one micro-batch "
                    "at the unstated micro-batch size 1), MLPerf's micro-batch-2 GPT-3 rows (H100 +6 to +11%, B200 +16%), "
                    "MLPerf's Llama 3.1 8B on Cisco's H100 at TP 2 (-22%) and the one-node Blackwell 8B runs (+8 to +10%)")
@@ -124,8 +128,9 @@ def test_goal_in_sample_mape(rows) -> None:
     assert mape(rows) <= GOAL_IN_SAMPLE_MAPE
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: MLPerf B200 GPT-3 17.3%, MT-NLG 530B 17.2%, MLPerf "
-                   "Llama 3.1 8B on Cisco's H100 14.2% and on B300 9.3%, the Megatron-Core H100 README 8.5% and MLPerf "
+@pytest.mark.xfail(strict=True, reason="issue #10 goal not reached: NeMo's long-context H100 rows 18.7%, MLPerf B200 GPT-3 18.1%, "
+                   "MT-NLG 530B 17.2%, MLPerf Llama 3.1 8B on Cisco's H100 13.6% and on B300 9.4%, the Megatron-Core "
+                   "H100 README 9.2% and MLPerf "
                    "GPT-3 on Oracle's RoCE H100 8.2% cross-validated (see test_goal_in_sample_mape)")
 def test_goal_no_family_cross_validated_above_eight_percent(rows) -> None:
     assert max(f["cross_validated_mape"] for f in family_summary(rows)) <= GOAL_FAMILY_CV

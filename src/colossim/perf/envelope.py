@@ -16,6 +16,8 @@ from typing import Any
 # a stack's median signed cross-validated error worth telling the user about
 STACK_BIAS_NOTE = 0.05
 MFU_FLAG = 0.5
+# sequences at least this long are "long context": the published runs there are said apart
+LONG_CONTEXT_TOKENS = 16_384
 RANGE_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch_size")
 SET_KEYS = ("zero_stage", "recompute", "schedule")
 FEATURE_KEYS = ("moe", "precision", "gpu_family", "offload")
@@ -27,6 +29,9 @@ class Envelope:
     sets: dict[str, frozenset[Any]]
     gpus: tuple[int, int]
     features: dict[str, frozenset[Any]]
+    seq_len: tuple[int, int] = (1, 1 << 24)
+    # the published long-context runs: (count, least and most signed step-time error, in-sample)
+    long_context: tuple[int, float, float] | None = None
 
     def outside(self, plan: dict[str, Any], gpus_used: int, features: dict[str, Any] | None = None) -> list[str]:
         """Why a plan is an extrapolation (empty when it is inside)."""
@@ -42,6 +47,9 @@ class Envelope:
         lo, hi = self.gpus
         if not lo <= gpus_used <= hi:
             out.append(f"{gpus_used:,} GPUs (validated {lo:,}-{hi:,})")
+        seq = (features or {}).get("seq_len")
+        if seq is not None and not self.seq_len[0] <= seq <= self.seq_len[1]:
+            out.append(f"seq_len={seq:,} (validated {self.seq_len[0]:,}-{self.seq_len[1]:,})")
         for k, v in (features or {}).items():
             if k in FEATURE_KEYS and v not in self.features.get(k, frozenset()):
                 out.append(f"{k}={v} (validated: {', '.join(sorted(map(str, self.features.get(k, ()))))})")
@@ -53,16 +61,29 @@ def validation_envelope() -> Envelope:
     """The envelope of the validation runs (built once, lazily: validation sits above perf)."""
     from colossim.validation.runs import reference_runs
 
-    plans, gpus, feats = [], [], []
+    plans, gpus, feats, long_err = [], [], [], []
     for run in reference_runs():
         sc = run.build()
         plans.append(sc.plan_batch().row(0))
         gpus.append(sc.num_gpus_used)
         feats.append(scenario_features(sc))
+        if sc.training.seq_len >= LONG_CONTEXT_TOKENS:
+            long_err.append(_step_error(sc, run.measured_iter_s))
     ranges = {k: (min(p[k] for p in plans), max(p[k] for p in plans)) for k in RANGE_KEYS}
     sets = {k: frozenset(p[k] for p in plans) for k in SET_KEYS}
     features = {k: frozenset(f[k] for f in feats) for k in FEATURE_KEYS}
-    return Envelope(ranges=ranges, sets=sets, gpus=(min(gpus), max(gpus)), features=features)
+    seqs = [f["seq_len"] for f in feats]
+    long_context = (len(long_err), min(long_err), max(long_err)) if long_err else None
+    return Envelope(ranges=ranges, sets=sets, gpus=(min(gpus), max(gpus)), features=features,
+                    seq_len=(min(seqs), max(seqs)), long_context=long_context)
+
+
+def _step_error(scenario: Any, measured_s: float) -> float:
+    """A published run's signed step-time error under the catalog profile (in-sample)."""
+    from colossim.perf.step import evaluate
+
+    arrays = evaluate(scenario.model, scenario.cluster, scenario.training, scenario.plan_batch())
+    return float(arrays.step_time_s[0]) / measured_s - 1.0
 
 
 def scenario_features(scenario: Any) -> dict[str, Any]:
@@ -76,7 +97,7 @@ def scenario_features(scenario: Any) -> dict[str, Any]:
     # a user's own profile (cluster.efficiency_profile) measured the GPU: nothing assumed
     assumed = not scenario.cluster.efficiency_profile and assumed_gemm_ceiling(gpu, prof)
     return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
-            "gpu_family": gpu.profile, "offload": off.optimizer or off.activations,
+            "gpu_family": gpu.profile, "offload": off.optimizer or off.activations, "seq_len": scenario.training.seq_len,
             "own_profile": scenario.cluster.efficiency_profile, "stack": scenario.training.stack,
             "assumed_ceiling": {"gpu": gpu.name, "reference": prof.reference_gpu,
                                 "fitted_scale": prof.gpu_gemm_scale.get(gpu.name)} if assumed else None}
@@ -97,7 +118,17 @@ def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str,
             "stack": None if features is None else features.get("stack"),
             "stack_bias": None if stack_rec is None else stack_rec["cross_validated_bias"],
             "stack_runs": 0 if stack_rec is None else int(stack_rec["runs"]),
-            "assumed_ceiling": None if features is None else features.get("assumed_ceiling")}
+            "assumed_ceiling": None if features is None else features.get("assumed_ceiling"),
+            "long_context": _long_context(features)}
+
+
+def _long_context(features: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How the published long-context runs fared, for a scenario with long sequences."""
+    seq = None if features is None else features.get("seq_len")
+    known = validation_envelope().long_context
+    if seq is None or seq < LONG_CONTEXT_TOKENS or known is None:
+        return None
+    return {"seq_len": seq, "runs": known[0], "error_min": known[1], "error_max": known[2]}
 
 
 def _stack_validated(name: str | None) -> dict[str, float] | None:
@@ -135,6 +166,13 @@ def notes(assessment: dict[str, Any]) -> list[str]:
         out.append(f"accuracy: {ceiling['gpu']} has no measured GEMM ceiling (catalog mamf_tflops): its GEMMs are priced "
                    f"at {ceiling['reference']}'s share of its own peak, an assumption no published run calibrates; "
                    "measure one with benchmarks/gpu/gemm_sweep.py and colossim calibrate")
+    long = assessment.get("long_context")
+    if long:
+        lo, hi = long["error_min"], long["error_max"]
+        side = "optimistic" if hi < 0 else "pessimistic" if lo > 0 else "off either way"
+        out.append(f"accuracy: at {long['seq_len']:,} tokens per sequence: the {long['runs']} published runs at "
+                   f"{LONG_CONTEXT_TOKENS:,} tokens or more are predicted {lo:+.0%} to {hi:+.0%} (step time, in-sample; "
+                   f"docs/validation.md, nemo_long_context_h100): this step time is likely {side}")
     bias = assessment.get("stack_bias")
     if bias is not None and abs(bias) >= STACK_BIAS_NOTE:
         side = "shorter" if bias < 0 else "longer"
