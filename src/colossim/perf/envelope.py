@@ -172,7 +172,7 @@ def notes(assessment: dict[str, Any]) -> list[str]:
         side = "optimistic" if hi < 0 else "pessimistic" if lo > 0 else "off either way"
         out.append(f"accuracy: at {long['seq_len']:,} tokens per sequence: the {long['runs']} published runs at "
                    f"{LONG_CONTEXT_TOKENS:,} tokens or more are predicted {lo:+.0%} to {hi:+.0%} (step time, in-sample; "
-                   f"docs/validation.md, nemo_long_context_h100): this step time is likely {side}")
+                   f"colossim validate; docs/validation.md): this step time is likely {side}")
     bias = assessment.get("stack_bias")
     if bias is not None and abs(bias) >= STACK_BIAS_NOTE:
         side = "shorter" if bias < 0 else "longer"
