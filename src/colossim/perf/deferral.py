@@ -39,13 +39,17 @@ from colossim.scenario.model import ModelSpec
 from colossim.scenario.parallel import SCHEDULE_CODES
 from colossim.scenario.training import TrainingSpec
 
+# the schedules the deferral is priced on (with pp > 1): zero-bubble already moves every weight
+# gradient into the drain, and DualPipe is not Megatron's
+PRICED_SCHEDULES = ("1f1b",)
+
 
 def deferred_micro_batches(training: TrainingSpec, pp: np.ndarray, schedule: np.ndarray,
                            n_micro: np.ndarray) -> np.ndarray:
     """Micro-batches whose output-layer weight gradient waits for the flush (0 where none)."""
     if not training.defer_output_wgrad:
         return np.zeros(np.shape(pp))
-    applies = (pp > 1) & (schedule == SCHEDULE_CODES["1f1b"])
+    applies = (pp > 1) & np.isin(schedule, [SCHEDULE_CODES[name] for name in PRICED_SCHEDULES])
     limit = training.wgrad_deferral_limit
     k = n_micro if limit == 0 else np.minimum(n_micro, limit)
     return np.where(applies, k, 0).astype(float)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from colossim.catalog import stacks
-from colossim.perf import envelope, step_costs
+from colossim.perf import deferral, envelope, step_costs
 from colossim.perf.comm import AnalyticCollectives
 from colossim.perf.step import MEMORY_FIELDS, TIME_FIELDS, StepArrays, evaluate
 from colossim.scenario import Scenario
@@ -160,9 +160,9 @@ def _deferral_hint(scenario: Scenario) -> list[str]:
         return []
     if plan.pp == 1:
         return ["defer_output_wgrad has no effect without pipeline parallelism (pp 1; Megatron-Core refuses it there)"]
-    if plan.schedule != "1f1b":
+    if plan.schedule not in deferral.PRICED_SCHEDULES:
         return [f"defer_output_wgrad has no effect on the {plan.schedule} schedule, which already moves the weight "
-                "gradients (priced on 1f1b only)"]
+                f"gradients (priced on {', '.join(deferral.PRICED_SCHEDULES)} only)"]
     return []
 
 
