@@ -91,6 +91,21 @@ def test_hopper_takes_the_h200_curve_shape_anchored_at_its_4k_rates() -> None:
     assert prof.attention_fwd_fraction * at_4k == pytest.approx(0.30, abs=1e-3)
 
 
+def test_flash_attention_2_published_curve_supports_the_shared_shape() -> None:
+    """FlashAttention-2's own published curve (PyTorch SDPA's flash backend, NGC 24.03 and 24.07;
+    benchmarks/data/flash2_sdpa_causal.csv) is stored as evidence, not fitted into the catalog:
+    its backward length curve is cuDNN's within 15% and its long-sequence rates lie within 10% of
+    the catalog's FlashAttention-2 fractions, which the Hopper flash rows (NeMo's launcher) rely on."""
+    rows = attention_curve.load(attention_curve.DATA.with_name("flash2_sdpa_causal.csv"))
+    prof = catalog.efficiency_profile("hopper")
+    fwd_fraction, _, _, fwd_rms = attention_curve.fit_family(rows, "fwd_ms", 1.0)
+    bwd_fraction, bwd_half, _, bwd_rms = attention_curve.fit_family(rows, "bwd_ms", 2.5)
+    assert max(fwd_rms, bwd_rms) < 0.03
+    assert bwd_half == pytest.approx(prof.attention_bwd_half_seq, rel=0.15)
+    assert fwd_fraction == pytest.approx(prof.attention_fwd_fraction, rel=0.10)
+    assert bwd_fraction == pytest.approx(prof.attention_bwd_fraction, rel=0.10)
+
+
 def test_a_profile_file_with_a_negative_half_seq_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "profile.yaml"
     path.write_text("attention_fwd_half_seq: -5\n", encoding="utf-8")

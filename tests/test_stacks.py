@@ -47,6 +47,21 @@ def test_a_stack_fills_fields_and_the_scenario_overrides_one() -> None:
     assert tt.tp_overlap == "full" and tt.dropout is False and tt.dp_bucket_params is None
 
 
+def test_nemo_launcher_stack_runs_flash_attention_and_mlperf_cases_state_their_own() -> None:
+    """The NeMo 24.01-24.07 launcher exports NVTE_FUSED_ATTN=0 (its config.yaml), so the stack runs
+    flash-attn 2; MLPerf's NeMo submissions use their own scripts, so every MLPerf case on the stack
+    states its kernel rather than inheriting the launcher's."""
+    from colossim.validation.runs import case_info, case_names
+
+    assert TrainingSpec(seq_len=2048, global_batch_size=8, stack="nemo-2024").attention_kernel == "flash"
+    assert "NVTE_FUSED_ATTN" in stacks.stack("nemo-2024").source("attention_kernel")
+    mlperf = [n for n in case_names() if n.startswith("mlperf_") and case_info(n)["stack"] == "nemo-2024"]
+    assert len(mlperf) >= 14
+    for name in mlperf:
+        if name != "mlperf_gpt3_h100_v30":  # states FlashAttention v1 (flash1), as its Dockerfile's TE 0.8 ran
+            assert case_info(name)["stated"]["training"]["attention_kernel"] == "cudnn", name
+
+
 def _cli(capsys, *args: str) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exc:
         main(list(args))
