@@ -88,22 +88,43 @@ def test_hopper_takes_the_h200_curve_shape_anchored_at_its_4k_rates() -> None:
     assert prof.attention_bwd_half_seq == pytest.approx(bwd_half, abs=1.0)
     at_4k = 4096 / (4096 + prof.attention_fwd_half_seq)
     assert prof.attention_cudnn_fwd_fraction * at_4k == pytest.approx(0.486, abs=1e-3)
-    assert prof.attention_fwd_fraction * at_4k == pytest.approx(0.30, abs=1e-3)
 
 
-def test_flash_attention_2_published_curve_supports_the_shared_shape() -> None:
-    """FlashAttention-2's own published curve (PyTorch SDPA's flash backend, NGC 24.03 and 24.07;
-    benchmarks/data/flash2_sdpa_causal.csv) is stored as evidence, not fitted into the catalog:
-    its backward length curve is cuDNN's within 15% and its long-sequence rates lie within 10% of
-    the catalog's FlashAttention-2 fractions, which the Hopper flash rows (NeMo's launcher) rely on."""
+def test_hopper_flash_attention_2_takes_its_own_published_curve_anchored_at_4k() -> None:
+    """FlashAttention-2's shape is the fit of its published rates as they are (PyTorch SDPA's flash
+    backend, NGC 24.03 and 24.07; benchmarks/data/flash2_sdpa_causal.csv); its rates stay anchored
+    at the FA3 paper's H100 4k figures, which the benchmark's own 4k rates match within 3%."""
     rows = attention_curve.load(attention_curve.DATA.with_name("flash2_sdpa_causal.csv"))
     prof = catalog.efficiency_profile("hopper")
-    fwd_fraction, _, _, fwd_rms = attention_curve.fit_family(rows, "fwd_ms", 1.0)
-    bwd_fraction, bwd_half, _, bwd_rms = attention_curve.fit_family(rows, "bwd_ms", 2.5)
+    fwd_fraction, fwd_half, _, fwd_rms = attention_curve.fit_family(rows, "fwd_ms", 1.0, per_call_overhead=False)
+    bwd_fraction, bwd_half, _, bwd_rms = attention_curve.fit_family(rows, "bwd_ms", 2.5, per_call_overhead=False)
     assert max(fwd_rms, bwd_rms) < 0.03
-    assert bwd_half == pytest.approx(prof.attention_bwd_half_seq, rel=0.15)
-    assert fwd_fraction == pytest.approx(prof.attention_fwd_fraction, rel=0.10)
-    assert bwd_fraction == pytest.approx(prof.attention_bwd_fraction, rel=0.10)
+    assert prof.attention_flash_fwd_half_seq == pytest.approx(fwd_half, abs=1.0)
+    assert prof.attention_flash_bwd_half_seq == pytest.approx(bwd_half, abs=1.0)
+    fwd_4k = 4096 / (4096 + prof.attention_flash_fwd_half_seq)
+    bwd_4k = 4096 / (4096 + prof.attention_flash_bwd_half_seq)
+    assert prof.attention_fwd_fraction * fwd_4k == pytest.approx(0.30, abs=2e-3)
+    assert prof.attention_bwd_fraction * bwd_4k == pytest.approx(0.25, abs=2e-3)
+    assert fwd_fraction * fwd_4k == pytest.approx(0.30, rel=0.03)
+    assert bwd_fraction * bwd_4k == pytest.approx(0.25, rel=0.03)
+
+
+def test_flash_kernels_take_the_flash_curve_and_cudnn_the_shared_one() -> None:
+    """At 32k keys FA2's flatter backward curve prices it faster, relative to 4k, than cuDNN's."""
+    def ratio(kernel: str) -> float:
+        per_flop = []
+        for seq in (4096, 32768):
+            sc = load_scenario({
+                "model": "llama3-8b", "cluster": {"gpu": "h100", "num_gpus": 8, "gpus_per_node": 8},
+                "training": {"seq_len": seq, "global_batch_size": 8, "precision": "bf16", "attention_kernel": kernel},
+                "parallel": {"tp": 1, "pp": 1, "dp": 8}})
+            hw = resolve_hardware(sc.cluster, sc.training)
+            assert hw.attn_bwd_half_seq == (1418 if kernel == "flash" else 887)
+            sh = shapes(sc.model, sc.training, A([1.0]), A([1.0]), A([1.0]), A([False]))
+            _, bwd = attention_core_s(sc.model, sc.training, sh, A([1.0]), hw)
+            per_flop.append(bwd[0] / seq**2)
+        return per_flop[0] / per_flop[1]
+    assert ratio("flash") > ratio("cudnn") > 1.0
 
 
 def test_a_profile_file_with_a_negative_half_seq_is_refused(tmp_path: Path) -> None:

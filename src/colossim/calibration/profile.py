@@ -41,6 +41,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "attention_fwd_fraction": (1e-3, 1.0), "attention_bwd_fraction": (1e-3, 1.0), "hbm_fraction": (1e-3, 1.0),
     "attention_cudnn_fwd_fraction": (1e-3, 1.0), "attention_cudnn_bwd_fraction": (1e-3, 1.0),
     "attention_fwd_half_seq": (0.0, 1e6), "attention_bwd_half_seq": (0.0, 1e6),
+    "attention_flash_fwd_half_seq": (0.0, 1e6), "attention_flash_bwd_half_seq": (0.0, 1e6),
     "scaleup_busbw_fraction": (1e-3, 1.0), "scaleup_latency_s": (0.0, 1e-2),
     "scaleout_busbw_fraction": (1e-3, 1.0), "scaleout_latency_s": (0.0, 1e-2),
     "all_to_all_fraction": (1e-3, 1.0), "comm_sm_fraction": (0.0, 1.0), "kernel_overhead_s": (0.0, 1e-3),

@@ -97,6 +97,10 @@ class EfficiencyProfile(BaseModel):
     # length dependence measured for the family (perf/layer.py attention_core_s)
     attention_fwd_half_seq: float = 0.0
     attention_bwd_half_seq: float = 0.0
+    # FlashAttention's own length curve (attention_kernel: flash, flash1) where one is measured;
+    # None: the shared curve above
+    attention_flash_fwd_half_seq: float | None = None
+    attention_flash_bwd_half_seq: float | None = None
     hbm_fraction: float
     scaleup_busbw_fraction: float
     scaleup_latency_s: float

@@ -74,6 +74,7 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
     dtype = "fp16" if training.precision == "fp16" else training.precision
     half = "fp16" if training.precision == "fp16" else "bf16"
     attn_fwd, attn_bwd = _attention_fractions(prof, training)
+    attn_fwd_half, attn_bwd_half = _attention_half_seqs(prof, training)
     launch = HOST_LAUNCH_S if training.launch_blocking else 0.0
     sw = catalog.switch(cluster.fabric.switch)
     port = cluster.fabric.port_gbps or cluster.nic_gbps_per_gpu
@@ -86,8 +87,8 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         peak_flops=gpu.peak_flops(dtype),
         attn_fwd_flops=gpu.peak_flops(half) * attn_fwd,
         attn_bwd_flops=gpu.peak_flops(half) * attn_bwd,
-        attn_fwd_half_seq=prof.attention_fwd_half_seq,
-        attn_bwd_half_seq=prof.attention_bwd_half_seq,
+        attn_fwd_half_seq=attn_fwd_half,
+        attn_bwd_half_seq=attn_bwd_half,
         hbm_bytes_s=gpu.hbm_bw_tbps * 1e12 * prof.hbm_fraction,
         hbm_capacity=gpu.hbm_bytes,
         kernel_overhead_s=prof.kernel_overhead_s + launch,
@@ -176,6 +177,17 @@ def _attention_fractions(prof: catalog.EfficiencyProfile, training: TrainingSpec
         bwd = prof.attention_cudnn_bwd_fraction or prof.attention_bwd_fraction
         return fwd, bwd
     return prof.attention_fwd_fraction, prof.attention_bwd_fraction
+
+
+def _attention_half_seqs(prof: catalog.EfficiencyProfile, training: TrainingSpec) -> tuple[float, float]:
+    """The key lengths at which the fused attention kernel runs at half its rate: FlashAttention's
+    own curve for ``flash``/``flash1`` where the profile measures one (FlashAttention v1 is
+    assumed to share FlashAttention-2's shape), else the shared (cuDNN) curve."""
+    fwd, bwd = prof.attention_fwd_half_seq, prof.attention_bwd_half_seq
+    if training.attention_kernel in ("flash", "flash1"):
+        fwd = fwd if prof.attention_flash_fwd_half_seq is None else prof.attention_flash_fwd_half_seq
+        bwd = bwd if prof.attention_flash_bwd_half_seq is None else prof.attention_flash_bwd_half_seq
+    return fwd, bwd
 
 
 def _host_bytes_s(gpu: catalog.GPUEntry, training: TrainingSpec) -> float:
