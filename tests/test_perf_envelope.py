@@ -57,6 +57,12 @@ def test_a_long_context_estimate_quotes_the_published_long_context_runs() -> Non
     lo, hi = env.long_context[1], env.long_context[2]
     assert len(said) == 1 and f"{lo:+.0%} to {hi:+.0%}" in said[0]
     assert est.envelope["long_context"]["runs"] == len(long_runs)
+    # the long-context runs ran flash-attn 2 (their launcher turns cuDNN off): a cuDNN plan (the default
+    # stack's kernel) is told its kernel is not what they validate; a flash plan gets their lean
+    assert env.long_context_kernels == {"flash"} and est.envelope["long_context"]["attention_kernel"] == "cudnn"
+    assert "validated by no published run" in said[0] and "likely" not in said[0]
+    flash = estimate(load_scenario({**body, "training": {**body["training"], "attention_kernel": "flash"}}))
+    assert any("tokens per sequence" in n and "likely" in n for n in flash.notes)
     short = estimate(load_scenario({**body, "training": {**body["training"], "seq_len": 8192, "global_batch_size": 512},
                                     "parallel": {"tp": 1, "pp": 1, "dp": 128, "cp": 1}}))
     assert not any("tokens per sequence" in n for n in short.notes) and short.envelope["long_context"] is None

@@ -32,6 +32,8 @@ class Envelope:
     seq_len: tuple[int, int] = (1, 1 << 24)
     # the published long-context runs: (count, least and most signed step-time error, in-sample)
     long_context: tuple[int, float, float] | None = None
+    # the attention kernels those runs ran (training.attention_kernel)
+    long_context_kernels: frozenset[str] = frozenset()
 
     def outside(self, plan: dict[str, Any], gpus_used: int, features: dict[str, Any] | None = None) -> list[str]:
         """Why a plan is an extrapolation (empty when it is inside)."""
@@ -61,7 +63,7 @@ def validation_envelope() -> Envelope:
     """The envelope of the validation runs (built once, lazily: validation sits above perf)."""
     from colossim.validation.runs import reference_runs
 
-    plans, gpus, feats, long_err = [], [], [], []
+    plans, gpus, feats, long_err, long_kernels = [], [], [], [], set()
     for run in reference_runs():
         sc = run.build()
         plans.append(sc.plan_batch().row(0))
@@ -69,13 +71,15 @@ def validation_envelope() -> Envelope:
         feats.append(scenario_features(sc))
         if sc.training.seq_len >= LONG_CONTEXT_TOKENS:
             long_err.append(_step_error(sc, run.measured_iter_s))
+            long_kernels.add(sc.training.attention_kernel)
     ranges = {k: (min(p[k] for p in plans), max(p[k] for p in plans)) for k in RANGE_KEYS}
     sets = {k: frozenset(p[k] for p in plans) for k in SET_KEYS}
     features = {k: frozenset(f[k] for f in feats) for k in FEATURE_KEYS}
     seqs = [f["seq_len"] for f in feats]
     long_context = (len(long_err), min(long_err), max(long_err)) if long_err else None
     return Envelope(ranges=ranges, sets=sets, gpus=(min(gpus), max(gpus)), features=features,
-                    seq_len=(min(seqs), max(seqs)), long_context=long_context)
+                    seq_len=(min(seqs), max(seqs)), long_context=long_context,
+                    long_context_kernels=frozenset(long_kernels))
 
 
 def _step_error(scenario: Any, measured_s: float) -> float:
@@ -98,6 +102,7 @@ def scenario_features(scenario: Any) -> dict[str, Any]:
     assumed = not scenario.cluster.efficiency_profile and assumed_gemm_ceiling(gpu, prof)
     return {"moe": scenario.model.moe is not None, "precision": scenario.training.precision,
             "gpu_family": gpu.profile, "offload": off.optimizer or off.activations, "seq_len": scenario.training.seq_len,
+            "attention_kernel": scenario.training.attention_kernel,
             "own_profile": scenario.cluster.efficiency_profile, "stack": scenario.training.stack,
             "assumed_ceiling": {"gpu": gpu.name, "reference": prof.reference_gpu,
                                 "fitted_scale": prof.gpu_gemm_scale.get(gpu.name)} if assumed else None}
@@ -125,10 +130,12 @@ def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str,
 def _long_context(features: dict[str, Any] | None) -> dict[str, Any] | None:
     """How the published long-context runs fared, for a scenario with long sequences."""
     seq = None if features is None else features.get("seq_len")
-    known = validation_envelope().long_context
-    if seq is None or seq < LONG_CONTEXT_TOKENS or known is None:
+    env = validation_envelope()
+    known = env.long_context
+    if features is None or seq is None or seq < LONG_CONTEXT_TOKENS or known is None:
         return None
-    return {"seq_len": seq, "runs": known[0], "error_min": known[1], "error_max": known[2]}
+    return {"seq_len": seq, "runs": known[0], "error_min": known[1], "error_max": known[2],
+            "kernels": sorted(env.long_context_kernels), "attention_kernel": features.get("attention_kernel")}
 
 
 def _stack_validated(name: str | None) -> dict[str, float] | None:
@@ -170,9 +177,14 @@ def notes(assessment: dict[str, Any]) -> list[str]:
     if long:
         lo, hi = long["error_min"], long["error_max"]
         side = "optimistic" if hi < 0 else "pessimistic" if lo > 0 else "off either way"
+        ran = ", ".join(long["kernels"])
+        kernel = long.get("attention_kernel")
+        tail = (f"this step time is likely {side}" if kernel in long["kernels"] else
+                f"they ran {ran} attention; this plan's {kernel} attention at this length is validated by no "
+                "published run")
         out.append(f"accuracy: at {long['seq_len']:,} tokens per sequence: the {long['runs']} published runs at "
                    f"{LONG_CONTEXT_TOKENS:,} tokens or more are predicted {lo:+.0%} to {hi:+.0%} (step time, in-sample; "
-                   f"colossim validate; docs/validation.md): this step time is likely {side}")
+                   f"colossim validate; docs/validation.md): {tail}")
     bias = assessment.get("stack_bias")
     if bias is not None and abs(bias) >= STACK_BIAS_NOTE:
         side = "shorter" if bias < 0 else "longer"
