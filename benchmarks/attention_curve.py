@@ -1,6 +1,11 @@
 """Fit the length curve of fused causal attention to published cuDNN timings.
 
     python benchmarks/attention_curve.py [benchmarks/data/cudnn_sdpa_causal.csv]
+    python benchmarks/attention_curve.py benchmarks/data/flash2_sdpa_causal.csv --rates-as-published
+
+The second fits FlashAttention-2's published rates as they are, with no per-call time: the
+catalog anchors FA2 at published rates of the same kind (the FA3 paper's 4k figures) and takes
+only this curve's shape (``attention_flash_{fwd,bwd}_half_seq``).
 
 Model (perf/layer.py attention_core_s): a fused causal attention kernel over key chunks
 of L tokens runs at ``fraction x peak x L / (L + half_seq)``. The L/(L + half_seq) term is
