@@ -127,8 +127,16 @@ def test_flash_kernels_take_the_flash_curve_and_cudnn_the_shared_one() -> None:
     assert ratio("flash") > ratio("cudnn") > 1.0
 
 
-def test_a_profile_file_with_a_negative_half_seq_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("field", ["attention_fwd_half_seq", "attention_flash_bwd_half_seq"])
+def test_a_profile_file_with_a_negative_half_seq_is_refused(tmp_path: Path, field: str) -> None:
     path = tmp_path / "profile.yaml"
-    path.write_text("attention_fwd_half_seq: -5\n", encoding="utf-8")
-    with pytest.raises(ColossimError, match="attention_fwd_half_seq"):
+    path.write_text(f"{field}: -5\n", encoding="utf-8")
+    with pytest.raises(ColossimError, match=field):
         load_profile(str(path), "blackwell")
+
+
+def test_a_profile_file_may_set_the_flash_curve(tmp_path: Path) -> None:
+    path = tmp_path / "profile.yaml"
+    path.write_text("attention_flash_fwd_half_seq: 400\nattention_flash_bwd_half_seq: 1200\n", encoding="utf-8")
+    prof = load_profile(str(path), "hopper")
+    assert (prof.attention_flash_fwd_half_seq, prof.attention_flash_bwd_half_seq) == (400, 1200)
