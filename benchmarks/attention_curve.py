@@ -22,8 +22,8 @@ to paste into catalog/data/efficiency.yaml with their sources.
 
 from __future__ import annotations
 
+import argparse
 import csv
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -79,5 +79,8 @@ def main(path: Path = DATA, per_call_overhead: bool = True) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--rates-as-published"]
-    main(Path(args[0]) if args else DATA, per_call_overhead="--rates-as-published" not in sys.argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("path", nargs="?", type=Path, default=DATA, help="timings CSV (default: the stored cuDNN set)")
+    ap.add_argument("--rates-as-published", action="store_true", help="fit with no per-call time (FlashAttention-2)")
+    args = ap.parse_args()
+    main(args.path, per_call_overhead=not args.rates_as_published)

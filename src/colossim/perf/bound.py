@@ -89,7 +89,7 @@ def step_time_lower_bound_s(model: ModelSpec, training: TrainingSpec, plans: Pla
         return np.zeros(0)
     dense_c, moe_c, dense_f, moe_f, head_c, head_w = _per_key_compute(model, training, plans, hw, sp_options)
     pp, vpp = plans.pp, plans.vpp
-    n_micro = training.global_batch_size // (plans.dp * plans.mbs)
+    n_micro = plans.micro_batches(training.global_batch_size)
     # a deferred output-layer weight gradient leaves the last stage's pace (its exposed rest is dropped)
     k = deferral.deferred_micro_batches(training, pp, plans.schedule, n_micro)
     head_last = head_c - deferral.per_micro_batch_s(head_w, 1.0, k, n_micro)

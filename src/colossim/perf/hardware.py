@@ -179,12 +179,16 @@ def _attention_fractions(prof: catalog.EfficiencyProfile, training: TrainingSpec
     return prof.attention_fwd_fraction, prof.attention_bwd_fraction
 
 
+# the FlashAttention-class kernels (v2 and v1), which share FlashAttention's own length curve
+FLASH_ATTENTION_KERNELS = ("flash", "flash1")
+
+
 def _attention_half_seqs(prof: catalog.EfficiencyProfile, training: TrainingSpec) -> tuple[float, float]:
     """The key lengths at which the fused attention kernel runs at half its rate: FlashAttention's
     own curve for ``flash``/``flash1`` where the profile measures one (FlashAttention v1 is
     assumed to share FlashAttention-2's shape), else the shared (cuDNN) curve."""
     fwd, bwd = prof.attention_fwd_half_seq, prof.attention_bwd_half_seq
-    if training.attention_kernel in ("flash", "flash1"):
+    if training.attention_kernel in FLASH_ATTENTION_KERNELS:
         fwd = fwd if prof.attention_flash_fwd_half_seq is None else prof.attention_flash_fwd_half_seq
         bwd = bwd if prof.attention_flash_bwd_half_seq is None else prof.attention_flash_bwd_half_seq
     return fwd, bwd

@@ -35,13 +35,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from colossim.perf import experts as experts_mod
-from colossim.perf.hardware import Hardware
+from colossim.perf.hardware import FLASH_ATTENTION_KERNELS, Hardware
 from colossim.scenario.model import ModelSpec
 from colossim.scenario.training import TrainingSpec
 
 ACT_BYTES = 2.0  # bf16/fp16 activations (fp8 GEMMs still read and write bf16 tensors)
 # attention kernels that never hold the score matrix (FlashAttention v1/v2 class, cuDNN); the rest is unfused
-FUSED_ATTENTION_KERNELS = ("flash", "flash1", "cudnn")
+FUSED_ATTENTION_KERNELS = (*FLASH_ATTENTION_KERNELS, "cudnn")
 ELEMENTWISE_KERNELS_FWD = 16  # norms, residual adds, bias-activation, dropouts, RoPE, QKV split/transpose copies, TP collectives
 # HBM bytes per element of PyTorch eager composite ops on bf16 tensors (fused: what one kernel reads and writes).
 # rmsnorm (nn.RMSNorm / torchtitan norms.py in eager): x.float() 2+4, pow 4+4, mean 4, x*rsqrt 4+4, type_as 4+2,

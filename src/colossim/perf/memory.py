@@ -244,7 +244,7 @@ def step_memory(model: ModelSpec, training: TrainingSpec, sh: Shapes, plans: Pla
     emb_act = (ACT_BYTES + (1.0 if training.dropout else 0.0)) * sh.tokens * model.hidden_size / sh.sp_div
     logit_act = LOGIT_BYTES[training.cross_entropy] * sh.tokens * model.vocab_size / tp
     edp = experts.expert_dp(tp, plans.cp, plans.dp, ep, plans.expert_tp)
-    n_micro = training.global_batch_size // (plans.dp * mbs)
+    n_micro = plans.micro_batches(training.global_batch_size)
     deferred = deferral.buffer_bytes(model, sh, tp, deferral.deferred_micro_batches(training, pp, plans.schedule, n_micro))
 
     def stage(n_layers, before, first, last) -> _Stage:

@@ -145,7 +145,7 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     etp, recompute = plans.expert_tp, plans.recompute
     zero = _effective_zero(training, plans)
     dual = plans.schedule == SCHEDULE_CODES["dualpipe"]
-    n_micro = training.global_batch_size // (dp * mbs)
+    n_micro = plans.micro_batches(training.global_batch_size)
     sh = shapes(model, training, tp, cp, mbs, plans.sp)
     layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
 
@@ -252,8 +252,8 @@ def memory_only(model: ModelSpec, training: TrainingSpec, plans: PlanBatch) -> d
     """The memory part of :func:`evaluate` without the step time (the search screens plans
     with it). Only the schedule's in-flight counts and weight copies enter memory, and
     those depend on pp, vpp and the micro-batch count alone, so stage times are zeros."""
-    tp, pp, dp, vpp, mbs = plans.tp, plans.pp, plans.dp, plans.vpp, plans.mbs
-    n_micro = training.global_batch_size // (dp * mbs)
+    tp, pp, vpp, mbs = plans.tp, plans.pp, plans.vpp, plans.mbs
+    n_micro = plans.micro_batches(training.global_batch_size)
     sh = shapes(model, training, tp, plans.cp, mbs, plans.sp)
     layers = stage_layers(model.num_layers, pp, plans.first_stage_layers, plans.last_stage_layers)
     params = layer_params(model, tp, plans.ep, pp, training.seq_len, plans.expert_tp)

@@ -71,6 +71,10 @@ class PlanBatch:
         """The experts' tensor split: ``etp``, or ``tp`` where etp is 0 (left out)."""
         return np.where(self.etp == 0, self.tp, self.etp)
 
+    def micro_batches(self, global_batch_size: int) -> np.ndarray:
+        """Micro-batches each pipeline runs per step: the batch over dp x mbs."""
+        return global_batch_size // np.maximum(self.dp * self.mbs, 1)
+
     def take(self, index: Any) -> PlanBatch:
         return PlanBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 

@@ -35,7 +35,7 @@ def divisors(n: int) -> list[int]:
 
 
 def _n_micro(t: TrainingSpec, b: PlanBatch) -> np.ndarray:
-    return t.global_batch_size // np.maximum(b.dp * b.mbs, 1)
+    return b.micro_batches(t.global_batch_size)
 
 
 def _stage_layers_ok(m: ModelSpec, b: PlanBatch) -> np.ndarray:
