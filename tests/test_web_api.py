@@ -353,6 +353,8 @@ def test_validate(client) -> None:
     out = client.get("/api/validate").json()
     assert out["result"]["cases"] == len(out["result"]["rows"]) > 10 and out["section"]["figures"]
     assert unprocessable(client.get("/api/validate", params={"case": "nope"}), "case")["allowed"]
+    ranged = client.get("/api/validate", params={"case": "mtnlg_530b_selene", "unknowns": "true"}).json()["result"]
+    assert ranged["unknowns"]["with_unknowns"]["runs"] == 3 and "error_range" in ranged["rows"][0]["unknowns"]
 
 
 def test_report(client) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from colossim.cli.common import JSON_OPTION, print_json, user_errors
@@ -17,6 +19,11 @@ def register(app: typer.Typer) -> None:
             False, "--cross-validate",
             help="also refit each GPU family's profile with each case family left out and predict that family",
         ),
+        unknowns: bool = typer.Option(
+            False, "--unknowns",
+            help="also replay each run over every admissible value of the knobs its source leaves out "
+                 "(its conventions) and report the error range they span",
+        ),
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Replay the published training runs and report the error of each and the MAPE."""
@@ -25,8 +32,12 @@ def register(app: typer.Typer) -> None:
 
         if case is not None and case not in case_names():
             raise field_error("--case", case, f"allowed: {', '.join(case_names())}", choices=case_names())
-        rows = run_validate(case, cross_validate=cross_validate)
-        summary = {"cases": len(rows), "mape": mape(rows), "max_abs_error": max(abs(r.error) for r in rows)}
+        rows = run_validate(case, cross_validate=cross_validate, unknowns=unknowns)
+        summary: dict[str, Any] = {"cases": len(rows), "mape": mape(rows), "max_abs_error": max(abs(r.error) for r in rows)}
+        if unknowns:
+            from colossim.validation.unknowns import unknowns_summary
+
+            summary["unknowns"] = unknowns_summary(rows)
         if cross_validate:
             summary["cross_validated_mape"] = cross_validated_mape(rows)
             summary["cross_validated_max_abs_error"] = max(abs(r.cross_validated_error or 0.0) for r in rows)
@@ -34,9 +45,11 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json({"rows": [r.to_dict() for r in rows], **summary, "families": families})
             return
-        from colossim.report.text import console, print_validation
+        from colossim.report.text import console, print_unknowns, print_validation
 
         print_validation(rows, summary)
+        if unknowns:
+            print_unknowns(rows, summary["unknowns"])
         if cross_validate:
             con = console()
             con.print(f"cross-validated (leave one case family out): MAPE {summary['cross_validated_mape']:.2%}, "

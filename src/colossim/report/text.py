@@ -135,6 +135,48 @@ def print_validation(rows: list[Any], summary: dict[str, Any]) -> None:
     con.print(f"{summary['cases']} runs: MAPE {summary['mape']:.2%}, worst {summary['max_abs_error']:.2%}")
 
 
+_KNOB_SHORT = {"training.micro_batch_size": "mbs", "parallel.sequence_parallel": "sp", "training.zero_stage": "zero",
+               "training.recompute": "recompute", "training.precision": "precision", "parallel.vpp": "vpp",
+               "training.seq_len": "seq_len", "training.recompute_modules": "recompute_modules"}
+
+
+def print_unknowns(rows: list[Any], summary: dict[str, Any]) -> None:
+    """The error range each run's conventions span (validation/unknowns.py)."""
+    con = console()
+    ranges = table("what the sources leave out: each run's error over its conventions' admissible values")
+    for col, just in (("run", "left"), ("knobs", "left"), ("error", "right"), ("range", "right"),
+                      ("widest alone", "left"), ("inside", "left")):
+        ranges.add_column(col, justify=just, overflow="fold", no_wrap=just == "right")  # type: ignore[arg-type]
+
+    def span(lo: float, hi: float) -> str:
+        return f"{100 * lo:+.1f}..{100 * hi:+.1f}%"
+
+    for r in rows:
+        u = r.unknowns
+        if u is None or not (u.knobs or u.not_swept):
+            continue
+        knobs = ", ".join(_KNOB_SHORT.get(k, k) for k in u.knobs) or "-"
+        if u.not_swept:
+            knobs += f" (not swept: {', '.join(_KNOB_SHORT.get(k, k) for k in u.not_swept)})"
+        widest = u.widest_knob()
+        alone = f"{_KNOB_SHORT.get(widest, widest)} {span(*u.per_knob[widest])}" if widest else "-"
+        inside = ("yes" if u.contains_measured else "no") if u.knobs else "-"
+        ranges.add_row(f"{r.case}/{r.run}", knobs, f"{r.error:+.1%}", span(u.low, u.high), alone, inside)
+    con.print(ranges)
+    stated, open_ = summary["fully_stated"], summary["with_unknowns"]
+    def mapes(group: dict[str, Any]) -> str:
+        cv = group.get("cross_validated_mape")
+        return (f"cross-validated MAPE {cv:.2%}, in-sample {group['mape']:.2%}" if cv is not None
+                else f"MAPE {group['mape']:.2%}")
+
+    if stated["runs"]:
+        con.print(f"{stated['runs']} runs state every knob: {mapes(stated)} (the step model's own error)")
+    if open_["runs"]:
+        con.print(f"{open_['runs']} runs fill knobs by convention: {mapes(open_)}; the measured step lies "
+                  f"inside the range of {open_['inside_range']}, outside it for {len(open_['outside_range'])}"
+                  + (f" ({len(open_['not_swept'])} fill only knobs not swept)" if open_["not_swept"] else ""))
+
+
 def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
     con = console()
     for kind, rows in tables.items():
@@ -162,4 +204,4 @@ def print_entry(kind: str, entry: dict[str, Any]) -> None:
 
 
 __all__ = ["console", "fmt_quantity", "fmt_time", "print_catalog", "print_entry", "print_estimate",
-           "print_validation", "table"]
+           "print_unknowns", "print_validation", "table"]

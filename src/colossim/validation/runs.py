@@ -46,6 +46,7 @@ class ValidationRow:
     predicted_iter_s: float
     predicted_mfu: float
     cross_validated_error: float | None = None  # leave-one-case-family-out (validation/fit.py)
+    unknowns: Any = None  # validation/unknowns.py UnknownsRange, when asked for
 
     @property
     def error(self) -> float:
@@ -55,7 +56,8 @@ class ValidationRow:
     def to_dict(self) -> dict[str, Any]:
         return {"case": self.case, "run": self.run, "gpus": self.gpus, "measured_iter_s": self.measured_iter_s,
                 "predicted_iter_s": self.predicted_iter_s, "error": self.error, "predicted_mfu": self.predicted_mfu,
-                "cross_validated_error": self.cross_validated_error}
+                "cross_validated_error": self.cross_validated_error,
+                **({"unknowns": self.unknowns.to_dict()} if self.unknowns is not None else {})}
 
 
 @functools.cache
@@ -108,10 +110,12 @@ def case_names() -> list[str]:
     return [c["case"] for c in _data()["cases"]]
 
 
-def validate(case: str | None = None, cross_validate: bool = False) -> list[ValidationRow]:
+def validate(case: str | None = None, cross_validate: bool = False, unknowns: bool = False) -> list[ValidationRow]:
     """Every run's predicted step time under the catalog profiles; with ``cross_validate``
-    also its error when its case family is left out of the fit (validation/fit.py)."""
+    also its error when its case family is left out of the fit (validation/fit.py); with
+    ``unknowns`` the error range its conventions span (validation/unknowns.py)."""
     from colossim.perf.estimate import estimate
+    from colossim.validation.unknowns import unknowns_range
 
     cv: dict[str, float] = {}
     if cross_validate:
@@ -125,7 +129,8 @@ def validate(case: str | None = None, cross_validate: bool = False) -> list[Vali
         est = estimate(scenario)
         rows.append(ValidationRow(case=run.case, run=run.name, gpus=scenario.num_gpus_used,
                                   measured_iter_s=run.measured_iter_s, predicted_iter_s=est.step_time_s,
-                                  predicted_mfu=est.mfu, cross_validated_error=cv.get(run.label)))
+                                  predicted_mfu=est.mfu, cross_validated_error=cv.get(run.label),
+                                  unknowns=unknowns_range(run) if unknowns else None))
     return rows
 
 

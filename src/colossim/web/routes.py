@@ -137,7 +137,9 @@ def catalog_entry(name: str) -> Any:
 
 
 @api_router.get("/validate", tags=["capabilities"], responses=ERRORS)
-def validate(case: str | None = Query(None, max_length=200, description="only this case family")) -> dict[str, Any]:
+def validate(case: str | None = Query(None, max_length=200, description="only this case family"),
+             unknowns: bool = Query(False, description="also the error range each run's conventions span "
+                                                        "(`colossim validate --unknowns`)")) -> dict[str, Any]:
     """Replay the published runs, as `colossim validate --json` (result) with its presentation."""
     from colossim.errors import field_error
     from colossim.report.present import present_validation
@@ -146,9 +148,13 @@ def validate(case: str | None = Query(None, max_length=200, description="only th
 
     if case is not None and case not in case_names():
         raise field_error("case", case, f"allowed: {', '.join(case_names())}", choices=case_names())
-    rows = run_validate(case)
+    rows = run_validate(case, unknowns=unknowns)
     result = {"rows": [r.to_dict() for r in rows], "cases": len(rows), "mape": mape(rows),
               "max_abs_error": max(abs(r.error) for r in rows)}
+    if unknowns:
+        from colossim.validation.unknowns import unknowns_summary
+
+        result["unknowns"] = unknowns_summary(rows)
     return {"kind": "validate", "result": result, "section": present_validation(result).to_dict()}
 
 
