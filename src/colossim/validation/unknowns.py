@@ -8,8 +8,8 @@ inside the range may owe its error to what its source does not say; one outside 
 run whose source states everything) is a miss of the step model itself.
 
 Admissible: the values each knob can take in the run's software (:data:`ALTERNATIVES`),
-that make a valid plan (scenario.rules) which fits in the GPU's memory, as the measured
-run did. Left out: knobs a case fills that have no finite set of alternatives
+that make a valid plan (scenario.rules) which fits in the GPU's memory (perf/memory.py's
+estimate, whose own misses bound the sweep too), as the measured run did. Left out: knobs a case fills that have no finite set of alternatives
 (``seq_len``, ``recompute_modules``: reported as not swept), and unknowns the data file
 records only in prose (``source.unverified``), such as a build's gradient dtype.
 """
