@@ -29,7 +29,7 @@ from colossim.scenario import load_scenario
 from colossim.scenario.batch import PlanBatch
 from colossim.scenario.rules import check_plans, divisors
 from colossim.scenario.training import RECOMPUTE_CODES
-from colossim.validation.runs import ReferenceRun, _data, _values
+from colossim.validation.runs import ReferenceRun, _data, _values, cross_validated_mape, mape
 
 MICRO_BATCHES = (1, 2, 4, 8)
 # knobs swept per scenario (training-level: each value is a scenario of its own) ...
@@ -160,17 +160,17 @@ def unknowns_summary(rows: list[Any]) -> dict[str, Any]:
     stated = [r for r in rows if r.unknowns is not None and not (r.unknowns.knobs or r.unknowns.not_swept)]
     open_ = [r for r in rows if r.unknowns is not None and (r.unknowns.knobs or r.unknowns.not_swept)]
 
-    def mape(sub: list[Any]) -> float | None:
-        return sum(abs(r.error) for r in sub) / len(sub) if sub else None
+    def mape_of(sub: list[Any]) -> float | None:
+        return mape(sub) if sub else None
 
     def cv_mape(sub: list[Any]) -> float | None:
-        errs = [r.cross_validated_error for r in sub if r.cross_validated_error is not None]
-        return sum(map(abs, errs)) / len(errs) if sub and len(errs) == len(sub) else None
+        known = sub and all(r.cross_validated_error is not None for r in sub)
+        return cross_validated_mape(sub) if known else None
 
     swept = [r for r in open_ if r.unknowns.knobs]
     outside = [f"{r.case}/{r.run}" for r in swept if not r.unknowns.contains_measured]
-    return {"fully_stated": {"runs": len(stated), "mape": mape(stated), "cross_validated_mape": cv_mape(stated)},
-            "with_unknowns": {"runs": len(open_), "mape": mape(open_), "cross_validated_mape": cv_mape(open_),
+    return {"fully_stated": {"runs": len(stated), "mape": mape_of(stated), "cross_validated_mape": cv_mape(stated)},
+            "with_unknowns": {"runs": len(open_), "mape": mape_of(open_), "cross_validated_mape": cv_mape(open_),
                               "inside_range": len(swept) - len(outside),
                               "outside_range": outside,
                               "not_swept": [f"{r.case}/{r.run}" for r in open_ if not r.unknowns.knobs]}}
