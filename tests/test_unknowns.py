@@ -81,3 +81,32 @@ def test_cli_unknowns(capsys) -> None:
     assert exc.value.code == 0
     text = capsys.readouterr().out
     assert "what the sources leave out" in text and "fill knobs by convention" in text
+
+
+
+def test_a_plan_level_variant_is_the_scenario_with_that_value() -> None:
+    # the sweep sets micro-batch, recompute, SP and interleaving in the PlanBatch only; that is
+    # honest only while the step model reads them from the plan and no training-level check
+    # refuses a value the plan accepts: built as scenarios, the variants must price the same
+    import copy
+
+    import numpy as np
+
+    from colossim.perf.step import evaluate
+    from colossim.scenario import load_scenario
+    from colossim.validation.unknowns import PLAN_KNOBS, _batch
+
+    run = next(r for r in reference_runs("megatron_core_h100_readme_2024") if r.name == "32B")
+    knobs = [k for k in convention_knobs(run) if k in PLAN_KNOBS]
+    assert knobs == [("training", "micro_batch_size"), ("training", "recompute"),
+                     ("parallel", "sequence_parallel"), ("parallel", "vpp")]
+    combos = [(2, "none", True, 1), (4, "full", False, 1), (1, "selective", True, 1)]
+    base = run.build()
+    swept = evaluate(base.model, base.cluster, base.training, _batch(base, knobs, combos)).step_time_s
+    for combo, step in zip(combos, swept, strict=True):
+        raw = copy.deepcopy(run.scenario)
+        for (section, name), value in zip(knobs, combo, strict=True):
+            raw[section][name] = value
+        s = load_scenario(raw)
+        alone = evaluate(s.model, s.cluster, s.training, s.plan_batch()).step_time_s[0]
+        assert np.isclose(alone, step, rtol=1e-12), combo

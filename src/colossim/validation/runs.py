@@ -28,6 +28,8 @@ class ReferenceRun:
     scenario: dict[str, Any]
     measured_iter_s: float
     source: dict[str, Any]
+    # (section, field) of every setting the case or the row fills by convention (unstated)
+    conventions: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -74,6 +76,15 @@ def _values(section: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def convention_keys(c: dict[str, Any], run: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The (section, field) pairs a case (or its row) fills by convention, in file order."""
+    out: dict[tuple[str, str], None] = {}
+    for conv in (c.get("conventions"), run.get("conventions")):
+        for section, values in _values(conv).items():
+            out.update(dict.fromkeys((section, name) for name in values))
+    return tuple(out)
+
+
 def case_scenario(c: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     """A run's scenario: the case's stack, what its source states, the plan conventions
     (the case's, then the run's own ``conventions`` where one row needs another value),
@@ -96,7 +107,8 @@ def reference_runs(case: str | None = None) -> list[ReferenceRun]:
             continue
         for r in c["runs"]:
             out.append(ReferenceRun(case=c["case"], name=r["name"], gpu_family=c["gpu"], scenario=case_scenario(c, r),
-                                    measured_iter_s=float(r["measured"]["iter_s"]), source=c["source"]))
+                                    measured_iter_s=float(r["measured"]["iter_s"]), source=c["source"],
+                                    conventions=convention_keys(c, r)))
     return out
 
 

@@ -29,7 +29,7 @@ from colossim.scenario import load_scenario
 from colossim.scenario.batch import PlanBatch
 from colossim.scenario.rules import check_plans, divisors
 from colossim.scenario.training import RECOMPUTE_CODES
-from colossim.validation.runs import ReferenceRun, _data, _values, cross_validated_mape, mape
+from colossim.validation.runs import ReferenceRun, cross_validated_mape, mape
 
 MICRO_BATCHES = (1, 2, 4, 8)
 # knobs swept per scenario (training-level: each value is a scenario of its own) ...
@@ -67,14 +67,7 @@ class UnknownsRange:
 
 def convention_knobs(run: ReferenceRun) -> list[tuple[str, str]]:
     """The (section, field) pairs a run's case (or the run itself) fills by convention."""
-    c = next(c for c in _data()["cases"] if c["case"] == run.case)
-    row = next(r for r in c["runs"] if r["name"] == run.name)
-    out: dict[tuple[str, str], None] = {}
-    for conv in (c.get("conventions"), row.get("conventions")):
-        for section, values in _values(conv).items():
-            for name in values:
-                out[(section, name)] = None
-    return list(out)
+    return list(run.conventions)
 
 
 def _plan_values(knob: tuple[str, str], scenario: dict[str, Any], num_layers: int) -> list[Any]:
