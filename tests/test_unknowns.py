@@ -81,6 +81,9 @@ def test_cli_unknowns(capsys) -> None:
     assert exc.value.code == 0
     text = capsys.readouterr().out
     assert "what the sources leave out" in text and "fill knobs by convention" in text
+    # one block per case, one line per run: nothing folds in an 80-column terminal
+    assert "mtnlg_530b_selene: zero, mbs" in text and "  530B 280 nodes" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
 
 
 

@@ -141,34 +141,47 @@ _KNOB_SHORT = {"training.micro_batch_size": "mbs", "parallel.sequence_parallel":
 
 
 def print_unknowns(rows: list[Any], summary: dict[str, Any]) -> None:
-    """The error range each run's conventions span (validation/unknowns.py)."""
+    """The error range each run's conventions span (validation/unknowns.py): one block per
+    case, headed by the knobs its source leaves out, one line per run (fits 80 columns)."""
     con = console()
-    ranges = table("what the sources leave out: each run's error over its conventions' admissible values")
-    for col, just in (("run", "left"), ("knobs", "left"), ("error", "right"), ("range", "right"),
-                      ("widest alone", "left"), ("inside", "left")):
-        ranges.add_column(col, justify=just, overflow="fold", no_wrap=just == "right")  # type: ignore[arg-type]
+    con.print("[bold]what the sources leave out[/]: each run's error as described, its range over every "
+              "admissible value of the knobs filled by convention, the knob that alone spans most, and "
+              "whether the measured step lies inside the range")
 
     def span(lo: float, hi: float) -> str:
         return f"{100 * lo:+.1f}..{100 * hi:+.1f}%"
 
+    def short(keys: tuple[str, ...]) -> str:
+        return ", ".join(_KNOB_SHORT.get(k, k) for k in keys)
+
+    name_w = 22
+    case = knobs = None
     for r in rows:
         u = r.unknowns
         if u is None or not (u.knobs or u.not_swept):
             continue
-        knobs = ", ".join(_KNOB_SHORT.get(k, k) for k in u.knobs) or "-"
-        if u.not_swept:
-            knobs += f" (not swept: {', '.join(_KNOB_SHORT.get(k, k) for k in u.not_swept)})"
+        head = " ".join(filter(None, (short(u.knobs), f"(not swept: {short(u.not_swept)})" if u.not_swept else "")))
+        if (r.case, head) != (case, knobs):
+            con.print(f"\n[bold]{r.case}[/]: {head}")
+            con.print(f"  {'run':<{name_w}} {'error':>7}  {'range':>14}  {'widest alone':<23} inside")
+            case, knobs = r.case, head
         widest = u.widest_knob()
         alone = f"{_KNOB_SHORT.get(widest, widest)} {span(*u.per_knob[widest])}" if widest else "-"
+        rng = span(u.low, u.high) if u.knobs else "-"
         inside = ("yes" if u.contains_measured else "no") if u.knobs else "-"
-        ranges.add_row(f"{r.case}/{r.run}", knobs, f"{r.error:+.1%}", span(u.low, u.high), alone, inside)
-    con.print(ranges)
+        name = r.run
+        if len(name) > name_w:  # a long name takes its own line; the figures follow under it
+            con.print(f"  {name}", highlight=False)
+            name = ""
+        con.print(f"  {name:<{name_w}} {r.error:>+7.1%}  {rng:>14}  {alone:<23} {inside}", highlight=False)
     stated, open_ = summary["fully_stated"], summary["with_unknowns"]
+
     def mapes(group: dict[str, Any]) -> str:
         cv = group.get("cross_validated_mape")
         return (f"cross-validated MAPE {cv:.2%}, in-sample {group['mape']:.2%}" if cv is not None
                 else f"MAPE {group['mape']:.2%}")
 
+    con.print()
     if stated["runs"]:
         con.print(f"{stated['runs']} runs state every knob: {mapes(stated)} (the step model's own error)")
     if open_["runs"]:
