@@ -77,6 +77,9 @@ def test_catalog_commands(capsys) -> None:
         ("model: grok-1\ncluster: colossus-100k\ntraining: {seq_len: 8192, global_batch_size: 8}\nparallel: {tp: 5}\n",
          "parallel.tp"),
         ("model: [", "invalid YAML"),
+        # an empty file is an empty document, not the text "None"
+        ("", "got an empty document"),
+        ("# nothing but a comment\n", "got an empty document"),
     ],
 )
 def test_bad_scenarios_exit_2_without_traceback(tmp_path, content, needle) -> None:
@@ -85,6 +88,13 @@ def test_bad_scenarios_exit_2_without_traceback(tmp_path, content, needle) -> No
     r = run_cli("estimate", str(p))
     assert r.returncode == 2
     assert needle in r.stderr and "Traceback" not in r.stderr and r.stderr.startswith("error: ")
+
+
+def test_an_empty_scenario_reads_the_same_in_search(tmp_path) -> None:
+    p = tmp_path / "empty.yaml"
+    p.write_text("")
+    r = run_cli("search", str(p))
+    assert r.returncode == 2 and "got an empty document" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_missing_file_and_unknown_case() -> None:

@@ -16,8 +16,7 @@ from colossim.errors import ColossimError
 from colossim.perf.estimate import Estimate, estimate
 from colossim.perf.step import StepArrays, evaluate
 from colossim.scenario import PlanBatch, Scenario
-from colossim.scenario import load_scenario as load_as_given
-from colossim.scenario.loader import read_scenario_data
+from colossim.scenario.loader import build_scenario, read_scenario_data
 from colossim.validation.runs import validate
 
 PlanChoice = Literal["best", "as-given"]
@@ -31,7 +30,7 @@ def load_scenario(source: str | Path | dict[str, Any], *, plan: PlanChoice = "be
     section's defaults (tp=1, pp=1, the largest dp) as the core loader does.
     """
     data = read_scenario_data(source)
-    sc = load_as_given(data)
+    sc = build_scenario(data)  # the parsed data itself: an empty file is None, not the text 'None'
     if plan == "best" and isinstance(data, dict) and data.get("parallel") is None:
         from colossim.search.default_plan import with_best_plan
 

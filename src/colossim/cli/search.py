@@ -74,13 +74,11 @@ def register(app: typer.Typer) -> None:
         """Search every valid plan (tp, pp, dp, cp, ep, vpp, micro-batch, schedule, recompute, ZeRO, sp) and rank them."""
         from colossim import gate
         from colossim.api import load_scenario
-        from colossim.scenario.loader import read_scenario_data, validate_section
+        from colossim.scenario.loader import check_mapping, read_scenario_data, validate_section
         from colossim.scenario.search_options import SearchOptions
         from colossim.search import search as run_search
 
-        data = read_scenario_data(scenario_path(scenario))
-        if not isinstance(data, dict):
-            raise ColossimError("a scenario must be a mapping with sections model, cluster, training", field="scenario")
+        data = check_mapping(read_scenario_data(scenario_path(scenario)))
         raw_parallel = data.pop("parallel", None) or {}  # the search chooses the plan
         sc = load_scenario(data, plan="as-given")
         opts = validate_section(SearchOptions, sc.sections.get("search"), "search")  # defaults; flags win

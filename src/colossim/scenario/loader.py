@@ -37,9 +37,7 @@ def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
 
 def build_scenario(data: Any) -> Scenario:
     """A scenario from parsed data (anything: a non-mapping is refused, never read as a path)."""
-    if not isinstance(data, dict):
-        raise ColossimError(f"a scenario must be a mapping with sections {', '.join(REQUIRED_SECTIONS)}; "
-                            f"got {type(data).__name__}", field="scenario", value=data)
+    check_mapping(data)
     for key in data:
         if key not in TOP_LEVEL:
             raise field_error("scenario", key, f"unknown section; allowed: {', '.join(TOP_LEVEL)}", choices=TOP_LEVEL)
@@ -59,6 +57,15 @@ def build_scenario(data: Any) -> Scenario:
     name = str(data.get("name") or f"{model.name} on {cluster.name}")
     return Scenario(name=name, model=model, cluster=cluster, training=training, parallel=plan,
                     dp_was_inferred=inferred, sections=sections)
+
+
+def check_mapping(data: Any) -> dict[str, Any]:
+    """``data`` if it is a mapping (a scenario's top level); else the one-line refusal."""
+    if not isinstance(data, dict):
+        got = "an empty document" if data is None else type(data).__name__
+        raise ColossimError(f"a scenario must be a mapping with sections {', '.join(REQUIRED_SECTIONS)}; "
+                            f"got {got}", field="scenario", value=data)
+    return data
 
 
 def read_scenario_data(source: str | Path | dict[str, Any]) -> Any:
