@@ -178,12 +178,24 @@ def _largest_dp(plan: ParallelPlan, cluster: ClusterSpec, training: TrainingSpec
         for dp in reversed(divisors(per_rank)):  # O(sqrt(batch)), not O(cluster)
             if dp <= most and (plan.tp * plan.cp * dp) % (plan.ep * (plan.etp or plan.tp)) == 0:
                 return dp
-    raise ColossimError(
-        f"parallel.dp: no data-parallel size fits: tp*pp*cp = {plan.model_parallel_size} leaves at most "
-        f"{most} ranks on {cluster.num_gpus} GPUs, and none divides global_batch_size/micro_batch_size "
-        f"({training.global_batch_size}/{training.micro_batch_size}) with ep={plan.ep} and etp={plan.etp or plan.tp}",
-        field="parallel.dp",
-    )
+    raise ColossimError(f"parallel.dp: no data-parallel size fits: {_why_no_dp(plan, cluster, training, most)}",
+                        field="parallel.dp")
+
+
+def _why_no_dp(plan: ParallelPlan, cluster: ClusterSpec, training: TrainingSpec, most: int) -> str:
+    """The first reason no dp fits, in the user's terms."""
+    gbs, mbs = training.global_batch_size, training.micro_batch_size
+    if most == 0:
+        return (f"tp*pp*cp = {plan.model_parallel_size} GPUs per model replica, more than the cluster's "
+                f"{cluster.num_gpus} (cluster.num_gpus)")
+    if gbs % mbs:
+        return (f"training.micro_batch_size ({mbs}) must divide training.global_batch_size ({gbs})"
+                + (": it is larger" if mbs > gbs else ""))
+    experts = plan.ep * (plan.etp or plan.tp)
+    return (f"tp*pp*cp = {plan.model_parallel_size} leaves at most {most} data-parallel ranks on {cluster.num_gpus} "
+            f"GPUs, and no dp up to {most} divides global_batch_size/micro_batch_size ({gbs}/{mbs} = {gbs // mbs})"
+            + (f" and makes tp*cp*dp a multiple of ep*etp ({plan.ep}*{plan.etp or plan.tp} = {experts})"
+               if experts > 1 else ""))
 
 
 # ---- pydantic errors as ColossimErrors -----------------------------------------------
