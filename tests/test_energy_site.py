@@ -80,3 +80,17 @@ def test_small_cluster_reports_without_budget(small_dense) -> None:
     assert d["max_gpus_in_budget"] is None and d["budget"] is None
     assert 0 < d["it_power_avg_mw"] < d["it_power_mw"] <= d["it_power_nameplate_mw"]
     assert d["server_kw"]["nameplate"] == pytest.approx(10.2)
+
+
+def test_a_budget_beyond_the_scenarios_fabric_grows_its_tiers() -> None:
+    # 64 GPUs on a 2-tier radix-64 fabric (2,048 GPUs at most): 5 MW feeds more than that, so the
+    # inversion prices the 3-tier fabric the same switch needs, instead of refusing the scenario
+    from pathlib import Path
+
+    sc = load_scenario(Path(__file__).resolve().parents[1] / "examples" / "llama3-8b-64.yaml")
+    b = power_report(sc, PowerOptions(budget_mw=5)).budget
+    assert b["fits"] and b["max_gpus_in_budget"] > 2_048
+    assert (b["fabric_tiers"], b["fabric_tiers_at_max"], b["fabric_limited"]) == (2, 3, False)
+    # past the largest 3-tier fabric (k^3/4 = 65,536) the switch, not the power, sets the count
+    b = power_report(sc, PowerOptions(budget_mw=10_000)).budget
+    assert b["max_gpus_in_budget"] == 65_536 and b["fabric_limited"]

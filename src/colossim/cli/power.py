@@ -15,6 +15,7 @@ from colossim.cli.common import (
     print_json,
     user_errors,
 )
+from colossim.report.present import fmt_quantity
 
 BUDGET_OPTION = typer.Option(None, "--budget-mw", help="site budget, MW of facility power: does the plan fit, "
                                                        "and how many GPUs would")
@@ -126,11 +127,17 @@ def print_power(report: Any) -> None:
     b = d["budget"]
     if b is not None:
         verdict = "[green]fits[/green]" if b["fits"] else "[red]DOES NOT FIT[/red]"
-        con.print(f"budget {b['budget_mw']:g} MW ({b['basis']}): {verdict}; the plan needs {b['needs_mw']:.1f} MW "
-                  f"({b['ratio']:.2f}x the budget)")
+        con.print(f"budget {b['budget_mw']:g} MW ({b['basis']}): {verdict}; the plan needs "
+                  f"{fmt_quantity(b['needs_mw'] * 1e6, 'W')} ({b['ratio']:.2f}x the budget)")
         con.print(f"  {b['budget_mw']:g} MW feeds at most {b['max_gpus_in_budget']:,} {d['gpu']} "
                   f"({b['max_servers_in_budget']:,} servers, {b['facility_w_per_gpu']:,.0f} W per GPU before the network); "
-                  f"{d['num_gpus']:,} GPUs at TDP alone draw {b['gpus_at_tdp_only_mw']:.1f} MW")
+                  f"{d['num_gpus']:,} GPUs at TDP alone draw {fmt_quantity(b['gpus_at_tdp_only_mw'] * 1e6, 'W')}")
+        if b["fabric_limited"]:
+            con.print(f"  (the largest {b['fabric_tiers_at_max']}-tier fabric of this switch: the budget would feed "
+                      "more GPUs than it can connect)")
+        elif b["fabric_tiers_at_max"] != b["fabric_tiers"]:
+            con.print(f"  (that many GPUs need a {b['fabric_tiers_at_max']}-tier fabric of the same switch, "
+                      f"not the scenario's {b['fabric_tiers']}; its switches are counted)")
     unverified = [f["name"] for f in d["figures"] if not f["verified"]]
     if unverified:
         con.print(f"unverified figures in use (see --json figures, docs/energy.md): {', '.join(unverified)}")

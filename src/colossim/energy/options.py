@@ -8,6 +8,7 @@ same pydantic models, so a mistake names the field (``power.pue``) or the flag
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator
@@ -84,6 +85,10 @@ def options(cls: type[_T], body: Any, section: str, flags: dict[str, tuple[str, 
     given = {k: v for k, (_, v) in (flags or {}).items() if v is not None}
     if not given:
         return base
+    for flag, value in (flags or {}).values():  # a NaN flag is not a number out of range: say so
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ColossimError(f"{flag}: {value} is not allowed; must be a finite number", field=flag, value=value,
+                                allowed="a finite number")
     try:
         return validate_section(cls, {**base.model_dump(exclude_unset=True), **given}, section)
     except ColossimError as exc:

@@ -292,19 +292,37 @@ def switch_optical_ports(inv: Any) -> int:
     return max(int(inv.optical_ports) - nic_side, 0)
 
 
+def sized_fabric(cluster: ClusterSpec, num_gpus: int) -> tuple[Any | None, int]:
+    """The inventory of the same design holding ``num_gpus`` GPUs, and its tier count: the
+    stated tiers, or as many more (up to 3) as that many GPUs need, as a site growing past
+    its spine would build. ``(None, 0)``: no fabric of this switch holds them (or the
+    network package is absent: ``(None, tiers)``)."""
+    from colossim.errors import ColossimError
+
+    for tiers in range(cluster.fabric.tiers, 4):
+        sized = cluster.model_copy(update={
+            "num_gpus": int(num_gpus), "gpus_per_node": min(cluster.gpus_per_node, int(num_gpus)),
+            "fabric": cluster.fabric.model_copy(update={"tiers": tiers})})
+        try:
+            return fabric_inventory(sized), tiers
+        except ColossimError as exc:
+            if exc.field != "cluster.fabric.tiers":  # not a size limit: the design itself is wrong
+                raise
+    return None, 0
+
+
 def network_w_at(cluster: ClusterSpec, num_gpus: int, model: PowerModel) -> float:
-    """Network power of the same design with ``num_gpus`` GPUs (for the budget inversion)."""
+    """Network power of the same design with ``num_gpus`` GPUs (for the budget inversion;
+    :func:`sized_fabric`); infinite where no fabric of this switch holds them."""
     if num_gpus <= 0:
         return 0.0
     if model.num_switches == 0 and model.switch_optics_w == 0.0:
         return 0.0
-    sized = cluster.model_copy(update={"num_gpus": int(num_gpus),
-                                       "gpus_per_node": min(cluster.gpus_per_node, int(num_gpus))})
-    inv = fabric_inventory(sized)
+    inv, tiers = sized_fabric(cluster, num_gpus)
     if inv is None:
-        return 0.0
+        return 0.0 if tiers else float("inf")
     return int(sum(inv.switches_per_tier)) * model.switch_w + switch_optical_ports(inv) * optics_w_per_port(float(inv.port_gbps))
 
 
 __all__ = ["COMPONENTS", "PHASES", "PHASE_OF_TERM", "PowerModel", "fabric_inventory",
-           "gpu_w_of_breakdown", "network_w_at", "power_model", "resolve_pue", "terms_of_breakdown"]
+           "gpu_w_of_breakdown", "network_w_at", "power_model", "resolve_pue", "sized_fabric", "terms_of_breakdown"]

@@ -15,6 +15,7 @@ with the GPU count (switch counts only grow).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from colossim.energy.power import (
     gpu_w_of_breakdown,
     network_w_at,
     power_model,
+    sized_fabric,
     terms_of_breakdown,
 )
 from colossim.perf.estimate import Estimate, estimate
@@ -164,6 +166,9 @@ def fit_budget(cluster: ClusterSpec, model: PowerModel, budget_mw: float, basis:
         else:
             hi = mid
     fits = scenario_facility_w <= budget_w
+    _, tiers = sized_fabric(cluster, lo * unit) if lo else (None, cluster.fabric.tiers)
+    # the power would feed more, but no fabric of this switch holds one more server's GPUs
+    fabric_limited = math.isinf(facility_w(lo + 1))
     return {
         "budget_mw": budget_mw,
         "basis": basis,
@@ -176,4 +181,8 @@ def fit_budget(cluster: ClusterSpec, model: PowerModel, budget_mw: float, basis:
         "unit_gpus": unit,
         "facility_w_per_gpu": per_gpu * model.pue,
         "gpus_at_tdp_only_mw": cluster.num_gpus * model.tdp_w / MW,
+        # the fabric that many GPUs need: the scenario's tiers, or more (energy/power.py sized_fabric)
+        "fabric_tiers": cluster.fabric.tiers,
+        "fabric_tiers_at_max": tiers or cluster.fabric.tiers,
+        "fabric_limited": fabric_limited,
     }
