@@ -80,6 +80,7 @@ def test_catalog_commands(capsys) -> None:
         # an empty file is an empty document, not the text "None"
         ("", "got an empty document"),
         ("# nothing but a comment\n", "got an empty document"),
+        ("base: {model: llama3-8b}\ngrid: {cluster.num_gpus: [8, 16]}\n", "run it with `colossim sweep FILE`"),
     ],
 )
 def test_bad_scenarios_exit_2_without_traceback(tmp_path, content, needle) -> None:

@@ -38,6 +38,9 @@ def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
 def build_scenario(data: Any) -> Scenario:
     """A scenario from parsed data (anything: a non-mapping is refused, never read as a path)."""
     check_mapping(data)
+    if "base" in data and "grid" in data:  # a sweep file (colossim sweep), handed to a one-scenario command
+        raise ColossimError("this is a sweep file (sections base and grid): run it with `colossim sweep FILE`; "
+                            "a scenario has sections model, cluster, training at its top level", field="scenario")
     for key in data:
         if key not in TOP_LEVEL:
             raise field_error("scenario", key, f"unknown section; allowed: {', '.join(TOP_LEVEL)}", choices=TOP_LEVEL)
