@@ -109,3 +109,24 @@ def test_fp8_parameters_drop_the_bf16_weight_copy() -> None:
     bf16_only = (2 * m.vocab_size * m.hidden_size) / 8 / 1e9  # untied embedding + output layer, per GPU
     gemm = base / 3.0 - bf16_only * 2.0 / 3.0  # base = 3 * gemm + 2 * bf16_only (GB of parameters)
     assert lean == pytest.approx(gemm + 2.0 * bf16_only, rel=0.02)
+
+
+def test_fp8_quantization_bytes_follow_the_recipe() -> None:
+    """Delayed scaling casts in one pass (the amax taken in it), current scaling reads the
+    tensor once more for its amax, MXFP8 writes row- and column-wise copies in one pass; on
+    Hopper (TN-only fp8 GEMMs) a tensor-scaled input is written transposed too."""
+    from colossim.perf.layer import fp8_quantize_bytes
+
+    assert [fp8_quantize_bytes(r, tn_only=False) for r in ("delayed", "mxfp8", "current")] == [3.0, 4.0, 5.0]
+    assert fp8_quantize_bytes("delayed", tn_only=True) == 4.0 and fp8_quantize_bytes("current", tn_only=True) == 6.0
+    assert fp8_quantize_bytes("mxfp8", tn_only=True) == 4.0  # its column-wise copy is counted already
+    assert resolve_hardware(build_cluster({"gpu": "h100-sxm", "num_gpus": 8}), TrainingSpec(seq_len=8, global_batch_size=8)).fp8_tn_only
+    assert not resolve_hardware(build_cluster({"gpu": "b200", "num_gpus": 8}), TrainingSpec(seq_len=8, global_batch_size=8)).fp8_tn_only
+
+
+def test_an_fp8_recipe_prices_the_step_and_only_in_fp8() -> None:
+    plan = {"tp": 8, "pp": 1, "dp": 128}
+    steps = {r: _est({"precision": "fp8", "fp8_recipe": r}, plan).step_time_s for r in ("delayed", "current")}
+    assert steps["delayed"] < steps["current"]
+    # in bf16 nothing is quantized: the recipe does not move the step
+    assert _est({"fp8_recipe": "current"}, plan).step_time_s == _est({"fp8_recipe": "delayed"}, plan).step_time_s

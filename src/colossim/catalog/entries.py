@@ -116,6 +116,9 @@ class EfficiencyProfile(BaseModel):
     # MAMF sustains them scaled by its MAMF/peak ratio over this one's (perf/hardware.py)
     reference_gpu: str | None = None
     step_host_s: float = 0.0  # host time between steps: syncs, batch fetch, first launches (perf/step_costs.py)
+    # the family's fp8 GEMMs take only the TN layout (Hopper): a tensor-scaled fp8 input that also
+    # feeds a GEMM transposed is written twice, row-wise and transposed (perf/layer.py fp8_quantize_bytes)
+    fp8_tn_only: bool = False
     # share of an overlapped pipeline exchange's transfer time that stays exposed in the
     # steady state of the schedule (perf/exposure.py pp_p2p); 0: fully hidden
     p2p_exposed_fraction: float = 0.0

@@ -19,7 +19,7 @@ STACK_FIELDS = ("attention_kernel", "dropout", "grad_accumulation_fusion", "grad
                 "tp_overlap", "overlap_pp_comm", "pipeline_p2p_batched", "optimizer", "dp_bucket_params",
                 "optimizer_state_dtype", "cross_entropy", "elementwise_kernels", "activation_cache_dtype",
                 "param_gather_dtype", "tp_overlap_rs_sms", "tp_overlap_bulk_sms", "defer_output_wgrad",
-                "wgrad_deferral_limit")
+                "wgrad_deferral_limit", "fp8_recipe")
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ class Hardware:
     host_bytes_s: float = 0.0  # host-link bandwidth per GPU with every GPU copying at once (0: unknown)
     step_host_s: float = 0.0  # host time between steps (perf/step_costs.py, item 5)
     p2p_exposed_fraction: float = 0.0  # share of an overlapped pipeline exchange left exposed (perf/exposure.py pp_p2p)
+    fp8_tn_only: bool = False  # fp8 GEMMs in the TN layout only (Hopper): transposed fp8 copies (perf/layer.py)
 
 
 def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
@@ -114,6 +115,7 @@ def resolve_hardware(cluster: ClusterSpec, training: TrainingSpec,
         host_bytes_s=_host_bytes_s(gpu, training),
         step_host_s=prof.step_host_s,
         p2p_exposed_fraction=prof.p2p_exposed_fraction,
+        fp8_tn_only=prof.fp8_tn_only,
     )
 
 

@@ -49,12 +49,31 @@ ELEMENTWISE_KERNELS_FWD = 16  # norms, residual adds, bias-activation, dropouts,
 # gated activation: silu(a) 2+2, silu(a)*b 4+2 = 10 (fused: 6). RoPE (torchtitan apply_rotary_emb): float cast 2+4,
 #   complex multiply 8+8, type_as 4+2 = 28 (fused: 4). Residual adds are one kernel either way.
 EAGER_BYTES_PER_ELEMENT = {"rmsnorm": 36.0, "gated_act": 10.0, "rope": 28.0}
-# FP8 GEMMs read fp8 operands that a separate pass makes from the bf16 activations: the scale
-# (amax, read 2 bytes) and the cast (read 2, write 1) of every GEMM input (torchao float8
-# tensorwise scaling; Transformer Engine's cast_to_fp8; DeepSeek-V3 Sec. 3.5.2: activations are
-# read from HBM, quantized and written back before the MMA reads them again). The backward
-# pays it again on the output gradients (plus transposed copies), taken as twice the forward.
-FP8_CAST_BYTES = 5.0
+# FP8 GEMMs read fp8 operands that a quantizing pass makes from the bf16 activations (DeepSeek-V3
+# Sec. 3.5.2: activations are read from HBM, quantized and written back before the MMA reads
+# them again). Bytes per element of a GEMM input, by fp8 recipe (training.fp8_recipe):
+# - delayed: the cast (read 2, write 1) uses the scale of the amax history and takes the new amax
+#   in the same pass (Transformer Engine 1.10 transformer_engine/common/transpose/cast_transpose.cu);
+# - current: an amax pass (read 2) before the cast, "because cache cannot fit in the entire tensor
+#   to compute amax and quantize" (TE 2.4 pytorch/csrc/extensions/activation.cpp and cast.cpp:
+#   nvte_compute_amax, then the quantize); torchao's dynamic tensorwise scaling likewise;
+# - mxfp8: one pass computes each 32-element block's E8M0 scale and writes row-wise and
+#   column-wise copies with their scales (TE 2.4 common/util/cast_kernels.cuh cast_mxfp8_2D_kernel);
+# - blockwise: DeepSeek-V3's tiles are scaled online in the quantizing pass (Sec. 3.3.2): one pass.
+# A tensor-scaled input is also written transposed where fp8 GEMMs run only in the TN layout
+# (Hopper: efficiency profile fp8_tn_only). Left out: Transformer Engine's fusions of the cast into
+# the norm or activation that produces the input (delayed scaling in TE 1.x: the producer writes
+# fp8 itself), and the scales' own bytes of the block recipes (1 per 32 or 128 elements). The
+# backward pays it again on the output gradients, taken as twice the forward (every elementwise
+# kernel's backward is).
+FP8_QUANTIZE_BYTES = {"delayed": 3.0, "current": 5.0, "mxfp8": 4.0, "blockwise": 3.0}
+FP8_TRANSPOSED_COPY_BYTES = 1.0
+
+
+def fp8_quantize_bytes(recipe: str, tn_only: bool) -> float:
+    """HBM bytes per element of quantizing one fp8 GEMM input (the table above)."""
+    transposed = FP8_TRANSPOSED_COPY_BYTES if tn_only and recipe in ("delayed", "current", "blockwise") else 0.0
+    return FP8_QUANTIZE_BYTES[recipe] + transposed
 
 
 def gemm_shape(mn: np.ndarray | float, k: np.ndarray | float, half_output: np.ndarray | float,
@@ -256,7 +275,8 @@ def layer_times(model: ModelSpec, training: TrainingSpec, sh: Shapes, tp: np.nda
         elem = elementwise_bytes(model, training, sh, model.ffn_hidden_size, sh.tokens, tp)
     if training.precision == "fp8":
         share = experts_mod.token_share(tp, etp) if moe_layer else 1.0
-        elem = elem + FP8_CAST_BYTES * fp8_gemm_inputs(model, sh, tp, moe_layer=moe_layer, expert_share=share)
+        elem = elem + (fp8_quantize_bytes(training.fp8_recipe, hw.fp8_tn_only)
+                       * fp8_gemm_inputs(model, sh, tp, moe_layer=moe_layer, expert_share=share))
     elem_s = elem / hw.hbm_bytes_s + ELEMENTWISE_KERNELS_FWD * hw.kernel_overhead_s
     gemm = proj + ffn
     fwd = gemm + core_f + elem_s

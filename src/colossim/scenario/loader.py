@@ -26,6 +26,7 @@ from colossim.scenario.training import TrainingSpec
 _T = TypeVar("_T", bound=BaseModel)
 
 REQUIRED_SECTIONS = ("model", "cluster", "training")
+MXFP8_ARCHS = ("blackwell", "cdna 4")  # catalog gpus.yaml arch prefixes whose tensor cores take MX block scales
 EXTRA_SECTIONS = ("network", "power", "cost", "reliability", "search", "buildout")
 TOP_LEVEL = ("name", "description", *REQUIRED_SECTIONS, "parallel", *EXTRA_SECTIONS)
 
@@ -51,6 +52,7 @@ def build_scenario(data: Any) -> Scenario:
     model = build_model(data["model"])
     cluster = build_cluster(data["cluster"])
     training = build_training(data["training"])
+    _check_fp8_recipe(training, cluster)
     plan, inferred = build_plan(data.get("parallel") or {}, model, cluster, training)
     sections = {k: data[k] for k in EXTRA_SECTIONS if data.get(k) is not None}
     if "search" in sections:  # read by `colossim search` (its defaults); a typo is refused here
@@ -60,6 +62,19 @@ def build_scenario(data: Any) -> Scenario:
     name = str(data.get("name") or f"{model.name} on {cluster.name}")
     return Scenario(name=name, model=model, cluster=cluster, training=training, parallel=plan,
                     dp_was_inferred=inferred, sections=sections)
+
+
+def _check_fp8_recipe(training: TrainingSpec, cluster: ClusterSpec) -> None:
+    """MXFP8 needs tensor cores that take block-scaled (OCP MX) operands: NVIDIA Blackwell
+    (Transformer Engine 2.x runs its MXFP8 recipe on compute capability 10.0 and later) and AMD
+    CDNA 4 (MI350 series); on another GPU the recipe is refused."""
+    if training.precision != "fp8" or training.fp8_recipe != "mxfp8":
+        return
+    gpu = catalog.gpu(cluster.gpu)
+    if not gpu.arch.lower().startswith(MXFP8_ARCHS):
+        raise ColossimError(f"training.fp8_recipe: 'mxfp8' is not allowed on {gpu.name} ({gpu.arch}): MXFP8 needs a "
+                            "Blackwell or CDNA 4 GPU; allowed here: delayed, current, blockwise",
+                            field="training.fp8_recipe", value="mxfp8", allowed="delayed, current, blockwise")
 
 
 def check_mapping(data: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from colossim.errors import field_error, unknown_name_error
 Precision = Literal["bf16", "fp16", "fp8"]
 Recompute = Literal["none", "selective", "full"]
 RECOMPUTE_CODES: dict[str, int] = {"none": 0, "selective": 1, "full": 2}
+FP8Recipe = Literal["delayed", "current", "mxfp8", "blockwise"]
 RecomputeModule = Literal["core_attn", "layernorm", "mla_up_proj", "moe_act", "alternate_mm"]
 
 
@@ -162,6 +163,17 @@ class TrainingSpec(BaseModel):
             "dtype of the Linear inputs kept for the backward (a stack field); fp8 (with precision fp8): DeepSeek-V3 "
             "caches them in fp8 for its fp8 weight-gradient GEMMs (the attention output projection's input in 12-bit "
             "E5M6), Transformer Engine 2.x keeps an fp8 Linear's quantized input"
+        ),
+    )
+
+    fp8_recipe: FP8Recipe = Field(
+        default="delayed",
+        description=(
+            "how fp8 GEMM inputs are scaled (a stack field; precision fp8 only): delayed (Transformer Engine's "
+            "DelayedScaling: the scale from an amax history, the amax taken in the casting pass), current "
+            "(per-tensor current scaling: an amax pass before the cast; TE Float8CurrentScaling, torchao dynamic "
+            "tensorwise), mxfp8 (Blackwell MXFP8: an E8M0 scale per 32 elements, row- and column-wise copies in "
+            "one pass), blockwise (DeepSeek-V3's 1x128 / 128x128 tiles, scaled online)"
         ),
     )
 
