@@ -31,7 +31,7 @@ import numpy as np
 from colossim import catalog
 from colossim.energy import presets
 from colossim.energy.options import PowerOptions
-from colossim.errors import field_error
+from colossim.errors import ColossimError, field_error
 from colossim.scenario.cluster import ClusterSpec
 
 PHASES = ("compute", "communication", "optimizer", "bubble", "idle")
@@ -297,8 +297,6 @@ def sized_fabric(cluster: ClusterSpec, num_gpus: int) -> tuple[Any | None, int]:
     stated tiers, or as many more (up to 3) as that many GPUs need, as a site growing past
     its spine would build. ``(None, 0)``: no fabric of this switch holds them (or the
     network package is absent: ``(None, tiers)``)."""
-    from colossim.errors import ColossimError
-
     for tiers in range(cluster.fabric.tiers, 4):
         sized = cluster.model_copy(update={
             "num_gpus": int(num_gpus), "gpus_per_node": min(cluster.gpus_per_node, int(num_gpus)),

@@ -171,9 +171,10 @@ def print_unknowns(rows: list[Any], summary: dict[str, Any]) -> None:
         inside = ("yes" if u.contains_measured else "no") if u.knobs else "-"
         name = r.run
         if len(name) > name_w:  # a long name takes its own line; the figures follow under it
-            con.print(f"  {name}", highlight=False)
+            con.print(f"  {name}", highlight=False, markup=False)
             name = ""
-        con.print(f"  {name:<{name_w}} {r.error:>+7.1%}  {rng:>14}  {alone:<23} {inside}", highlight=False)
+        con.print(f"  {name:<{name_w}} {r.error:>+7.1%}  {rng:>14}  {alone:<23} {inside}", highlight=False,
+                  markup=False)
     stated, open_ = summary["fully_stated"], summary["with_unknowns"]
 
     def mapes(group: dict[str, Any]) -> str:
