@@ -76,6 +76,7 @@ def test_yaml_text_and_file(tmp_path) -> None:
         (base(training={"seq_len": 4096, "global_batch_size": 64, "fp8_recipe": "mx"}), r"training.fp8_recipe: 'mx'.*did you mean 'mxfp8'"),
         (base(training={"seq_len": 4096, "global_batch_size": 64, "precision": "fp8", "fp8_recipe": "mxfp8"}),
          r"training.fp8_recipe: 'mxfp8' is not allowed on h100-sxm.*needs a Blackwell or CDNA 4 GPU"),
+        (base(parallel={"tp": 16, "pp": 1, "dp": 4}), r"model.num_kv_heads \(8\) must be divisible by parallel.tp \(16\)"),
         ("just a string", r"a scenario must be a mapping"),
         (base(training={"seq_len": 4096, "global_batch_size": 48}, parallel={"tp": 2, "pp": 2, "dp": 16, "vpp": 2}),
          r"parallel.vpp: the interleaved schedule \(vpp=2\) needs the micro-batch count \(3\) to be a multiple of pp \(2\)"),

@@ -51,9 +51,13 @@ RULES: tuple[Rule, ...] = (
          "tp*pp*cp*dp = {world} GPUs but cluster.num_gpus is {num_gpus}; lower a parallel degree or grow the cluster"),
     Rule("heads_tp", "parallel.tp", lambda m, c, t, b: m.num_heads % b.tp == 0,
          "model.num_heads ({num_heads}) must be divisible by parallel.tp ({tp})"),
+    # each TP rank holds whole key/value groups: Megatron-Core's attention.py divides
+    # num_query_groups by the TP size (divide() asserts it), as torchtitan splits wk/wv; no
+    # training stack here replicates a group over several ranks
     Rule("kv_heads_tp", "parallel.tp",
-         lambda m, c, t, b: (m.kv_heads % b.tp == 0) | (b.tp % m.kv_heads == 0),
-         "model.num_kv_heads ({kv_heads}) and parallel.tp ({tp}) must divide one another"),
+         lambda m, c, t, b: m.kv_heads % b.tp == 0,
+         "model.num_kv_heads ({kv_heads}) must be divisible by parallel.tp ({tp}): each tensor-parallel rank "
+         "holds whole key/value heads"),
     Rule("ffn_tp", "parallel.tp", lambda m, c, t, b: m.ffn_hidden_size % b.tp == 0,
          "model.ffn_hidden_size ({ffn_hidden_size}) must be divisible by parallel.tp ({tp})"),
     Rule("batch_dp", "training.global_batch_size",
