@@ -10,7 +10,6 @@ from colossim.cli import main
 from colossim.validation.runs import reference_runs, validate
 from colossim.validation.unknowns import (
     _plan_values,
-    convention_knobs,
     unknowns_range,
     unknowns_summary,
 )
@@ -54,7 +53,7 @@ def test_admissible_micro_batches_divide_the_rank_batch() -> None:
     run = next(r for r in reference_runs("mtnlg_530b_selene") if r.name.startswith("530B 280"))
     values = _plan_values(("training", "micro_batch_size"), run.scenario, 105)
     assert values == [1, 2, 4, 8]  # 1920 / dp 8 = 240 sequences per rank
-    assert ("training", "micro_batch_size") in convention_knobs(run)
+    assert ("training", "micro_batch_size") in run.conventions
     u = unknowns_range(run)
     assert u.extremes["low"] and u.variants >= 2 and set(u.knobs) == {"training.zero_stage", "training.micro_batch_size"}
 
@@ -100,7 +99,7 @@ def test_a_plan_level_variant_is_the_scenario_with_that_value() -> None:
     from colossim.validation.unknowns import PLAN_KNOBS, _batch
 
     run = next(r for r in reference_runs("megatron_core_h100_readme_2024") if r.name == "32B")
-    knobs = [k for k in convention_knobs(run) if k in PLAN_KNOBS]
+    knobs = [k for k in run.conventions if k in PLAN_KNOBS]
     assert knobs == [("training", "micro_batch_size"), ("training", "recompute"),
                      ("parallel", "sequence_parallel"), ("parallel", "vpp")]
     combos = [(2, "none", True, 1), (4, "full", False, 1), (1, "selective", True, 1)]

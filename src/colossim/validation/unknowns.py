@@ -7,9 +7,10 @@ and reports the range of the predicted step time's error. A run whose measured s
 inside the range may owe its error to what its source does not say; one outside it (or a
 run whose source states everything) is a miss of the step model itself.
 
-Admissible: the values each knob can take in the run's software (:data:`ALTERNATIVES`),
-that make a valid plan (scenario.rules) which fits in the GPU's memory (perf/memory.py's
-estimate, whose own misses bound the sweep too), as the measured run did. Left out: knobs a case fills that have no finite set of alternatives
+Admissible: the values each knob can take in the run's software (:data:`SCENARIO_KNOBS`,
+:data:`MICRO_BATCHES` and :func:`_plan_values`), that make a valid plan (scenario.rules)
+which fits in the GPU's memory (perf/memory.py's estimate, whose own misses bound the sweep
+too), as the measured run did. Left out: knobs a case fills that have no finite set of alternatives
 (``seq_len``, ``recompute_modules``: reported as not swept), and unknowns the data file
 records only in prose (``source.unverified``), such as a build's gradient dtype.
 """
@@ -34,9 +35,9 @@ from colossim.validation.runs import ReferenceRun, cross_validated_mape, mape
 MICRO_BATCHES = (1, 2, 4, 8)
 # knobs swept per scenario (training-level: each value is a scenario of its own) ...
 SCENARIO_KNOBS = {("training", "precision"): ("bf16", "fp16", "fp8"), ("training", "zero_stage"): (0, 1)}
-# ... and per plan (columns of one PlanBatch, evaluated at once)
-PLAN_KNOBS = (("training", "micro_batch_size"), ("training", "recompute"), ("parallel", "sequence_parallel"),
-              ("parallel", "vpp"))
+# ... and per plan: knob -> its column of one PlanBatch, every value evaluated at once
+PLAN_KNOBS = {("training", "micro_batch_size"): "mbs", ("training", "recompute"): "recompute",
+              ("parallel", "sequence_parallel"): "sp", ("parallel", "vpp"): "vpp"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +66,6 @@ class UnknownsRange:
         return max(self.per_knob, key=lambda k: self.per_knob[k][1] - self.per_knob[k][0], default=None)
 
 
-def convention_knobs(run: ReferenceRun) -> list[tuple[str, str]]:
-    """The (section, field) pairs a run's case (or the run itself) fills by convention."""
-    return list(run.conventions)
-
-
 def _plan_values(knob: tuple[str, str], scenario: dict[str, Any], num_layers: int) -> list[Any]:
     training, parallel = scenario.get("training", {}), scenario.get("parallel", {})
     if knob == ("training", "micro_batch_size"):
@@ -86,17 +82,15 @@ def _plan_values(knob: tuple[str, str], scenario: dict[str, Any], num_layers: in
 def _batch(scenario, plan_knobs, combos) -> PlanBatch:
     base = scenario.plan_batch()
     cols = {f: np.repeat(getattr(base, f), len(combos)) for f in base.__dataclass_fields__}
-    names = {("training", "micro_batch_size"): "mbs", ("training", "recompute"): "recompute",
-             ("parallel", "sequence_parallel"): "sp", ("parallel", "vpp"): "vpp"}
     for i, knob in enumerate(plan_knobs):
         values = [c[i] for c in combos]
-        cols[names[knob]] = np.array([RECOMPUTE_CODES[v] for v in values] if knob[1] == "recompute" else values)
+        cols[PLAN_KNOBS[knob]] = np.array([RECOMPUTE_CODES[v] for v in values] if knob[1] == "recompute" else values)
     return PlanBatch.from_arrays(**cols)
 
 
 def unknowns_range(run: ReferenceRun) -> UnknownsRange:
     """Replay ``run`` over its conventions' admissible values (module docstring)."""
-    knobs = convention_knobs(run)
+    knobs = run.conventions
     scen_knobs = [k for k in knobs if k in SCENARIO_KNOBS]
     plan_knobs = [k for k in knobs if k in PLAN_KNOBS]
     not_swept = tuple(".".join(k) for k in knobs if k not in SCENARIO_KNOBS and k not in PLAN_KNOBS)
