@@ -94,3 +94,18 @@ def test_a_budget_beyond_the_scenarios_fabric_grows_its_tiers() -> None:
     # past the largest 3-tier fabric (k^3/4 = 65,536) the switch, not the power, sets the count
     b = power_report(sc, PowerOptions(budget_mw=10_000)).budget
     assert b["max_gpus_in_budget"] == 65_536 and b["fabric_limited"]
+
+
+def test_a_non_finite_flag_names_its_range(tmp_path) -> None:
+    # NaN fails pydantic's "greater than 0" before any finite check: refused first, with the
+    # field's own range; inf keeps the range the section's bounds give it
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / "llama3-8b-64.yaml"
+    for cmd, flag, value, reason in (("power", "--budget-mw", "nan", "site MW: 1 kW to 1 TW"),
+                                     ("cost", "--usd-per-kwh", "inf", "USD per kWh: 0 to 100")):
+        r = subprocess.run([sys.executable, "-m", "colossim", cmd, str(ex), flag, value], capture_output=True, text=True)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert f"{flag}: {value} is not allowed; must be a finite number ({reason})" in r.stderr

@@ -295,13 +295,18 @@ def _fmt(x: float) -> str:
     return repr(x) if x == 0 or 1e-4 <= abs(x) < 1e16 else f"{x:g}"
 
 
+FINITE = "a finite number"
+
+
 def check_number(field: str, value: Any, lo: float, hi: float, reason: str) -> None:
     """One number: finite and within [lo, hi], else a ColossimError naming ``field``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if not math.isfinite(value):
-        raise ColossimError(f"{field}: {value} is not allowed; must be a finite number ({reason})",
-                            field=field, value=value, allowed=f"a finite number ({reason})")
+        # a reason that only says "finite" is not repeated after it
+        detail = "" if reason == FINITE else f" ({reason})"
+        raise ColossimError(f"{field}: {value} is not allowed; must be {FINITE}{detail}",
+                            field=field, value=value, allowed=f"{FINITE}{detail}")
     if not lo <= value <= hi:
         raise ColossimError(f"{field}: {_fmt(value)} is not allowed; {reason}", field=field, value=value,
                             allowed=reason)
@@ -332,7 +337,7 @@ def check_field(path: str, value: Any, flag: str | None = None) -> Any:
         return value
     bound = bound_for(path)
     if bound is None:
-        check_number(flag or path, value, -math.inf, math.inf, "a finite number")
+        check_number(flag or path, value, -math.inf, math.inf, FINITE)
     else:
         check_number(flag or path, value, *bound)
     return value

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator
 
+from colossim import gate
 from colossim.errors import ColossimError
 from colossim.scenario.loader import validate_section
 
@@ -85,10 +86,11 @@ def options(cls: type[_T], body: Any, section: str, flags: dict[str, tuple[str, 
     given = {k: v for k, (_, v) in (flags or {}).items() if v is not None}
     if not given:
         return base
-    for flag, value in (flags or {}).values():  # a NaN flag is not a number out of range: say so
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ColossimError(f"{flag}: {value} is not allowed; must be a finite number", field=flag, value=value,
-                                allowed="a finite number")
+    for key, (flag, value) in (flags or {}).items():
+        # a NaN flag is not a number out of range (pydantic would say "greater than 0"): refused
+        # here, with the field's own range; finite values keep the section's checks below
+        bound = gate.bound_for(f"{section}.{key}")
+        gate.check_number(flag, value, -math.inf, math.inf, bound[2] if bound else gate.FINITE)
     try:
         return validate_section(cls, {**base.model_dump(exclude_unset=True), **given}, section)
     except ColossimError as exc:
