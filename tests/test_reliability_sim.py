@@ -203,6 +203,18 @@ def test_spares_wait_and_shrink() -> None:
     assert shrink.goodput().mean() < plenty.goodput().mean()
 
 
+def test_an_early_long_wait_still_finishes() -> None:
+    """A replication that waits days for a repair early on is slow so far, not hopeless: it
+    finishes once the server is back (the horizon rule used to stop it on its pace)."""
+    server = FailureClass("server", "job", 0.3, 48.0, True, detect_s=0.0)  # 0.3/day, 2-day repair
+    job = dataclasses.replace(bare(job_for(), [server], work_days=1.0), spare_servers=0, shrink=False)
+    job = job.with_interval(3600.0)
+    for runs in (simulate_lockstep(job, 400, 4), simulate_events(job, 100, 4)):
+        waited = runs.spare_wait > 1.5 * DAY
+        assert waited.sum() > 5 and runs.finished.all()
+        assert np.all(runs.wall[waited] > 2.5 * DAY)  # the wait is in the wall time, not cut off
+
+
 def test_async_beats_sync_on_slow_storage() -> None:
     sync = job_for({"checkpoint": {"save_tbps": 0.05}})
     asyn = job_for({"checkpoint": {"save_tbps": 0.05, "mode": "async"}})

@@ -17,7 +17,7 @@ import numpy as np
 from colossim.reliability.checkpoint import ANALYTIC_POLICIES, daly_interval, young_interval
 from colossim.reliability.config import ReliabilityConfig, reliability_config
 from colossim.reliability.job import Job, build_job
-from colossim.reliability.montecarlo import simulate_lockstep
+from colossim.reliability.montecarlo import MAX_WALL_FACTOR, simulate_lockstep
 from colossim.reliability.runs import SECONDS_PER_DAY, RunArrays, lost_gpu_hours, stats
 from colossim.scenario import Scenario
 
@@ -191,13 +191,16 @@ def spares_warning(job: Job, ettr: float) -> str | None:
 def _notes(job: Job, runs: RunArrays) -> list[str]:
     notes = list(job.notes)
     in_repair = expected_in_repair(job)
-    if job.spare_servers < in_repair:
-        notes.append(f"the spare pool ({job.spare_servers:,} servers) is smaller than the {in_repair:.0f} servers "
-                     f"in repair on average: the job often runs short ({'shrinks' if job.shrink else 'waits'})")
+    # with no spare and no shrinking, job.notes already says that every server failure waits
+    if job.spare_servers < in_repair and (job.spare_servers > 0 or job.shrink):
+        # Little's law gives a mean; below one server short it is the share of time the pool is short
+        how = "often" if in_repair - job.spare_servers >= 1.0 else "at times"
+        notes.append(f"the spare pool ({job.spare_servers:,} servers) is smaller than the {in_repair:.2g} servers "
+                     f"in repair on average: the job {how} runs short ({'shrinks' if job.shrink else 'waits'})")
     unfinished = 1.0 - float(runs.finished.mean())
     if unfinished > 0:
-        notes.append(f"{unfinished:.0%} of replications did not finish: stopped once projected past 10x the "
-                     "failure-free time (their ETTR covers the time simulated)")
+        notes.append(f"{unfinished:.1%} of replications did not finish: stopped once they could no longer finish "
+                     f"within {MAX_WALL_FACTOR:g}x the failure-free time (their ETTR covers the time simulated)")
     if job.mttf_s < job.recovery_s:
         notes.append(f"the job's MTTF ({job.mttf_s / 60:.1f} min) is shorter than one recovery "
                      f"({job.recovery_s / 60:.1f} min): most recoveries are themselves interrupted")

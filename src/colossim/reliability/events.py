@@ -150,7 +150,7 @@ class Replication:
             self.out.class_cost_s[cls] += lost
             self._relabel_lost(lost)
         self.seg_comp = self.seg_durable = 0.0
-        if now > self.max_wall or (now > job.work_s and now * job.work_s > self.max_wall * max(self.progress, 1e-9)):
+        if now + (job.work_s - self.progress) / self.rho_full > self.max_wall:  # cannot finish in the horizon
             self.out.wall[0] = now
             self.k.stop()
             return

@@ -34,7 +34,7 @@ from colossim.reliability.job import Job
 from colossim.reliability.runs import RunArrays
 from colossim.reliability.spares import SparePool
 
-MAX_WALL_FACTOR = 10.0  # replications projected to take longer than 10x the failure-free time stop
+MAX_WALL_FACTOR = 10.0  # a replication stops once it cannot finish within 10x the failure-free time
 CHUNK = 256  # failures drawn per block of steps
 
 
@@ -98,7 +98,6 @@ def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generat
     work, blk, save = job.work_s, job.block_s, job.save_s
     cycle = tau + blk
     max_wall = max_wall_factor * work * job.slowdown
-    pace = work / max_wall
 
     slow = np.tile(np.where(rng.random(replications) < job.straggler_probability, job.slowdown, 1.0), tile)
     rho_full = 1.0 / slow
@@ -165,11 +164,12 @@ def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generat
                 out.shrink += kept * rho_full * (1.0 - shrink_f)
             progress += kept * rho
             chunk.lost[k] = lost
-            # 3. the new failure. A replication stops past the horizon or, once past one
-            # failure-free run time, when its pace so far projects beyond the horizon (a job
-            # starved of spares never finishes); t > max_wall implies both as progress <= work.
+            # 3. the new failure. A replication stops once it can no longer finish inside the
+            # horizon even failure-free from now on (a job starved of spares never finishes).
+            # Not on its pace so far: a job that waited days for a repair early on finishes
+            # soon after (t > max_wall implies the rule, as progress <= work).
             t += gap
-            stop = act & (t > work) & (t * pace > progress)
+            stop = act & (t + (work - progress) / rho_full > max_wall)
             if stop.any():
                 out.wall[stop] = t[stop]
                 act &= ~stop
