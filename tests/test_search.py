@@ -206,3 +206,38 @@ def test_the_space_holds_megatrons_edge_split() -> None:
     assert edge.any() and (rows["pp"][edge] > 2).all()
     assert ((sc.model.num_layers + 2) % (rows["pp"][edge] * rows["vpp"][edge]) == 0).all()
     assert np.isin(8, rows["vpp"][edge & (rows["pp"] == 8)])
+
+
+def test_cost_and_energy_searches_show_what_they_rank_by(tmp_path) -> None:
+    """--objective cost/energy ranks by a value the plan records do not hold: it is reported per
+    plan (text column, JSON, report table), ascending, and equals the energy model's figure for
+    the plan re-run alone."""
+    from colossim.energy.objectives import cost_per_token_usd
+    from colossim.perf import evaluate
+    from colossim.report.present import present_search
+
+    sc = load_scenario(SMALL)
+    r = search(sc, objective="cost", top=4)
+    assert r.objective_unit == "USD per million tokens" and len(r.objective_values) == 4
+    assert r.objective_values == sorted(r.objective_values)
+    p = r.top[0].plan
+    training = {**SMALL["training"], "micro_batch_size": p["micro_batch_size"], "recompute": p["recompute"],
+                "zero_stage": p["zero_stage"]}
+    parallel = {k: p[k] for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "sequence_parallel", "schedule")}
+    again = load_scenario({**SMALL, "training": training, "parallel": parallel})
+    arrays = evaluate(again.model, again.cluster, again.training, again.plan_batch())
+    alone = cost_per_token_usd(arrays, again.cluster)[0] * 1e6
+    assert r.objective_values[0] == pytest.approx(alone, rel=1e-9)
+    assert "USD per million tokens" in r.explanation
+    table = present_search(r.to_dict()).tables[0]
+    assert "USD per million tokens" in table["columns"]
+    assert search(sc, top=2).objective_unit is None  # throughput: tokens/s is the value
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(SMALL))
+    out = run_cli("search", str(path), "--json", "--top", "2", "--objective", "energy")
+    assert out.returncode == 0, out.stderr
+    plans = json.loads(out.stdout)
+    assert plans[0]["objective_unit"] == "kWh per million tokens"
+    assert 0 < plans[0]["objective_value"] <= plans[1]["objective_value"]
+    text = run_cli("search", str(path), "--top", "2", "--objective", "energy", "--no-progress")
+    assert "kWh/Mtok" in text.stdout and "kWh per million tokens" in text.stdout

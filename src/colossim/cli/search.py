@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
                                 deadline_days=deadline_days, total_tokens=total_tokens, progress=report,
                                 workers=workers)
         if json_out:
-            print_json([{**e.to_dict(), "rank": i + 1} for i, e in enumerate(result.top)])
+            print_json(result.plan_dicts())
             return
         from colossim.report.search_text import print_search
 

@@ -211,9 +211,12 @@ def present_search(d: dict[str, Any]) -> Section:
     labels = [f"#{i + 1}" for i in range(len(plans))]
     if plans:
         s.figures += [figures.step_breakdown(plans, labels), figures.memory_per_gpu(plans, labels)]
-    s.table("best plans", ["rank", *PLAN_COLUMNS, "step time", "tokens/s", "MFU", "memory GB"],
+    unit = d.get("objective_unit")
+    s.table("best plans", ["rank", *PLAN_COLUMNS, "step time", "tokens/s", *([unit] if unit else []), "MFU",
+                           "memory GB"],
             [[i + 1, *(p["plan"].get(k) for k in PLAN_COLUMNS), fmt_time(p["step_time_s"]),
-              fmt_count(p["tokens_per_s"]), fmt_pct(p["mfu"]), f"{p['memory_per_gpu_gb']:.1f}"]
+              fmt_count(p["tokens_per_s"]), *([f"{p['objective_value']:.4g}"] if unit else []), fmt_pct(p["mfu"]),
+              f"{p['memory_per_gpu_gb']:.1f}"]
              for i, p in enumerate(plans)])
     if d["broken_rules"]:
         s.table("candidates removed by rule", ["rule", "candidates"],

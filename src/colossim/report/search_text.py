@@ -8,18 +8,27 @@ from colossim.report.text import console, fmt_time
 from colossim.search.engine import SearchResult
 from colossim.search.explain import flags_text, result_label
 
+# short column headers of the objective values (their units are printed under the table)
+OBJECTIVE_HEADERS = {"cost": "USD/Mtok", "energy": "kWh/Mtok"}
+
 
 def print_search(r: SearchResult) -> None:
     con = console()
     con.print(f"[bold]{r.scenario}[/bold]: best plans by {r.objective} (constraints: {r.constraints})")
     table = Table(title_justify="left")
-    for col, just in (("#", "right"), ("plan", "left"), ("GPUs", "right"), ("step", "right"), ("tokens/s", "right"),
-                      ("MFU", "right"), ("mem/GPU", "right"), ("dominant overhead", "left")):
+    columns = [("#", "right"), ("plan", "left"), ("GPUs", "right"), ("step", "right"), ("tokens/s", "right")]
+    if r.objective_unit is not None:  # the value it ranks by, where no other column shows it
+        columns.append((OBJECTIVE_HEADERS.get(r.objective, r.objective), "right"))
+    columns += [("MFU", "right"), ("mem/GPU", "right"), ("dominant overhead", "left")]
+    for col, just in columns:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for i, e in enumerate(r.top, start=1):
+        value = [f"{r.objective_values[i - 1]:.4g}"] if r.objective_unit is not None else []
         table.add_row(str(i), result_label(e), f"{e.gpus_used:,}", fmt_time(e.step_time_s), f"{e.tokens_per_s:,.0f}",
-                      f"{e.mfu:.1%}", f"{e.memory_per_gpu_gb:.1f} GB", e.dominant_overhead.replace("_", " "))
+                      *value, f"{e.mfu:.1%}", f"{e.memory_per_gpu_gb:.1f} GB", e.dominant_overhead.replace("_", " "))
     con.print(table)
+    if r.objective_unit is not None:
+        con.print(f"{OBJECTIVE_HEADERS.get(r.objective, r.objective)}: {r.objective_unit}")
     con.print(f"why: {r.explanation}")
     if marks := flags_text(r.top):
         con.print(f"flags: {marks}")

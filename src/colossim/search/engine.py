@@ -26,7 +26,12 @@ from colossim.perf.estimate import Estimate, record
 from colossim.perf.hardware import resolve_hardware
 from colossim.scenario import PlanBatch, Scenario
 from colossim.scenario.rules import RULES, check_plans, describe
-from colossim.search.objectives import OBJECTIVE_BOUNDS, ObjectiveOptions, check_objective
+from colossim.search.objectives import (
+    OBJECTIVE_BOUNDS,
+    ObjectiveOptions,
+    check_objective,
+    objective_values,
+)
 from colossim.search.space import Constraints, Space, build_space
 from colossim.workers import can_fork, default_workers
 
@@ -49,8 +54,21 @@ class SearchResult:
     missed_condition: int = 0
     bounded: int = 0  # plans whose lower bound on step time cannot reach the k best (never evaluated)
     top: list[Estimate] = field(default_factory=list)
+    # the objective's value per kept plan where no plan column shows it (cost, energy)
+    objective_unit: str | None = None
+    objective_values: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
     explanation: str = ""
+
+    def plan_dicts(self) -> list[dict[str, Any]]:
+        """The kept plans as records, ranked, each with its objective value where there is one."""
+        out = []
+        for i, e in enumerate(self.top):
+            d = {**e.to_dict(), "rank": i + 1}
+            if self.objective_unit is not None:
+                d["objective_value"], d["objective_unit"] = self.objective_values[i], self.objective_unit
+            out.append(d)
+        return out
 
     @property
     def rate_per_s(self) -> float:
@@ -64,7 +82,7 @@ class SearchResult:
             "smallest_memory_not_fitting_gb": self.smallest_memory_not_fitting_gb,
             "missed_condition": self.missed_condition, "bounded": self.bounded, "elapsed_s": self.elapsed_s,
             "candidates_per_s": self.rate_per_s, "explanation": self.explanation,
-            "plans": [e.to_dict() for e in self.top],
+            "objective_unit": self.objective_unit, "plans": self.plan_dicts(),
         }
 
 
@@ -318,10 +336,13 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
     result.top = [record(final, i, scenario_name=scenario.name, plan=best.plans.row(i), num_gpus=cluster.num_gpus,
                          total_tokens=options.total_tokens, features=envelope.scenario_features(scenario))
                   for i in range(len(best.plans))]
+    if (shown := objective_values(objective, score_fn(final, cluster, training, options)[0])) is not None:
+        result.objective_unit, values = shown
+        result.objective_values = [float(v) for v in values]
     result.elapsed_s = time.perf_counter() - start
     from colossim.search.explain import why_best
 
-    result.explanation = why_best(result.top, objective)
+    result.explanation = why_best(result.top, objective, result.objective_values, result.objective_unit)
     return result
 
 

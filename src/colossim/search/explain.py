@@ -41,7 +41,10 @@ def flags_text(top: list[Estimate]) -> str:
     return "; ".join(parts)
 
 
-def why_best(top: list[Estimate], objective: str) -> str:
+def why_best(top: list[Estimate], objective: str, values: list[float] | None = None,
+             unit: str | None = None) -> str:
+    """Why #1 beats #2, in the objective's terms (``values``: the objective per plan, in
+    ``unit``, where the plan records do not show it)."""
     if len(top) < 2:
         return "only one plan is admissible"
     a, b = top[0], top[1]
@@ -61,5 +64,10 @@ def why_best(top: list[Estimate], objective: str) -> str:
     elif objective == "gpus":
         text += f"{b.gpus_used - a.gpus_used:,} fewer GPUs within the deadline"
     else:
-        text += f"lower {objective} per token; step {gain * 1e3:+.1f} ms, mostly {term.replace('_', ' ')}"
+        if values and unit and len(values) >= 2 and values[1] > 0:
+            text += (f"lower {objective} per token ({values[0]:.4g} vs {values[1]:.4g} {unit}, "
+                     f"{values[0] / values[1] - 1:+.2%}); ")
+        else:
+            text += f"lower {objective} per token; "
+        text += f"#2's step {gain * 1e3:+.1f} ms, mostly {term.replace('_', ' ')}"
     return text

@@ -60,6 +60,23 @@ def throughput_bound(lower_step_s: np.ndarray, training: TrainingSpec) -> np.nda
         return -training.tokens_per_step / lower_step_s
 
 
+# What a plan's score reads as, for the objectives whose value no other column shows
+# (throughput is tokens/s and the fewest-GPUs objective the GPU count, both in every record).
+OBJECTIVE_UNITS = {"cost": "USD per million tokens", "energy": "kWh per million tokens"}
+
+
+def objective_values(name: str, score: np.ndarray) -> tuple[str, np.ndarray] | None:
+    """(unit, value per plan) of the objective in the units a reader compares; None where the
+    plan records already show it. The cost score is USD per token, the energy score facility
+    J per token."""
+    if name not in OBJECTIVE_UNITS:
+        return None
+    from colossim.energy.objectives import J_PER_KWH
+
+    per_million = np.asarray(score, dtype=float) * 1e6
+    return OBJECTIVE_UNITS[name], per_million / J_PER_KWH if name == "energy" else per_million
+
+
 # Objectives whose score a lower bound on the step time bounds (the search's branch and bound)
 OBJECTIVE_BOUNDS = {"throughput": throughput_bound}
 
