@@ -4,7 +4,9 @@ The published runs ``colossim validate`` replays (colossim.validation, read only
 range of parallel degrees, scales and features. An estimate inside that envelope is an
 interpolation of measured behaviour; outside it (a pp, an ep or a GPU count no run used,
 a schedule or ZeRO stage no run had) it is an extrapolation, and says so. Results above
-MFU_FLAG (50%) are flagged too: no published H100 BF16 run reaches it.
+MFU_FLAG (50%) are flagged too: no published H100 BF16 run reaches it; by the MFU the GPUs
+run, since the convention counts the causal half of the attention matrix that long
+sequences spend most of their FLOPs in.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 # a stack's median signed cross-validated error worth telling the user about
 STACK_BIAS_NOTE = 0.05
 MFU_FLAG = 0.5
+# the causal half of the attention matrix above this share of the convention's MFU is noted
+CAUSAL_NOTE_SHARE = 0.20
 # sequences at least this long are "long context": the published runs there are said apart
 LONG_CONTEXT_TOKENS = 16_384
 RANGE_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch_size")
@@ -108,8 +112,14 @@ def scenario_features(scenario: Any) -> dict[str, Any]:
                                 "fitted_scale": prof.gpu_gemm_scale.get(gpu.name)} if assumed else None}
 
 
-def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None) -> dict[str, Any]:
+def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str, Any] | None = None, *,
+           executed_mfu: float | None = None) -> dict[str, Any]:
     """The record each estimate and search result carries (``features``: scenario_features).
+
+    ``mfu_flag``: the MFU is above MFU_FLAG and so is ``executed_mfu`` (the model FLOPs the GPUs
+    run, without the causal half of the attention matrix that MFU counts by convention): a long
+    sequence's attention doubles the convention's figure without the GPUs doing more.
+    ``causal_share``: how much of the convention's MFU that half is.
 
     ``expected_error``: the cross-validated step-time MAPE of the plan's GPU family (the
     catalog profile's ``validated`` record), or None where no published run validates it."""
@@ -117,7 +127,9 @@ def assess(plan: dict[str, Any], gpus_used: int, mfu: float, features: dict[str,
     # a profile of the user's own (cluster.efficiency_profile) is not the one the published runs validate
     validated = _validated(features.get("gpu_family")) if features and not features.get("own_profile") else None
     stack_rec = _stack_validated(features.get("stack")) if features else None
-    return {"inside_validation": not reasons, "outside": reasons, "mfu_flag": mfu > MFU_FLAG,
+    executed = mfu if executed_mfu is None else executed_mfu
+    return {"inside_validation": not reasons, "outside": reasons, "mfu_flag": min(mfu, executed) > MFU_FLAG,
+            "mfu": mfu, "executed_mfu": executed, "causal_share": 1.0 - executed / mfu if mfu > 0 else 0.0,
             "expected_error": None if validated is None else validated["cross_validated_mape"],
             "validated_runs": 0 if validated is None else int(validated["runs"]),
             "stack": None if features is None else features.get("stack"),
@@ -156,6 +168,10 @@ def notes(assessment: dict[str, Any]) -> list[str]:
         out.append("extrapolation: outside the validated envelope: " + "; ".join(assessment["outside"]))
     if assessment["mfu_flag"]:
         out.append(f"MFU above {MFU_FLAG:.0%}: beyond any published H100 BF16 run; treat as optimistic")
+    if assessment.get("causal_share", 0.0) > CAUSAL_NOTE_SHARE:
+        out.append(f"MFU {assessment['mfu']:.1%} counts the full s x s attention matrix (Megatron-LM's and PaLM's "
+                   "convention, as published MFUs do); causal attention runs half of it, so the GPUs run "
+                   f"{assessment['executed_mfu']:.1%} of peak on model FLOPs (JSON executed_mfu, executed_utilization)")
     err = assessment.get("expected_error")
     if err is not None:
         out.append(f"accuracy: this GPU family's {assessment['validated_runs']} published runs are predicted to "

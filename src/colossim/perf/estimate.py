@@ -59,6 +59,10 @@ class Estimate:
     tokens_per_step: int
     model_flops_per_step: float
     plan: dict[str, Any]
+    # the shares of peak FLOP/s the GPUs run without the causal half of the attention matrix,
+    # which MFU and HFU count by convention (perf/flops.py): model FLOPs, and with recompute
+    executed_mfu: float
+    executed_utilization: float
     notes: list[str] = field(default_factory=list)
     envelope: dict[str, Any] = field(default_factory=dict)  # perf.envelope.assess: validated or extrapolated
 
@@ -87,6 +91,8 @@ class Estimate:
             "num_micro_batches": self.num_micro_batches,
             "tokens_per_step": self.tokens_per_step,
             "model_flops_per_step": self.model_flops_per_step,
+            "executed_mfu": self.executed_mfu,
+            "executed_utilization": self.executed_utilization,
             "dominant_overhead": self.dominant_overhead,
             "plan": dict(self.plan),
             "notes": list(self.notes),
@@ -102,7 +108,8 @@ def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, An
     tokens_s = float(arrays.tokens_per_s[i])
     used = int(arrays.gpus_used[i])
     mfu = float(arrays.mfu[i])
-    assessment = envelope.assess(plan, used, mfu, features)
+    executed_mfu = float(arrays.executed_mfu[i])
+    assessment = envelope.assess(plan, used, mfu, features, executed_mfu=executed_mfu)
     return Estimate(
         scenario=scenario_name,
         step_time_s=step,
@@ -122,6 +129,8 @@ def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, An
         tokens_per_step=arrays.tokens_per_step,
         model_flops_per_step=arrays.model_flops_per_step,
         plan=plan,
+        executed_mfu=executed_mfu,
+        executed_utilization=float(arrays.executed_utilization[i]),
         notes=[*(notes or []), *envelope.notes(assessment)],
         envelope=assessment,
     )

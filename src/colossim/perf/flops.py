@@ -5,7 +5,7 @@ Per token and layer, forward: 2 FLOPs per weight of every matmul the token passe
 the attention scores, 2*s*a*d_qk for QK^T and 2*s*a*d_v for AV, counted over the full
 s x s matrix (the convention of Megatron-LM, PaLM Appendix B and Korthikanti 2022, so that
 published MFU figures compare directly; causal kernels execute about half of it, which
-the time model accounts for). Output logits add 2*h*V. Backward is twice the forward
+the time model accounts for and :func:`causal_skipped_flops_per_step` counts). Output logits add 2*h*V. Backward is twice the forward
 (Kaplan et al. 2020; Narayanan et al. 2021 Eq. 3), so a step is 3x forward.
 
 For a GPT with a 4h FFN this is Megatron's 72*B*s*L*h^2*(1 + s/(6h) + V/(12*h*L)).
@@ -58,6 +58,18 @@ def mla_up_projection_params(model: ModelSpec) -> float:
     m, a = model.mla, model.num_heads
     q = m.q_lora_rank * a * (m.qk_nope_head_dim + m.qk_rope_head_dim) if m.q_lora_rank else 0
     return float(q + m.kv_lora_rank * a * (m.qk_nope_head_dim + m.v_head_dim))
+
+
+def causal_skipped_flops_per_step(model: ModelSpec, seq_len: int, global_batch_size: int,
+                                  recompute: int = 0, modules: tuple[str, ...] = ("core_attn",)) -> float:
+    """The attention-score FLOPs the counts above include and a causal kernel never runs: half
+    the s x s matrix, in the forward, the backward (twice the forward) and any recomputed
+    forward of the attention core (full recompute, or selective with ``core_attn``). Model
+    FLOPs minus this is what the GPUs execute; at long sequences, where attention dominates,
+    the convention's MFU reads up to twice the executed share."""
+    reruns = 1 if recompute == 2 or (recompute == 1 and "core_attn" in modules) else 0
+    half = 0.5 * attention_score_flops_per_token(model, seq_len)
+    return (3 + reruns) * model.num_layers * half * seq_len * global_batch_size
 
 
 def recompute_flops_per_step(model: ModelSpec, seq_len: int, global_batch_size: int, recompute: int,

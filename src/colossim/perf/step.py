@@ -39,9 +39,20 @@ from colossim.perf import (
     step_costs,
 )
 from colossim.perf.cp import cp_exposed_s
-from colossim.perf.flops import model_flops_per_step, recompute_flops_per_step
+from colossim.perf.flops import (
+    causal_skipped_flops_per_step,
+    model_flops_per_step,
+    recompute_flops_per_step,
+)
 from colossim.perf.hardware import Hardware, resolve_hardware
-from colossim.perf.layer import ACT_BYTES, layer_times, logits_gemm_s, logits_s, shapes
+from colossim.perf.layer import (
+    ACT_BYTES,
+    FUSED_ATTENTION_KERNELS,
+    layer_times,
+    logits_gemm_s,
+    logits_s,
+    shapes,
+)
 from colossim.perf.memory import MEMORY_FIELDS, stage_activation_bytes, step_memory
 from colossim.perf.recompute import selective_s as recompute_s
 from colossim.perf.stages import dense_count, layer_params, stage_layers
@@ -81,6 +92,10 @@ class StepArrays:
     gpus_used: np.ndarray
     model_flops_per_step: float
     hardware_flops_per_step: np.ndarray
+    # the FLOPs the GPUs run: model + recompute FLOPs without the causal half of the attention
+    # matrix, which the counts above include by convention (perf/flops.py)
+    executed_model_flops_per_step: float
+    executed_flops_per_step: np.ndarray
     tokens_per_step: int
     peak_flops: float
     weight_copies: np.ndarray  # model stages each pipeline rank holds (DualPipe: 2)
@@ -103,6 +118,16 @@ class StepArrays:
     @property
     def hfu(self) -> np.ndarray:
         return self.hardware_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+
+    @property
+    def executed_mfu(self) -> np.ndarray:
+        """MFU without the causal half of the attention matrix: the model FLOPs the GPUs run."""
+        return self.executed_model_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+
+    @property
+    def executed_utilization(self) -> np.ndarray:
+        """HFU without the causal half of the attention matrix: the share of peak the GPUs run."""
+        return self.executed_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
 
     @property
     def model_tflops_per_gpu(self) -> np.ndarray:
@@ -231,6 +256,11 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
     mflops = model_flops_per_step(model, training.seq_len, training.global_batch_size)
     rec_flops = np.array([recompute_flops_per_step(model, training.seq_len, training.global_batch_size, r,
                                                    training.recompute_modules) for r in range(3)])
+    # fused kernels skip the masked half; the unfused path multiplies the whole matrix (perf/layer.py)
+    causal = training.attention_kernel in FUSED_ATTENTION_KERNELS
+    skipped = np.array([causal_skipped_flops_per_step(model, training.seq_len, training.global_batch_size, r,
+                                                      training.recompute_modules) if causal else 0.0
+                        for r in range(3)])
     return StepArrays(
         compute_forward_s=n_micro * slow.fwd, compute_backward_s=n_micro * slow.bwd + deferred_s,
         compute_recompute_s=n_micro * slow.rec, tp_exposed_s=n_micro * slow.tp, pp_bubble_s=bubble,
@@ -238,6 +268,8 @@ def evaluate(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, pla
         cp_exposed_s=n_micro * slow.cp, optimizer_s=opt, step_time_s=step, **mem,
         hbm_bytes=hw.hbm_capacity, n_micro=n_micro, gpus_used=tp * pp * cp * dp,
         model_flops_per_step=mflops, hardware_flops_per_step=mflops + rec_flops[recompute],
+        executed_model_flops_per_step=mflops - float(skipped[0]),
+        executed_flops_per_step=mflops + rec_flops[recompute] - skipped[recompute],
         tokens_per_step=training.tokens_per_step, peak_flops=hw.peak_flops, weight_copies=sched.weight_copies,
     )
 
