@@ -185,7 +185,26 @@ def test_one_formatter_with_units() -> None:
     assert fmt_quantity(999.96, "W") == "1.00 kW"
     assert fmt_num({"num_experts": 8, "top_k": 2}) == "num_experts: 8, top_k: 2"
     assert fmt_num(1.5e13) == "15,000,000,000,000" and fmt_num(True) == "yes"
+    assert fmt_num(1978.9) == "1,979" and fmt_num(3353.3) == "3,353" and fmt_num(989.4) == "989.4"
     assert fmt_field("bytes", 402653184.0) == "384 MiB" and fmt_field("utilization", 0.5) == "50.0%"
+
+
+@pytest.mark.parametrize("kind", ["gpus", "models", "clusters", "switches", "stacks"])
+def test_catalog_listings_fit_80_columns_and_cut_no_number(kind, capsys, monkeypatch) -> None:
+    """At 80 columns every listing fits, no cell ends in an ellipsis (a cut '17…' reads as 17),
+    and the columns left out are named, not dropped silently."""
+    from colossim.catalog.views import summaries
+
+    monkeypatch.setenv("COLUMNS", "80")
+    _, out, _ = run_cli(["catalog", kind], capsys)
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in out
+    body = out.split("left out at")[0]
+    for row in summaries(kind):
+        assert row["name"] in body
+    shown = lines[1].count("┳") + 1
+    if shown < len(summaries(kind)[0]):
+        assert "left out at 80 columns:" in out and "--json" in out
 
 
 def test_catalog_shows_no_python_reprs(capsys) -> None:

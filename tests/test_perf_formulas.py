@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from colossim.perf import comm
-from colossim.perf.flops import causal_skipped_flops_per_step, model_flops_per_step, recompute_flops_per_step
+from colossim.perf.flops import (
+    causal_skipped_flops_per_step,
+    model_flops_per_step,
+    recompute_flops_per_step,
+)
 from colossim.perf.hardware import resolve_hardware
 from colossim.perf.layer import shapes
 from colossim.perf.memory import layer_activation, state_bytes

@@ -138,6 +138,9 @@ def fmt_num(x: Any, digits: int = 4) -> str:
             return fmt_count(x)
         if abs(x) < 1e-3:
             return f"{x:.2e}" if x else "0"
+        rounded = float(f"{x:.{digits}g}")
+        if abs(rounded) >= 1000:  # 1978.9 reads 1,979, as the integers beside it do
+            return f"{int(rounded):,}" if rounded.is_integer() else f"{rounded:,}"
         return f"{x:.{digits}g}"
     if isinstance(x, dict):
         return ", ".join(f"{k}: {fmt_num(v, digits)}" for k, v in x.items())

@@ -192,19 +192,43 @@ def print_unknowns(rows: list[Any], summary: dict[str, Any]) -> None:
 
 
 def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
+    """One listing per kind. Names and numbers are never cut: headers wrap at their spaces,
+    text cells wrap, and columns that still do not fit the terminal are left out (last first),
+    with a line saying which (``--json`` has them all)."""
     con = console()
     for kind, rows in tables.items():
         if not rows:
             continue
+        cells = [{k: "" if v is None else fmt_num(v) for k, v in r.items()} for r in rows]
+        columns = list(rows[0])
+        numeric = {c: any(isinstance(r[c], (int, float)) and not isinstance(r[c], bool) for r in rows) for c in columns}
+        # the first column is the name a user types next, and a number cut reads as another
+        # number: those keep their whole width; text wraps at its spaces, headers too
+        width = {c: max(len(x[c]) for x in cells) if i == 0 or numeric[c] else
+                 max(len(w) for x in cells for w in [*x[c].split(), ""]) for i, c in enumerate(columns)}
+        width = {c: max(width[c], *(len(w) for w in c.replace("_", " ").split())) for c in columns}
+        shown = list(columns)
+        while len(shown) > 1 and sum(width[c] + 3 for c in shown) + 1 > con.width:  # 3: padding and rule
+            shown.pop()
+        # what is left widens the columns, up to their header on one line and their longest cell
+        # (fixed widths: rich, left to choose, overruns the terminal)
+        spare = con.width - 1 - sum(width[c] + 3 for c in shown)
+        rest = sorted(shown[1:], key=lambda c: not numeric[c])  # numbers first: their headers are short
+        for k, c in enumerate(rest):
+            want = max(len(c), *(len(x[c]) for x in cells)) - width[c]
+            grow = max(0, min(want, spare // (len(rest) - k)))
+            width[c] += grow
+            spare -= grow
         listing = table(kind)
-        for i, col in enumerate(rows[0]):
-            # the first column is the name a user types next: never cut it
-            width = max(len(str(r[col])) for r in rows) if i == 0 else None
-            listing.add_column(col, justify="right" if isinstance(rows[0][col], (int, float)) else "left",
-                               no_wrap=i == 0, min_width=width)
-        for row in rows:
-            listing.add_row(*("" if v is None else fmt_num(v) for v in row.values()))
+        for i, col in enumerate(shown):
+            listing.add_column(col.replace("_", " "), justify="right" if numeric[col] else "left", no_wrap=i == 0,
+                               width=width[col])
+        for x in cells:
+            listing.add_row(*(x[c] for c in shown))
         con.print(listing)
+        if left := columns[len(shown):]:
+            con.print(f"left out at {con.width} columns: {', '.join(c.replace('_', ' ') for c in left)} "
+                      "(a wider terminal or COLUMNS shows them; --json has every field)")
 
 
 def print_entry(kind: str, entry: dict[str, Any]) -> None:
