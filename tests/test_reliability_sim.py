@@ -246,3 +246,30 @@ def test_starved_job_stops_and_says_so() -> None:
     d = res.to_dict()
     assert d["finished_fraction"] < 1.0 and any("did not finish" in n for n in d["notes"])
     assert d["days_to_train"]["mean"] is None or d["finished_fraction"] > 0
+
+
+def test_a_moe_job_shrinks_by_whole_expert_groups() -> None:
+    """Expert-parallel groups are carved from the data-parallel ranks: DeepSeek-V3's plan
+    (dp 128, ep 64) keeps a multiple of 64, so one missing server halves it; a dense job loses
+    one replica. Days to train take the throughput a shrunk job gives up (ETTR at full size)."""
+    from colossim.energy.goodput import resolve_goodput
+    from colossim.reliability.target import shrink_fraction
+
+    ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+    moe = load_scenario(ROOT / "examples" / "deepseek-v3-h800-2k.yaml")
+    job = build_job(moe, reliability_config({"spares": {"when_exhausted": "shrink"}}))
+    assert job.dp_granule == 64 and job.shrunk_dp(1) == 64 and job.shrunk_dp(0) == 128 and job.shrunk_dp(65) == 0
+    dense = job_for({"spares": {"servers": 0, "when_exhausted": "shrink"}})
+    assert dense.dp_granule == 1 and dense.shrunk_dp(1) == dense.dp - 1
+    runs = simulate_lockstep(job.with_interval(600.0), 100, 2)
+    ettr, useful = runs.ettr().mean(), runs.ettr_at_full_size().mean()
+    assert useful < ettr - 0.2  # ~1.9 servers in repair on average: mostly at half size
+    assert shrink_fraction(job) > 0.3
+    shrunk = moe.model_copy(update={"sections": {**moe.sections, "reliability": {
+        "replications": 100, "spares": {"when_exhausted": "shrink"}}}})
+    g = resolve_goodput(shrunk)
+    assert g.value < 0.7 and "running short of servers (shrunk)" in g.detail
+    from colossim.reliability.analysis import spares_warning
+
+    waiting = build_job(moe, reliability_config({}))
+    assert "from 128 to 64: expert-parallel groups of 64" in spares_warning(waiting, 0.15)

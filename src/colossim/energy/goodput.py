@@ -10,7 +10,10 @@ report all divide the failure-free time by the same fraction, and say where it c
 
 ETTR, not the straggler-inclusive goodput, is what the reliability model calls the useful
 share of wall time lost to failures, checkpoints and restarts; stragglers are left out here
-as in the step model.
+as in the step model. A job that shrinks (``spares.when_exhausted: shrink``) keeps training
+while short of servers, on fewer data-parallel replicas: that time is kept, but only the
+share of it the remaining replicas do counts (RunArrays.ettr_at_full_size), or a job that
+runs at half size for weeks would read as if it had lost nothing.
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ def resolve_goodput(scenario: Scenario, given: float | None = None, given_by: st
         scenario = scenario.model_copy(update={"training": training})
     result = analyze(scenario)
     ettr = float(result.runs.ettr().mean())
-    return Goodput(ettr, "reliability", f"the reliability model's ETTR, mean of {result.runs.replications} "
-                                        f"replications, seed {result.seed}", spares_warning(result.job, ettr))
+    useful = float(result.runs.ettr_at_full_size().mean())
+    shrunk = f", {ettr - useful:.3f} of it lost running short of servers (shrunk)" if ettr - useful > 5e-4 else ""
+    return Goodput(useful, "reliability", f"the reliability model's ETTR{shrunk}, mean of {result.runs.replications} "
+                                          f"replications, seed {result.seed}", spares_warning(result.job, ettr))
 
 
 def time_to_train(scenario: Scenario, failure_free_days: float | None) -> dict[str, Any] | None:

@@ -183,8 +183,12 @@ def spares_warning(job: Job, ettr: float) -> str | None:
         return None
     repair = [c.repair_h for c in job.classes if c.takes_server and c.repair_h]
     wait = f" (~{min(repair):.0f}-{max(repair):.0f} h)" if repair else ""
+    left = int(job.shrunk_dp(1))
+    shrink = ("reliability.spares.when_exhausted: shrink" if left >= 0.75 * job.dp else
+              f"reliability.spares.when_exhausted: shrink (here one missing server takes data parallelism from "
+              f"{job.dp:,} to {left:,}: expert-parallel groups of {job.dp_granule:,})")
     return (f"ETTR {ettr:.3f}: no hot spare servers are left (the job uses all {job.servers:,}), so every server "
-            f"failure waits for its repair{wait}; set reliability.spares.when_exhausted: shrink, or leave servers "
+            f"failure waits for its repair{wait}; set {shrink}, or leave servers "
             "idle as spares (a smaller parallel.dp, or reliability.spares.servers on a larger cluster)")
 
 

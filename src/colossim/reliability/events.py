@@ -179,9 +179,9 @@ class Replication:
         short = max(len(self.repairs) - job.spare_servers, 0)
         wait_k = short
         if job.shrink:
-            lost_replicas = math.ceil(short * job.replicas_per_server)
-            if lost_replicas < job.dp:
-                self.shrink_f, wait_k = 1.0 - lost_replicas / job.dp, 0
+            left = float(job.shrunk_dp(short))
+            if left > 0:
+                self.shrink_f, wait_k = left / job.dp, 0
             else:
                 self.shrink_f = 1.0
         if wait_k == 0:

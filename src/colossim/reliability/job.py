@@ -57,6 +57,9 @@ class Job:
     slow_server_fraction: float
     slowdown: float
     interval_s: float = math.nan  # seconds of training between checkpoints (set by a policy)
+    # a shrunk job keeps its data-parallel size a multiple of this: expert-parallel groups are
+    # carved from the data-parallel ranks (Megatron-Core: tp*cp*dp a multiple of etp*ep)
+    dp_granule: int = 1
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     # ---- footprint and failure rates ----------------------------------------------------
@@ -138,6 +141,14 @@ class Job:
         when the model-parallel group spans servers, several replicas otherwise)."""
         return max(1.0, self.gpus_per_server / self.model_parallel)
 
+    def shrunk_dp(self, short: np.ndarray | float) -> np.ndarray:
+        """Data-parallel size left with ``short`` servers missing: the replicas they hold go,
+        then down to a multiple of ``dp_granule``; 0 where not even one granule is left (the
+        job must wait)."""
+        lost = np.ceil(np.asarray(short, dtype=float) * self.replicas_per_server)
+        left = np.floor((self.dp - lost) / self.dp_granule) * self.dp_granule
+        return np.where(lost <= 0, float(self.dp), np.maximum(left, 0.0))
+
     def repair_s(self) -> np.ndarray:
         return np.array([c.repair_h * 3600.0 for c in self.classes])
 
@@ -158,9 +169,20 @@ class Job:
         data parallelism and spare pool scaled in proportion, interval left unset."""
         factor = gpus / self.gpus
         return dataclasses.replace(
-            self, gpus=int(gpus), work_s=self.work_s / factor, dp=max(1, round(self.dp * factor)),
+            self, gpus=int(gpus), work_s=self.work_s / factor,
+            dp=max(self.dp_granule, round(self.dp * factor / self.dp_granule) * self.dp_granule),
             spare_servers=int(round(self.spare_servers * factor)), interval_s=math.nan,
         )
+
+
+def _dp_granule(plan) -> int:
+    """The data-parallel ranks a shrink removes at least: an expert-parallel group needs
+    tp*cp*dp to be a multiple of etp*ep (Megatron-Core's expert grid), so dp moves in steps
+    of etp*ep / gcd(etp*ep, tp*cp); 1 for dense models."""
+    experts = plan.ep * (plan.etp or plan.tp)
+    if plan.ep <= 1:
+        return 1
+    return experts // math.gcd(experts, plan.tp * plan.cp)
 
 
 def _recovery(config: ReliabilityConfig) -> dict[str, float]:
@@ -246,7 +268,7 @@ def build_job(scenario: Scenario, config: ReliabilityConfig) -> Job:
     return Job(
         name=scenario.name, gpus=gpus, gpus_per_server=cluster.gpus_per_server,
         links_per_gpu=links_per_gpu(cluster.fabric), dp=plan.dp,
-        model_parallel=plan.tp * plan.pp * plan.cp, work_s=_work_s(scenario, config),
+        model_parallel=plan.tp * plan.pp * plan.cp, dp_granule=_dp_granule(plan), work_s=_work_s(scenario, config),
         classes=classes, detect_s=rec["detect_s"], restart_s=rec["restart_s"],
         comm_init_ref_s=rec["comm_init_s"], comm_init_ref_gpus=int(rec["comm_init_ref_gpus"]),
         comm_init_exponent=rec["comm_init_exponent"], checkpoint_bytes=size, save_bps=save_bps,

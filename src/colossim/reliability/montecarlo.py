@@ -247,9 +247,9 @@ def _apply_shortage(job: Job, pool: SparePool, short: np.ndarray, phases: np.nda
     """Wait for repaired servers, or shrink data parallelism (in place); True if any waits."""
     wait_k = short.copy()
     if job.shrink:
-        lost_replicas = np.ceil(short * job.replicas_per_server)
-        feasible = lost_replicas < job.dp
-        shrink_f[act] = np.where(feasible, 1.0 - lost_replicas / job.dp, 1.0)[act]
+        left = job.shrunk_dp(short)
+        feasible = left > 0
+        shrink_f[act] = np.where(feasible, left / job.dp, 1.0)[act]
         wait_k = np.where(feasible, 0.0, short)
         rho[act] = (rho_full * shrink_f)[act]
     if not wait_k.any():

@@ -62,6 +62,11 @@ class RunArrays:
         """Effective training time ratio: productive (kept) time over wall-clock time."""
         return self.kept / self.wall
 
+    def ettr_at_full_size(self) -> np.ndarray:
+        """ETTR with the replicas a shrunk job runs without counted as lost: (kept - shrink) /
+        wall, the ETTR itself unless the job shrinks (stragglers left out, as in ETTR)."""
+        return (self.kept - self.shrink) / self.wall
+
     def goodput(self) -> np.ndarray:
         """Failure-free time of the work done over wall-clock time (stragglers count too)."""
         return self.work_done / self.wall

@@ -81,8 +81,9 @@ def shrink_fraction(job: Job) -> float:
         return 0.0
     m, _ = _servers_in_repair(job)
     n, p = _poisson_tail(m, job.spare_servers)
-    short = float((p * (n - job.spare_servers)).sum())
-    return min(1.0, short * job.replicas_per_server / max(job.dp, 1))
+    left = job.shrunk_dp(n - job.spare_servers)
+    # a shortage no granule survives waits instead (counted as all of the job lost here)
+    return min(1.0, float((p * (1.0 - left / max(job.dp, 1))).sum()))
 
 
 DEFAULT_STEP_S = 10.0  # a step redone after a step-rollback failure, when the caller gives none
