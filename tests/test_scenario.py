@@ -87,6 +87,12 @@ def test_bad_input_names_field_and_value(scenario, match) -> None:
         load_scenario(scenario)
 
 
+def test_every_missing_field_is_named_at_once() -> None:
+    with pytest.raises(ColossimError, match=r"training.seq_len: missing \(required\); also missing: "
+                                            r"training.global_batch_size$"):
+        load_scenario(base(training={}))
+
+
 def test_missing_file() -> None:
     with pytest.raises(ColossimError, match="not found"):
         load_scenario("does/not/exist.yaml")

@@ -255,8 +255,10 @@ def _convert(exc: ValidationError, cls: type[BaseModel], section: str) -> Coloss
         owner = _owner_fields(cls, loc[:-1])
         allowed = f"unknown field; allowed: {', '.join(owner)}"
         return field_error(path, loc[-1], allowed, choices=owner)
-    if kind == "missing":
-        return ColossimError(f"{path}: missing (required)", field=path, allowed="a value")
+    if kind == "missing":  # every missing field at once, not one per try
+        others = [".".join([section, *map(str, e["loc"])]) for e in exc.errors()[1:] if e["type"] == "missing"]
+        also = f"; also missing: {', '.join(others)}" if others else ""
+        return ColossimError(f"{path}: missing (required){also}", field=path, allowed="a value")
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         choices = [c.strip().strip("'") for c in str(expected).replace(" or ", ",").split(",") if c.strip()]
