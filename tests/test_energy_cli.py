@@ -35,7 +35,7 @@ def test_power_report_and_plot(flagship_path, tmp_path, capsys) -> None:
     png = tmp_path / "power.png"
     code, out, _ = run(capsys, "power", str(flagship_path), "--budget-mw", "35", "--plot", str(png))
     assert code == 0
-    for words in ("facility (MW)", "DOES NOT FIT", "35 MW feeds at most", "swing", "battery", "switch optics"):
+    for words in ("facility", "129 MW", "DOES NOT FIT", "35 MW feeds at most", "swing", "battery", "switch optics"):
         assert words in out
     assert png.stat().st_size > 10_000
 
@@ -93,3 +93,11 @@ def test_bad_scenario_sections_exit_2(flagship_path, tmp_path, capsys) -> None:
     sc.write_text(flagship_path.read_text() + "cost: {grid: nowhere}\n")
     code, _, err = run(capsys, "cost", str(sc))
     assert code == 2 and "cost.grid: 'nowhere' is not allowed" in err
+
+
+def test_a_small_cluster_reads_in_kw(flagship_path, capsys) -> None:
+    """64 GPUs draw ~130 kW: the report says so, not '0.1 MW' and '0.0 MW swing'."""
+    code, out, _ = run(capsys, "power", str(flagship_path.parent / "llama3-8b-64.yaml"))
+    assert code == 0
+    assert " kW " in out and "0.0 MW" not in out and "0.1 " not in out.split("per server")[0]
+    assert " mWh" not in out  # a milli-watt-hour reads as MWh at a glance

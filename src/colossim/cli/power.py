@@ -15,7 +15,7 @@ from colossim.cli.common import (
     print_json,
     user_errors,
 )
-from colossim.report.present import fmt_quantity
+from colossim.report.present import fmt_mw, fmt_mwh
 
 BUDGET_OPTION = typer.Option(None, "--budget-mw", help="site budget, MW of facility power: does the plan fit, "
                                                        "and how many GPUs would")
@@ -98,40 +98,40 @@ def print_power(report: Any) -> None:
     head = titled_table("power")
     for col in ("", "peak", "average", "nameplate"):
         head.add_column(col, justify="left" if not col else "right")
-    head.add_row("IT (MW)", *(f"{d[k]:.1f}" for k in ("it_power_mw", "it_power_avg_mw", "it_power_nameplate_mw")))
-    head.add_row("facility (MW)", *(f"{d[k]:.1f}" for k in ("facility_power_mw", "facility_power_avg_mw",
-                                                             "facility_power_nameplate_mw")))
+    head.add_row("IT", *(fmt_mw(d[k]) for k in ("it_power_mw", "it_power_avg_mw", "it_power_nameplate_mw")))
+    head.add_row("facility", *(fmt_mw(d[k]) for k in ("facility_power_mw", "facility_power_avg_mw",
+                                                    "facility_power_nameplate_mw")))
     head.add_row("per server (kW)", *(f"{srv[k]:.2f}" for k in ("peak", "average", "nameplate")))
     head.add_row("per GPU, facility (W)", *(f"{d['facility_w_per_gpu'][k]:,.0f}" for k in ("peak", "average", "nameplate")))
     head.add_row("GPU draw (W)", f"{d['gpu_power_w']['peak']:.0f}", f"{d['gpu_power_w']['average']:.0f}",
                  f"{report.model.tdp_w:.0f}")
     con.print(head)
-    comp = titled_table("by component (MW)")
+    comp = titled_table("by component")
     for col in ("component", "peak", "average", "nameplate"):
         comp.add_column(col, justify="left" if col == "component" else "right")
     labels = {"gpus": "GPUs", "servers": "servers (CPU, memory, NVSwitch, fans, PSU)", "nics": "NICs + their optics",
               "switches": f"switches ({d['network']['switches']:,})", "switch_optics": "switch optics", "storage": "storage"}
     cm = d["components_mw"]
     for key, label in labels.items():
-        comp.add_row(label, *(f"{cm[b][key]:.2f}" for b in ("peak", "average", "nameplate")))
+        comp.add_row(label, *(fmt_mw(cm[b][key]) for b in ("peak", "average", "nameplate")))
     it = {b: sum(cm[b].values()) for b in cm}
-    comp.add_row("cooling and distribution (PUE - 1)", *(f"{it[b] * (d['pue'] - 1):.2f}" for b in ("peak", "average", "nameplate")))
-    comp.add_row("[bold]facility[/bold]", *(f"[bold]{it[b] * d['pue']:.2f}[/bold]" for b in ("peak", "average", "nameplate")))
+    comp.add_row("cooling and distribution (PUE - 1)", *(fmt_mw(it[b] * (d['pue'] - 1)) for b in ("peak", "average", "nameplate")))
+    comp.add_row("[bold]facility[/bold]", *(f"[bold]{fmt_mw(it[b] * d['pue'])}[/bold]" for b in ("peak", "average", "nameplate")))
     con.print(comp)
     sw, ev, bat = d["swing"], d["events"], d["battery"]
-    con.print(f"over time: {sw['swing_mw']:.1f} MW swing every {sw['period_s']:.2f} s step "
-              f"({sw['trough_mw']:.1f} to {sw['peak_mw']:.1f} MW); a {ev['checkpoint_stall_s']:g} s checkpoint stall dips "
-              f"{ev['checkpoint_dip_mw']:.1f} MW, a restart {ev['restart_dip_mw']:.1f} MW")
-    con.print(f"battery to hold the grid within {bat['ramp_limit_mw_per_min']:g} MW/min: {bat['energy_mwh']:.2f} MWh, "
-              f"{bat['power_mw']:.1f} MW (~{bat['units']} x {bat['unit']})")
+    con.print(f"over time: {fmt_mw(sw['swing_mw'])} swing every {sw['period_s']:.2f} s step "
+              f"({fmt_mw(sw['trough_mw'])} to {fmt_mw(sw['peak_mw'])}); a {ev['checkpoint_stall_s']:g} s checkpoint stall dips "
+              f"{fmt_mw(ev['checkpoint_dip_mw'])}, a restart {fmt_mw(ev['restart_dip_mw'])}")
+    con.print(f"battery to hold the grid within {bat['ramp_limit_mw_per_min']:g} MW/min: "
+              f"{fmt_mwh(bat['energy_mwh'])}, {fmt_mw(bat['power_mw'])} (~{bat['units']} x {bat['unit']})")
     b = d["budget"]
     if b is not None:
         verdict = "[green]fits[/green]" if b["fits"] else "[red]DOES NOT FIT[/red]"
         con.print(f"budget {b['budget_mw']:g} MW ({b['basis']}): {verdict}; the plan needs "
-                  f"{fmt_quantity(b['needs_mw'] * 1e6, 'W')} ({b['ratio']:.2f}x the budget)")
+                  f"{fmt_mw(b['needs_mw'])} ({b['ratio']:.2f}x the budget)")
         con.print(f"  {b['budget_mw']:g} MW feeds at most {b['max_gpus_in_budget']:,} {d['gpu']} "
                   f"({b['max_servers_in_budget']:,} servers, {b['facility_w_per_gpu']:,.0f} W per GPU before the network); "
-                  f"{d['num_gpus']:,} GPUs at TDP alone draw {fmt_quantity(b['gpus_at_tdp_only_mw'] * 1e6, 'W')}")
+                  f"{d['num_gpus']:,} GPUs at TDP alone draw {fmt_mw(b['gpus_at_tdp_only_mw'])}")
         if b["fabric_limited"]:
             con.print(f"  (the largest {b['fabric_tiers_at_max']}-tier fabric of this switch: the budget would feed "
                       "more GPUs than it can connect)")

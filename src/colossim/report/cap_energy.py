@@ -9,7 +9,7 @@ from pydantic import Field
 
 from colossim.report import figures
 from colossim.report.capabilities import Context, Options
-from colossim.report.present import Section, fmt_count, fmt_usd
+from colossim.report.present import Section, fmt_count, fmt_mw, fmt_mwh, fmt_usd
 
 
 class PowerOptions(Options):
@@ -93,20 +93,20 @@ def run_cost(ctx: Context) -> dict[str, Any]:
 
 def present_power(d: dict[str, Any]) -> Section:
     s = Section("power", f"Power: {d['scenario']}")
-    s.kpi("facility power (peak)", f"{d['facility_power_mw']:.1f} MW")
-    s.kpi("facility power (average)", f"{d['facility_power_avg_mw']:.1f} MW")
-    s.kpi("IT power (peak)", f"{d['it_power_mw']:.1f} MW")
+    s.kpi("facility power (peak)", fmt_mw(d["facility_power_mw"]))
+    s.kpi("facility power (average)", fmt_mw(d["facility_power_avg_mw"]))
+    s.kpi("IT power (peak)", fmt_mw(d["it_power_mw"]))
     s.kpi("PUE", f"{d['pue']:g} ({d['pue_preset']})")
-    s.kpi("swing over a step", f"{d['swing']['swing_mw']:.1f} MW")
-    s.kpi("battery for the ramp limit", f"{d['battery']['energy_mwh']:.2f} MWh")
+    s.kpi("swing over a step", fmt_mw(d["swing"]["swing_mw"]))
+    s.kpi("battery for the ramp limit", fmt_mwh(d["battery"]["energy_mwh"]))
     b = d.get("budget")
     if b is not None:
         s.kpi(f"budget {b['budget_mw']:g} MW ({b['basis']})",
               ("fits" if b["fits"] else "DOES NOT FIT") + f"; feeds {b['max_gpus_in_budget']:,} GPUs")
     s.figures.append(figures.power_components(d))
     cm = d["components_mw"]
-    s.table("IT power by component (MW)", ["component", "peak", "average", "nameplate"],
-            [[figures.POWER_LABELS.get(k, k), *(f"{cm[b][k]:.2f}" for b in ("peak", "average", "nameplate"))]
+    s.table("IT power by component", ["component", "peak", "average", "nameplate"],
+            [[figures.POWER_LABELS.get(k, k), *(fmt_mw(cm[b][k]) for b in ("peak", "average", "nameplate"))]
              for k in cm["peak"]])
     s.notes += d.get("notes", [])
     return s

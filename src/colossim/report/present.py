@@ -77,6 +77,20 @@ def fmt_quantity(x: float | None, unit: str = "", *, binary: bool = False, digit
     return f"{text} {prefix}{unit}" if (prefix or unit) else text
 
 
+def fmt_mw(mw: float | None) -> str:
+    """A power figure given in MW, with the prefix its size calls for (64 GPUs read in kW)."""
+    return fmt_quantity(None if mw is None else mw * 1e6, "W")
+
+
+def fmt_mwh(mwh: float | None) -> str:
+    """An energy given in MWh, likewise; below 1 Wh without the milli prefix ('838 mWh' reads
+    as MWh at a glance)."""
+    if mwh is None or not math.isfinite(mwh):
+        return "-"
+    wh = mwh * 1e6
+    return fmt_quantity(wh, "Wh") if wh >= 1.0 or wh == 0 else f"{wh:.2g} Wh"
+
+
 def fmt_time(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
