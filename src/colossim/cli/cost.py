@@ -68,6 +68,7 @@ def _usd(x: float) -> str:
 def print_cost(d: dict[str, Any]) -> None:
     from rich.table import Table
 
+    from colossim.report.present import fmt_count, fmt_mw, fmt_mwh, fmt_num
     from colossim.report.text import console
     from colossim.report.text import table as titled_table
 
@@ -78,12 +79,13 @@ def print_cost(d: dict[str, Any]) -> None:
     con.print(f"  run      {d['basis']}: {d['run_days']:.1f} days on {d['gpus_used']:,} of {d['num_gpus']:,} GPUs")
     con.print()
     t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_row("GPU-hours", f"{d['gpu_hours'] / 1e6:,.2f}M ({d['cluster_gpu_hours'] / 1e6:,.2f}M for the whole cluster)")
-    t.add_row("facility power", f"{d['facility_power_avg_mw']:.1f} MW average, {d['facility_power_mw']:.1f} MW peak")
-    t.add_row("energy", f"{d['energy_mwh']:,.0f} MWh facility ({d['it_energy_mwh']:,.0f} MWh IT)"
+    t.add_row("GPU-hours", f"{fmt_count(d['gpu_hours'])} ({fmt_count(d['cluster_gpu_hours'])} for the whole cluster)")
+    t.add_row("facility power", f"{fmt_mw(d['facility_power_avg_mw'])} average, {fmt_mw(d['facility_power_mw'])} peak")
+    t.add_row("energy", f"{fmt_mwh(d['energy_mwh'])} facility ({fmt_mwh(d['it_energy_mwh'])} IT)"
               + (f", {d['energy_per_token_j']:.2f} J per token" if d["energy_per_token_j"] else ""))
     t.add_row("electricity", f"{_usd(d['electricity_usd'])} at ${d['usd_per_kwh']:.4f}/kWh ({d['price_preset']})")
-    t.add_row("emissions", f"{d['co2_tonnes']:,.0f} t CO2 at {d['g_co2_per_kwh']:g} g/kWh ({d['grid_preset']}, location-based)")
+    t.add_row("emissions", f"{fmt_num(d['co2_tonnes'], 3)} t CO2 at {d['g_co2_per_kwh']:g} g/kWh "
+                           f"({d['grid_preset']}, location-based)")
     con.print(t)
     con.print()
     cap = titled_table("capital (whole cluster)")
@@ -100,7 +102,7 @@ def print_cost(d: dict[str, Any]) -> None:
     con.print(f"[bold]cost of the run: {_usd(d['cost_usd'])}[/bold]"
               + (f", {_usd(per)} per million tokens" if per is not None else ""))
     b = d["energy_bounds_mwh"]
-    con.print(f"energy bounds for these GPU-hours: GPUs at TDP only {b['gpus_at_tdp']:,.0f} MWh; servers at their rating "
-              f"{b['servers_at_rating']:,.0f} MWh IT, {b['servers_at_rating_with_pue']:,.0f} MWh with PUE")
+    con.print(f"energy bounds for these GPU-hours: GPUs at TDP only {fmt_mwh(b['gpus_at_tdp'])}; servers at their rating "
+              f"{fmt_mwh(b['servers_at_rating'])} IT, {fmt_mwh(b['servers_at_rating_with_pue'])} with PUE")
     for note in d["notes"]:
         con.print(f"note: {note}")
