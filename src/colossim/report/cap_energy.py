@@ -9,7 +9,7 @@ from pydantic import Field
 
 from colossim.report import figures
 from colossim.report.capabilities import Context, Options
-from colossim.report.present import Section, fmt_count, fmt_mw, fmt_mwh, fmt_usd
+from colossim.report.present import Section, fmt_count, fmt_mw, fmt_mwh, fmt_num, fmt_usd
 
 
 class PowerOptions(Options):
@@ -118,9 +118,9 @@ def present_cost(d: dict[str, Any]) -> Section:
     per = d.get("cost_per_million_tokens_usd")
     s.kpi("per million tokens", fmt_usd(per))
     s.kpi("GPU-hours", fmt_count(d["gpu_hours"]))
-    s.kpi("energy", f"{d['energy_mwh']:,.0f} MWh")
+    s.kpi("energy", fmt_mwh(d["energy_mwh"]))
     s.kpi("electricity", fmt_usd(d["electricity_usd"]))
-    s.kpi("emissions", f"{d['co2_tonnes']:,.0f} t CO2")
+    s.kpi("emissions", f"{fmt_num(d['co2_tonnes'], 3)} t CO2")
     s.kpi("run length", f"{d['run_days']:.1f} days")
     s.kpi("goodput", f"{d['goodput']:.3f}")
     s.notes.append(f"run length at goodput {d['goodput']:.3f}: {d.get('goodput_source', '')}")
