@@ -204,7 +204,8 @@ def _notes(job: Job, runs: RunArrays) -> list[str]:
     unfinished = 1.0 - float(runs.finished.mean())
     if unfinished > 0:
         notes.append(f"{unfinished:.1%} of replications did not finish: stopped once they could no longer finish "
-                     f"within {MAX_WALL_FACTOR:g}x the failure-free time (their ETTR covers the time simulated)")
+                     f"within {MAX_WALL_FACTOR:g}x the failure-free time or {MAX_WALL_FACTOR:g} repair turnarounds past "
+                     "it (their ETTR covers the time simulated)")
     if job.mttf_s < job.recovery_s:
         notes.append(f"the job's MTTF ({job.mttf_s / 60:.1f} min) is shorter than one recovery "
                      f"({job.recovery_s / 60:.1f} min): most recoveries are themselves interrupted")

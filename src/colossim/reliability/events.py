@@ -49,7 +49,7 @@ class Replication:
         self.cum[-1] = 1.0
         self.planned, self.det = job.planned_mask, job.class_detect_s()
         self.takes, self.repair = job.takes_server_mask(), job.repair_s()
-        self.max_wall = max_wall_factor * job.work_s * job.slowdown
+        self.max_wall = job.horizon_s(max_wall_factor)
         self.slow = job.slowdown if rng.random() < job.straggler_probability else 1.0
         self.rho_full, self.shrink_f = 1.0 / self.slow, 1.0
         self.out = RunArrays.empty(1, len(job.classes))

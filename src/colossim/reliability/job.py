@@ -141,6 +141,14 @@ class Job:
         when the model-parallel group spans servers, several replicas otherwise)."""
         return max(1.0, self.gpus_per_server / self.model_parallel)
 
+    def horizon_s(self, factor: float) -> float:
+        """How long a replication may run: ``factor`` x its failure-free time, and at least
+        ``factor`` of its longest repair turnarounds past it (a short job that waits days for a
+        repaired server is late, not lost)."""
+        w = self.work_s * self.slowdown
+        repair = max((c.repair_h * 3600.0 for c in self.classes if c.takes_server), default=0.0)
+        return max(factor * w, w + factor * repair)
+
     def shrunk_dp(self, short: np.ndarray | float) -> np.ndarray:
         """Data-parallel size left with ``short`` servers missing: the replicas they hold go,
         then down to a multiple of ``dp_granule``; 0 where not even one granule is left (the

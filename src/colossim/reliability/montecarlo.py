@@ -34,7 +34,7 @@ from colossim.reliability.job import Job
 from colossim.reliability.runs import RunArrays
 from colossim.reliability.spares import SparePool
 
-MAX_WALL_FACTOR = 10.0  # a replication stops once it cannot finish within 10x the failure-free time
+MAX_WALL_FACTOR = 10.0  # a replication stops once it cannot finish within its horizon (Job.horizon_s)
 CHUNK = 256  # failures drawn per block of steps
 
 
@@ -50,13 +50,13 @@ def estimated_s(job: Job, lanes: int, engine: str = "vectorized",
                 max_wall_factor: float = MAX_WALL_FACTOR) -> tuple[float, float]:
     """(failures per lane, seconds) a Monte Carlo of ``lanes`` replications will take: lanes
     run to the expected wall time (at Daly's interval when none is set yet), at least twice
-    the failure-free time, at most ``max_wall_factor`` times. Measured on one core: the
+    the failure-free time, at most the horizon (Job.horizon_s of ``max_wall_factor``). Measured on one core: the
     vectorized engine takes one step per failure of a lane, ~20 us plus ~0.035 us per lane;
     the event engine ~75 us per failure of every lane."""
     if not (math.isfinite(job.interval_s) and job.interval_s > 0):
         job = job.with_interval(daly_interval(job.block_s, job.mttf_s))
     w = job.work_s * job.slowdown
-    steps = float(job.class_rates_per_s.sum()) * min(max(2.0 * w, expected_wall_s(job)), max_wall_factor * w)
+    steps = float(job.class_rates_per_s.sum()) * min(max(2.0 * w, expected_wall_s(job)), job.horizon_s(max_wall_factor))
     return steps, steps * lanes * 7.5e-5 if engine == "events" else steps * (2e-5 + 3.5e-8 * lanes)
 
 
@@ -97,7 +97,7 @@ def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generat
     nclass = len(job.classes)
     work, blk, save = job.work_s, job.block_s, job.save_s
     cycle = tau + blk
-    max_wall = max_wall_factor * work * job.slowdown
+    max_wall = job.horizon_s(max_wall_factor)
 
     slow = np.tile(np.where(rng.random(replications) < job.straggler_probability, job.slowdown, 1.0), tile)
     rho_full = 1.0 / slow
