@@ -5,8 +5,9 @@ Per token and layer, forward: 2 FLOPs per weight of every matmul the token passe
 the attention scores, 2*s*a*d_qk for QK^T and 2*s*a*d_v for AV, counted over the full
 s x s matrix (the convention of Megatron-LM, PaLM Appendix B and Korthikanti 2022, so that
 published MFU figures compare directly; causal kernels execute about half of it, which
-the time model accounts for and :func:`causal_skipped_flops_per_step` counts). Output logits add 2*h*V. Backward is twice the forward
-(Kaplan et al. 2020; Narayanan et al. 2021 Eq. 3), so a step is 3x forward.
+the time model accounts for and :func:`causal_skipped_flops_per_step` counts). Output
+logits add 2*h*V. Backward is twice the forward (Kaplan et al. 2020; Narayanan et al. 2021
+Eq. 3), so a step is 3x forward.
 
 For a GPT with a 4h FFN this is Megatron's 72*B*s*L*h^2*(1 + s/(6h) + V/(12*h*L)).
 Left out: norms, activations, softmax and the optimizer (memory-bound, counted in time

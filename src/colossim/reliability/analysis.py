@@ -197,7 +197,8 @@ def _notes(job: Job, runs: RunArrays) -> list[str]:
     in_repair = expected_in_repair(job)
     # with no spare and no shrinking, job.notes already says that every server failure waits
     if job.spare_servers < in_repair and (job.spare_servers > 0 or job.shrink):
-        # Little's law gives a mean; below one server short it is the share of time the pool is short
+        # Little's law gives the mean number in repair: less than one beyond the pool, the job
+        # runs short only part of the time
         how = "often" if in_repair - job.spare_servers >= 1.0 else "at times"
         notes.append(f"the spare pool ({job.spare_servers:,} servers) is smaller than the {in_repair:.2g} servers "
                      f"in repair on average: the job {how} runs short ({'shrinks' if job.shrink else 'waits'})")

@@ -50,9 +50,9 @@ def estimated_s(job: Job, lanes: int, engine: str = "vectorized",
                 max_wall_factor: float = MAX_WALL_FACTOR) -> tuple[float, float]:
     """(failures per lane, seconds) a Monte Carlo of ``lanes`` replications will take: lanes
     run to the expected wall time (at Daly's interval when none is set yet), at least twice
-    the failure-free time, at most the horizon (Job.horizon_s of ``max_wall_factor``). Measured on one core: the
-    vectorized engine takes one step per failure of a lane, ~20 us plus ~0.035 us per lane;
-    the event engine ~75 us per failure of every lane."""
+    the failure-free time, at most the horizon (Job.horizon_s of ``max_wall_factor``).
+    Measured on one core: the vectorized engine takes one step per failure of a lane, ~20 us
+    plus ~0.035 us per lane; the event engine ~75 us per failure of every lane."""
     if not (math.isfinite(job.interval_s) and job.interval_s > 0):
         job = job.with_interval(daly_interval(job.block_s, job.mttf_s))
     w = job.work_s * job.slowdown
