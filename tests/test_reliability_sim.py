@@ -273,3 +273,23 @@ def test_a_moe_job_shrinks_by_whole_expert_groups() -> None:
 
     waiting = build_job(moe, reliability_config({}))
     assert "from 128 to 64: expert-parallel groups of 64" in spares_warning(waiting, 0.15)
+
+
+def test_a_wait_for_a_spare_is_the_broken_servers_not_the_last_fault() -> None:
+    """A frequent software fault during a days-long wait for a repaired server restarts the
+    recovery, but the wait belongs to the server-taking classes (in proportion to rate x repair
+    time); it used to be charged to the fault that came last, so the 64-GPU example read 44%
+    software and 37% planned. A job whose losses are mostly per-job classes says so."""
+    server = FailureClass("server", "server", 2e-4, 48.0, True, detect_s=0.0)  # 0.4/day on 2,048 servers
+    software = FailureClass("software", "job", 2.0, 0.0, False, detect_s=60.0)
+    job = dataclasses.replace(bare(job_for(), [server, software], detect_s=60.0, restart_s=60.0, work_days=3.0),
+                              spare_servers=0, shrink=False).with_interval(3600.0)
+    for runs in (simulate_lockstep(job, 300, 5), simulate_events(job, 60, 5)):
+        check_accounting(job, runs)
+        wait = runs.spare_wait.sum()
+        assert wait > 0 and runs.class_cost_s[0] >= wait  # the whole wait is the server class's
+    from colossim.reliability.analysis import _notes
+
+    spared = dataclasses.replace(job, spare_servers=50)
+    notes = _notes(spared, simulate_lockstep(spared, 100, 6))
+    assert any("per-job classes (software)" in n for n in notes)

@@ -174,6 +174,9 @@ def expected_in_repair(job: Job) -> float:
 
 
 LOW_ETTR = 0.5
+# per-job failure classes (software, planned) above this share of the lost GPU-hours are noted:
+# their rates are one job's (Llama 3's 16,384 GPUs), not a rate per GPU
+PER_JOB_NOTE_SHARE = 0.5
 
 
 def spares_warning(job: Job, ettr: float) -> str | None:
@@ -202,6 +205,13 @@ def _notes(job: Job, runs: RunArrays) -> list[str]:
         how = "often" if in_repair - job.spare_servers >= 1.0 else "at times"
         notes.append(f"the spare pool ({job.spare_servers:,} servers) is smaller than the {in_repair:.2g} servers "
                      f"in repair on average: the job {how} runs short ({'shrinks' if job.shrink else 'waits'})")
+    per_job = [c.name for c in job.classes if c.unit == "job"]
+    lost = lost_gpu_hours(runs, job.gpus, tuple(c.name for c in job.classes))
+    share = sum(lost["by_cause"][n] for n in per_job) / lost["total"] if lost["total"] > 0 else 0.0
+    if share > PER_JOB_NOTE_SHARE:
+        notes.append(f"{share:.0%} of the lost GPU-hours come from per-job classes ({', '.join(per_job)}), charged at "
+                     f"the preset's measured rate whatever the job's size; for {job.gpus:,} GPUs that is likely "
+                     "pessimistic (docs/reliability.md; --rate software=... sets your own)")
     unfinished = 1.0 - float(runs.finished.mean())
     if unfinished > 0:
         notes.append(f"{unfinished:.1%} of replications did not finish: stopped once they could no longer finish "

@@ -49,6 +49,7 @@ class Replication:
         self.cum[-1] = 1.0
         self.planned, self.det = job.planned_mask, job.class_detect_s()
         self.takes, self.repair = job.takes_server_mask(), job.repair_s()
+        self.wait_weights = job.wait_weights()
         self.max_wall = job.horizon_s(max_wall_factor)
         self.slow = job.slowdown if rng.random() < job.straggler_probability else 1.0
         self.rho_full, self.shrink_f = 1.0 / self.slow, 1.0
@@ -206,7 +207,10 @@ class Replication:
     def _end_phase_part(self, seconds: float) -> None:
         name = self.phases[self.phase_i][0]
         self._add(name, seconds)
-        self.out.class_cost_s[self.cause] += seconds
+        if name == "spare_wait":  # the servers in repair's, not the failure it follows (Job.wait_weights)
+            self.out.class_cost_s += seconds * self.wait_weights
+        else:
+            self.out.class_cost_s[self.cause] += seconds
         self._log(self.mark, self.mark + seconds, name, self.job.classes[self.cause].name)
 
     def _relabel_lost(self, lost: float) -> None:

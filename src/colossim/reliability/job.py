@@ -157,6 +157,14 @@ class Job:
         left = np.floor((self.dp - lost) / self.dp_granule) * self.dp_granule
         return np.where(lost <= 0, float(self.dp), np.maximum(left, 0.0))
 
+    def wait_weights(self) -> np.ndarray:
+        """Each class's share of a wait for a spare server: of the servers in repair, by Little's
+        law rate x repair time, over the server-taking classes. The wait is theirs, even when a
+        software fault or planned stop is what interrupted the job last."""
+        held = self.class_rates_per_s * self.repair_s() * self.takes_server_mask()
+        total = float(held.sum())
+        return held / total if total > 0 else np.zeros(len(self.classes))
+
     def repair_s(self) -> np.ndarray:
         return np.array([c.repair_h * 3600.0 for c in self.classes])
 

@@ -113,6 +113,7 @@ def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generat
     in_pool = np.zeros(n, dtype=np.int64)  # servers pushed to repair and not yet popped (>= in repair)
     started = waited = shrunk = False
     last_cls = np.zeros(n, dtype=np.int64)
+    wait_weights = job.wait_weights()
     chunk = _Chunk(n)
     while act.any():
         chunk.draw(rng, replications, tile, lam, cum, marks, pool.fifo_of)
@@ -129,6 +130,7 @@ def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generat
             realized *= act
             phase_acc += realized
             realized.sum(axis=0, out=chunk.recovered[k])
+            chunk.waited[k] = realized[2]
             # 2. training after the recovery, until the failure or the end of the run
             span = gap - down
             running = act & (span > 0.0)
@@ -202,7 +204,7 @@ def simulate_lockstep(job: Job, replications: int, seed: int | np.random.Generat
             k += 1
         if pool.active and flushed < k:
             pool.flush(chunk.t[flushed:k], chunk.fifo[flushed:k], chunk.act[flushed:k] & chunk.takes[flushed:k])
-        chunk.settle(out, k, last_cls, nclass)
+        chunk.settle(out, k, last_cls, nclass, wait_weights)
         last_cls = chunk.classes[k - 1].copy()
     for i, phase in enumerate(("planned_save", "detect", "spare_wait", "restart", "reload")):
         setattr(out, phase, phase_acc[i])
@@ -216,6 +218,7 @@ class _Chunk:
 
     def __init__(self, n: int) -> None:
         self.recovered = np.zeros((CHUNK, n))  # recovery realized at each step (the previous class's)
+        self.waited = np.zeros((CHUNK, n))  # of it, waiting for a spare (the server-taking classes')
         self.lost = np.zeros((CHUNK, n))  # training lost at each step (this step's class)
         self.act = np.zeros((CHUNK, n), dtype=bool)  # lane still going after this step's failure
         self.t = np.zeros((CHUNK, n))  # failure times
@@ -231,11 +234,14 @@ class _Chunk:
         planned, det, takes = marks
         self.planned, self.det, self.takes, self.fifo = planned[classes], det[classes], takes[classes], fifo_of[classes]
 
-    def settle(self, out: RunArrays, k: int, last_cls: np.ndarray, nclass: int) -> None:
-        """Add steps ``0..k-1`` to the counts and the per-class costs."""
+    def settle(self, out: RunArrays, k: int, last_cls: np.ndarray, nclass: int, wait_weights: np.ndarray) -> None:
+        """Add steps ``0..k-1`` to the counts and the per-class costs (Job.wait_weights: the
+        wait for a spare is the servers in repair's, whichever failure the job waits after)."""
         cls, act, planned = self.classes[:k], self.act[:k], self.planned[:k]
         prev = np.vstack([last_cls[None, :], cls[:-1]])
-        out.class_cost_s += np.bincount(prev.ravel(), weights=self.recovered[:k].ravel(), minlength=nclass)
+        waited = self.waited[:k]
+        out.class_cost_s += np.bincount(prev.ravel(), weights=(self.recovered[:k] - waited).ravel(), minlength=nclass)
+        out.class_cost_s += float(waited.sum()) * wait_weights
         out.class_cost_s += np.bincount(cls.ravel(), weights=self.lost[:k].ravel(), minlength=nclass)
         out.class_count += np.bincount(cls[act], minlength=nclass)
         out.n_planned += (act & planned).sum(axis=0)
