@@ -101,3 +101,10 @@ def test_a_small_cluster_reads_in_kw(flagship_path, capsys) -> None:
     assert code == 0
     assert " kW " in out and "0.0 MW" not in out and "0.1 " not in out.split("per server")[0]
     assert " mWh" not in out  # a milli-watt-hour reads as MWh at a glance
+
+
+def test_the_run_line_says_the_token_count_as_a_reader_does(flagship_path, capsys) -> None:
+    code, out, _ = run(capsys, "cost", str(flagship_path))
+    assert code == 0 and "15.00T tokens at" in out and "15,000,000,000,000" not in out
+    code, out, _ = run(capsys, "cost", str(flagship_path), "--json")
+    assert json.loads(out)["tokens_per_s"] > 7e7

@@ -76,7 +76,11 @@ def print_cost(d: dict[str, Any]) -> None:
     if d.get("goodput_warning"):
         con.print(f"[bold red]warning:[/bold red] {d['goodput_warning']}")
     con.print(f"[bold]{d['scenario']}[/bold]")
-    con.print(f"  run      {d['basis']}: {d['run_days']:.1f} days on {d['gpus_used']:,} of {d['num_gpus']:,} GPUs")
+    basis = d["basis"]
+    if d.get("tokens_per_s") and d.get("total_tokens"):  # the count as a reader says it: 15.00T, not 15 digits
+        basis = (f"{fmt_count(d['total_tokens'])} tokens at {d['tokens_per_s']:,.0f} tokens/s, "
+                 f"goodput {d['goodput']:.3f} ({d['goodput_source']})")
+    con.print(f"  run      {basis}: {d['run_days']:.1f} days on {d['gpus_used']:,} of {d['num_gpus']:,} GPUs")
     con.print()
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_row("GPU-hours", f"{fmt_count(d['gpu_hours'])} ({fmt_count(d['cluster_gpu_hours'])} for the whole cluster)")

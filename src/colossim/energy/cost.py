@@ -133,6 +133,7 @@ class CostReport:
     capex_usd: dict[str, float]
     bounds_mwh: dict[str, float]
     basis: str
+    tokens_per_s: float | None = None  # None when the run length came from GPU-hours given
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -171,6 +172,7 @@ class CostReport:
         return {
             "scenario": self.scenario,
             "basis": self.basis,
+            "tokens_per_s": self.tokens_per_s,
             "total_tokens": self.total_tokens,
             "run_days": self.run_hours / 24.0,
             "goodput": self.goodput,
@@ -234,7 +236,8 @@ def cost_report(scenario: Scenario, power: PowerReport, opts: CostOptions | None
         goodput_source="gpu-hours given" if goodput is None else goodput.detail,
         goodput_warning=None if goodput is None else goodput.warning, facility_avg_w=power.facility_w("average"),
         it_avg_w=power.it_w["average"], model=model, capex_usd=model.capex_usd(pm),
-        bounds_mwh=energy_bounds_mwh(pm, power.gpus_used * hours), basis=basis, notes=notes,
+        bounds_mwh=energy_bounds_mwh(pm, power.gpus_used * hours), basis=basis,
+        tokens_per_s=None if goodput is None else tokens_per_s, notes=notes,
     )
 
 
