@@ -111,23 +111,27 @@ class StepArrays:
     def tokens_per_s(self) -> np.ndarray:
         return self.tokens_per_step / self.step_time_s
 
+    def share_of_peak(self, flops_per_step: np.ndarray | float) -> np.ndarray:
+        """``flops_per_step`` over what the plan's GPUs could do at peak in one step."""
+        return flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+
     @property
     def mfu(self) -> np.ndarray:
-        return self.model_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+        return self.share_of_peak(self.model_flops_per_step)
 
     @property
     def hfu(self) -> np.ndarray:
-        return self.hardware_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+        return self.share_of_peak(self.hardware_flops_per_step)
 
     @property
     def executed_mfu(self) -> np.ndarray:
         """MFU without the causal half of the attention matrix: the model FLOPs the GPUs run."""
-        return self.executed_model_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+        return self.share_of_peak(self.executed_model_flops_per_step)
 
     @property
     def executed_utilization(self) -> np.ndarray:
         """HFU without the causal half of the attention matrix: the share of peak the GPUs run."""
-        return self.executed_flops_per_step / (self.step_time_s * self.gpus_used * self.peak_flops)
+        return self.share_of_peak(self.executed_flops_per_step)
 
     @property
     def model_tflops_per_gpu(self) -> np.ndarray:
