@@ -87,3 +87,25 @@ def test_bad_sweeps(tmp_path) -> None:
     r = subprocess.run([sys.executable, "-m", "colossim", "sweep", str(p), "--executor", "slurm"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "did you mean" in r.stderr or "allowed: local, ray" in r.stderr
+
+
+def test_report_fits_80_columns_and_names_every_scenario(capsys, monkeypatch) -> None:
+    """The sweep table at 80 columns: no number or model name cut; a failed scenario's status
+    stays in view, and with every scenario ok the status column is the first left out."""
+    from colossim.report.search_text import print_sweep
+
+    monkeypatch.setenv("COLUMNS", "80")
+    ok = {"status": "ok", "plan_tp": 8, "plan_pp": 16, "plan_dp": 1024, "plan_cp": 1, "plan_ep": 1,
+          "plan_micro_batch_size": 1, "plan_recompute": "selective", "plan_zero_stage": 1, "gpus_used": 131072,
+          "tokens_per_s": 123456789.0, "mfu": 0.412}
+    rows = [{"cluster.num_gpus": 131072, "model": m, "cluster.gpu": "h100-sxm", **ok} for m in ("llama3-405b", "llama3-70b")]
+    print_sweep(rows, ["cluster.num_gpus", "model", "cluster.gpu"], "out.csv", None)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80 and "\u2026" not in out
+    assert "llama3-405b" in out and "llama3-70b" in out and "123,456,789" in out and "131,072" in out
+    assert "left out at 80 columns: status" in out
+    rows[1] = {**rows[1], "status": "does not fit in memory"}
+    print_sweep(rows, ["cluster.num_gpus", "model", "cluster.gpu"], "out.csv", None)
+    out = capsys.readouterr().out
+    header = "\n".join(out.splitlines()[:5])
+    assert "status" in header and "memory" in out and "left out at 80 columns: GPUs used" in out

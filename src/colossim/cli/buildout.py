@@ -88,7 +88,7 @@ def _shown_rows(out: dict[str, Any], every: int) -> list[dict[str, Any]]:
 
 def _print(out: dict[str, Any], every: int) -> None:
     from colossim.report.present import fmt_count
-    from colossim.report.text import console
+    from colossim.report.text import console, fields
     from colossim.report.text import table as titled_table
 
     con = console()
@@ -98,12 +98,13 @@ def _print(out: dict[str, Any], every: int) -> None:
         return "never" if day is None else f"day {day}" + (f" ({date})" if date else "")
 
     con.print(f"[bold]{out['scenario']}[/bold]: {out['cluster_gpus']:,} GPUs")
-    con.print(f"  first training day  {when('first_training_day')}")
-    con.print(f"  full scale          {when('full_scale_day')} ({out['full_scale_gpus']:,} GPUs in the job)")
-    con.print(f"  tokens by day {out['report_day']:<5} {fmt_count(out['tokens_by_day'])}")
     s = out["searches"]
-    con.print(f"  re-plans            {len(out['steps'])} ({s['count']} searches in {s['seconds']:.2f} s, "
-              f"fixed {', '.join(f'{k}={v}' for k, v in s['fixed'].items())})")
+    con.print(fields([
+        ("first training day", when("first_training_day")),
+        ("full scale", f"{when('full_scale_day')} ({out['full_scale_gpus']:,} GPUs in the job)"),
+        (f"tokens by day {out['report_day']}", fmt_count(out["tokens_by_day"])),
+        ("re-plans", f"{len(out['steps'])} ({s['count']} searches in {s['seconds']:.2f} s, "
+                     f"fixed {', '.join(f'{k}={v}' for k, v in s['fixed'].items())})")]))
     table = titled_table("day by day")
     # (header, cell); a terminal under 110 columns gets the columns that carry the story, as
     # compact counts (the JSON keeps every column in full)

@@ -69,7 +69,7 @@ def print_cost(d: dict[str, Any]) -> None:
     from rich.table import Table
 
     from colossim.report.present import fmt_count, fmt_mw, fmt_mwh, fmt_num
-    from colossim.report.text import console
+    from colossim.report.text import console, fields
     from colossim.report.text import table as titled_table
 
     con = console()
@@ -80,7 +80,7 @@ def print_cost(d: dict[str, Any]) -> None:
     if d.get("tokens_per_s") and d.get("total_tokens"):  # the count as a reader says it: 15.00T, not 15 digits
         basis = (f"{fmt_count(d['total_tokens'])} tokens at {d['tokens_per_s']:,.0f} tokens/s, "
                  f"goodput {d['goodput']:.3f} ({d['goodput_source']})")
-    con.print(f"  run      {basis}: {d['run_days']:.1f} days on {d['gpus_used']:,} of {d['num_gpus']:,} GPUs")
+    con.print(fields([("run", f"{basis}: {d['run_days']:.1f} days on {d['gpus_used']:,} of {d['num_gpus']:,} GPUs")]))
     con.print()
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_row("GPU-hours", f"{fmt_count(d['gpu_hours'])} ({fmt_count(d['cluster_gpu_hours'])} for the whole cluster)")

@@ -101,21 +101,26 @@ def _pct(x: float) -> str:
 
 
 def _print_inventory(inv: Any) -> None:
+    from colossim.report.text import fields
+
     con = _console()
     names = ["leaf", "spine", "core"][: inv.tiers]
     counts = ", ".join(f"{n} {c:,}" for n, c in zip(names, inv.switches_per_tier, strict=True))
-    con.print(f"[bold]fabric[/bold]  {inv.cluster}: {inv.gpus:,} GPUs, {inv.nics:,} NICs at {inv.nic_gbps:g} Gb/s, "
-              f"{inv.tiers}-tier {inv.switch_name} (radix {inv.radix} at {inv.port_gbps:g} Gb/s), {inv.rails} rails, "
-              f"{inv.pods} pod(s) of {inv.gpus_per_pod:,} GPUs")
-    con.print(f"        switches {counts} (total {inv.num_switches:,}); cables "
-              f"{', '.join(f'{c:,}' for c in inv.links_per_tier)}; optics {inv.optical_transceivers:,} modules; "
-              f"holds {inv.max_gpus:,} GPUs (non-blocking fat-tree limit {inv.max_gpus_nonblocking:,})")
+    con.print(fields([
+        ("[bold]fabric[/bold]", f"{inv.cluster}: {inv.gpus:,} GPUs, {inv.nics:,} NICs at {inv.nic_gbps:g} Gb/s, "
+                                f"{inv.tiers}-tier {inv.switch_name} (radix {inv.radix} at {inv.port_gbps:g} Gb/s), "
+                                f"{inv.rails} rails, {inv.pods} pod(s) of {inv.gpus_per_pod:,} GPUs"),
+        ("", f"switches {counts} (total {inv.num_switches:,}); cables "
+             f"{', '.join(f'{c:,}' for c in inv.links_per_tier)}; optics {inv.optical_transceivers:,} modules; "
+             f"holds {inv.max_gpus:,} GPUs (non-blocking fat-tree limit {inv.max_gpus_nonblocking:,})")], indent=0))
 
 
 def _print_result(r: Any) -> None:
     from rich.table import Table
 
+    from colossim.report.present import fmt_num
     from colossim.report.text import fmt_time
+    from colossim.report.text import table as titled_table
 
     con = _console()
     con.print(f"[bold]{r.collective}[/bold] over {r.group}: {r.num_groups:,} group(s) x {r.num_ranks:,} ranks "
@@ -141,22 +146,22 @@ def _print_result(r: Any) -> None:
         if r.reroute:
             head.add_row("rerouted", r.reroute)
     con.print(head)
-    tiers = Table(title="link utilization over the collective", title_justify="left")
+    tiers = titled_table("link utilization over the collective")
     for col in ("tier", "links", "busy", "mean", "mean busy", "p99", "max"):
         tiers.add_column(col, justify="left" if col == "tier" else "right")
     for name, u in r.link_utilization.items():
         tiers.add_row(name, f"{u['links']:,}", f"{u['busy_links']:,}", _pct(u["mean"]), _pct(u["mean_busy"]),
                       _pct(u["p99"]), _pct(u["max"]))
     con.print(tiers)
-    phases = Table(title="phases", title_justify="left")
+    phases = titled_table("phases")
     for col in ("phase", "lane", "steps", "time", "ideal", "flows", "events"):
         phases.add_column(col, justify="left" if col in ("phase", "lane") else "right")
     for p in r.phases:
-        phases.add_row(p.name, p.lane, f"{p.steps:g}", fmt_time(p.time_s), fmt_time(p.ideal_time_s), f"{p.num_flows:,}",
+        phases.add_row(p.name, p.lane, fmt_num(p.steps), fmt_time(p.time_s), fmt_time(p.ideal_time_s), f"{p.num_flows:,}",
                        str(p.events))
     con.print(phases)
     if r.hottest_links:
-        hot = Table(title="hottest links", title_justify="left")
+        hot = titled_table("hottest links")
         for col in ("link", "tier", "utilization", "GB"):
             hot.add_column(col, justify="left" if col in ("link", "tier") else "right")
         for h in r.hottest_links:
@@ -167,14 +172,12 @@ def _print_result(r: Any) -> None:
 
 
 def _print_jobs(shared: Any) -> None:
-    from rich.table import Table
-
     from colossim.report.text import fmt_time
+    from colossim.report.text import table as titled_table
 
     con = _console()
     count = "two" if len(shared.jobs) == 2 else str(len(shared.jobs))
-    table = Table(title=f"{count} jobs on one fabric ({shared.routing_model}, seed {shared.seed})",
-                  title_justify="left")
+    table = titled_table(f"{count} jobs on one fabric ({shared.routing_model}, seed {shared.seed})")
     for col in ("job", "GPUs", "placement", "collective", "alone", "shared", "slowdown", "busbw alone",
                 "busbw shared"):
         table.add_column(col, justify="left" if col in ("job", "collective") else "right")

@@ -85,15 +85,16 @@ def register(app: typer.Typer) -> None:
 
 
 def print_power(report: Any) -> None:
-    from colossim.report.text import console
+    from colossim.report.text import console, fields
     from colossim.report.text import table as titled_table
 
     d = report.to_dict()
     con = console()
     srv = d["server_kw"]
     con.print(f"[bold]{d['scenario']}[/bold]")
-    con.print(f"  cluster  {d['num_gpus']:,} x {d['gpu']} in {srv['design']} servers of {srv['gpus_per_server']}, "
-              f"PUE {d['pue']:g} ({d['pue_preset']}); the plan uses {d['gpus_used']:,} GPUs ({d['gpus_idle']:,} idle)")
+    con.print(fields([("cluster", f"{d['num_gpus']:,} x {d['gpu']} in {srv['design']} servers of "
+                                  f"{srv['gpus_per_server']}, PUE {d['pue']:g} ({d['pue_preset']}); the plan uses "
+                                  f"{d['gpus_used']:,} GPUs ({d['gpus_idle']:,} idle)")]))
     con.print()
     head = titled_table("power")
     for col in ("", "peak", "average", "nameplate"):

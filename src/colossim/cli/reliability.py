@@ -5,6 +5,7 @@ Options come from the scenario's optional ``reliability:`` section; flags overri
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,7 @@ def _technique_sweep(sc: Any, cfg: Any, sizes: tuple[int, ...], technique: str, 
 
 
 def _print_goal(d: dict[str, Any]) -> None:
+    from colossim.report.text import fields
     from colossim.report.text import table as titled_table
 
     con = _console()
@@ -216,30 +218,37 @@ def _print_goal(d: dict[str, Any]) -> None:
                 if a["checkpoint_save_s"] is not None else "no checkpoint speed is enough alone")
         spares = (f"hot spares >= {a['hot_spare_servers']:,}" if a["hot_spare_servers"] is not None
                   else "no number of hot spares is enough alone")
-        con.print(f"  each alone   {recovery} (now {now['detect_restart_s']:,.0f} s); {save} "
-                  f"(now {now['checkpoint_save_s']:.1f} s); {spares} (now {now['hot_spare_servers']:,})")
+        alone = (f"{recovery} (now {now['detect_restart_s']:,.0f} s); {save} (now {now['checkpoint_save_s']:.1f} s); "
+                 f"{spares} (now {now['hot_spare_servers']:,})")
         if c["reachable"]:
             sim = c.get("simulated_ettr")
-            con.print(f"  combined     detect + restart {c['detect_restart_s']:,.0f} s, checkpoint pause "
-                      f"{s(c['checkpoint_save_s'])} every {s(c['checkpoint_interval_s'])}, "
-                      f"{c['hot_spare_servers']:,} hot spares: ETTR {c['ettr']:.3f}"
-                      + ("" if sim is None else f" (Monte Carlo: {sim:.3f})"))
+            combined = (f"detect + restart {c['detect_restart_s']:,.0f} s, checkpoint pause "
+                        f"{s(c['checkpoint_save_s'])} every {s(c['checkpoint_interval_s'])}, "
+                        f"{c['hot_spare_servers']:,} hot spares: ETTR {c['ettr']:.3f}"
+                        + ("" if sim is None else f" (Monte Carlo: {sim:.3f})"))
         else:
-            con.print(f"  combined     not reachable, the best is {t['best_ettr']:.3f}")
+            combined = f"not reachable, the best is {t['best_ettr']:.3f}"
+        con.print(fields([("each alone", alone), ("combined", combined)]))
     rows = t["techniques"] if t is not None else d.get("techniques", [])
     if rows:
         table = titled_table("recovery techniques at this scale (analytic model)")
-        for col in ("technique", "ETTR", "rollback", "recovery", "checkpoint pause", "source"):
+        for col in ("technique", "ETTR", "rollback", "recovery", "save pause", "source"):
             left = col in ("technique", "rollback", "source")
             table.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=not left)
         for r in rows:
             pause = r["checkpoint_pause_s"]
             table.add_row(r["technique"], f"{r['ettr']:.3f}", r["rollback"], f"{r['recovery_s']:,.0f} s",
-                          "-" if pause is None else f"{pause:.2f} s", r["source"][:60])
+                          "-" if pause is None else f"{pause:.2f} s", _short_source(r["source"]))
         con.print(table)
 
 
 # ---- human reports (rich, imported lazily) ----------------------------------------------
+
+def _short_source(source: str) -> str:
+    """A citation's name, without what follows it in parentheses or after a colon (``--json``
+    keeps the whole source): "Wang et al., Gemini: Fast Failure ..." -> "Wang et al., Gemini"."""
+    return re.split(r" \(|: ", source, maxsplit=1)[0]
+
 
 def _console() -> Any:
     from colossim.report.text import console
@@ -253,6 +262,7 @@ def _row(s: dict[str, Any], fmt: str) -> list[str]:
 
 def _print_result(d: dict[str, Any], plot: Path | None) -> None:
     from colossim.report.present import fmt_count, fmt_num
+    from colossim.report.text import fields
     from colossim.report.text import table as titled_table
 
     con = _console()
@@ -261,16 +271,18 @@ def _print_result(d: dict[str, Any], plot: Path | None) -> None:
         con.print(f"[bold red]warning:[/bold red] {d['warning']}")
     con.print(f"[bold]{d['scenario']}[/bold]: {d['gpus']:,} GPUs on {d['servers']:,} servers, "
               f"{d['ideal_days']:.1f} failure-free days; {d['replications']} replications, seed {d['seed']} ({d['engine']})")
-    con.print(f"  failures    preset {d['failure_preset']}: {d['interruptions_per_day']['expected']:.2f} unexpected "
-              f"interruptions/day expected (MTTF {d['job_mttf_h']['expected']:.2f} h), "
-              f"{d['planned_per_day']['expected']:.2f} planned/day")
-    con.print(f"  checkpoint  {ck['size_tb']:.2f} TB, {ck['mode']}: save {ck['save_s']:.1f} s (pause {ck['blocking_s']:.1f} s), "
-              f"load {ck['load_s']:.1f} s, every {ck['interval_min']:.2f} min ({ck['policy']}; Young "
-              f"{_opt(ck['young_interval_min'])}, Daly {_opt(ck['daly_interval_min'])} min)")
-    con.print(f"  recovery    {rec['preset']}: detect {rec['detect_s']:.0f} s + restart {rec['restart_s']:.0f} s + "
-              f"communicator init {rec['comm_init_s']:.0f} s + reload {rec['reload_s']:.1f} s = {rec['total_s'] / 60:.1f} min")
-    con.print(f"  spares      {sp['servers']:,} hot spare servers, then {sp['when_exhausted']}; stragglers: "
-              f"{d['stragglers']['probability']:.0%} chance of a slow server ({d['stragglers']['slowdown']:.3f}x)")
+    con.print(fields([
+        ("failures", f"preset {d['failure_preset']}: {d['interruptions_per_day']['expected']:.2f} unexpected "
+                     f"interruptions/day expected (MTTF {d['job_mttf_h']['expected']:.2f} h), "
+                     f"{d['planned_per_day']['expected']:.2f} planned/day"),
+        ("checkpoint", f"{ck['size_tb']:.2f} TB, {ck['mode']}: save {ck['save_s']:.1f} s (pause {ck['blocking_s']:.1f} s), "
+                       f"load {ck['load_s']:.1f} s, every {ck['interval_min']:.2f} min ({ck['policy']}; Young "
+                       f"{_opt(ck['young_interval_min'])}, Daly {_opt(ck['daly_interval_min'])} min)"),
+        ("recovery", f"{rec['preset']}: detect {rec['detect_s']:.0f} s + restart {rec['restart_s']:.0f} s + "
+                     f"communicator init {rec['comm_init_s']:.0f} s + reload {rec['reload_s']:.1f} s = "
+                     f"{rec['total_s'] / 60:.1f} min"),
+        ("spares", f"{sp['servers']:,} hot spare servers, then {sp['when_exhausted']}; stragglers: "
+                   f"{d['stragglers']['probability']:.0%} chance of a slow server ({d['stragglers']['slowdown']:.3f}x)")]))
     con.print()
     table = titled_table("over the whole run")
     for col in ("metric", "mean", "P10", "P50", "P90"):
@@ -286,11 +298,11 @@ def _print_result(d: dict[str, Any], plot: Path | None) -> None:
                          "failures per million unit-days)")
     for col in ("cause", "unit", "rate", "per day", "per run", "GPU-hours", "share"):
         left = col in ("cause", "unit")
-        causes.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=not left)
+        causes.add_column(col, justify="left" if left else "right")
     for r in d["rates"]:
         gh = lost["by_cause"][r["class"]]
         causes.add_row(r["class"], f"{r['units']:,.0f} {r['unit']}", fmt_num(r["rate_per_unit_day"] * 1e6),
-                       f"{r['job_rate_per_day']:.2f}", f"{r['interruptions_per_run']:.1f}", fmt_count(gh),
+                       f"{r['job_rate_per_day']:.2f}", f"{r['interruptions_per_run']:,.1f}", fmt_count(gh),
                        f"{gh / lost['total']:.1%}" if lost["total"] else "-")
     for name in ("checkpoint", "stragglers", "shrink"):
         gh = lost["by_cause"][name]

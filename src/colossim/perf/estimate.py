@@ -190,7 +190,7 @@ def estimate(scenario: Scenario, collectives: AnalyticCollectives | None = None)
     if scenario.dp_was_inferred:
         notes.append(f"dp was not given: {scenario.parallel.dp} is the largest that fits")
     if scenario.num_gpus_idle:
-        notes.append(f"{scenario.num_gpus_idle} of {scenario.cluster.num_gpus} GPUs stay idle (spares)")
+        notes.append(f"{scenario.num_gpus_idle:,} of {scenario.cluster.num_gpus:,} GPUs stay idle (spares)")
     notes.extend(_overlap_hints(scenario, arrays))
     notes.extend(_deferral_hint(scenario))
     return record(arrays, 0, scenario_name=scenario.name, plan=batch.row(0), num_gpus=scenario.cluster.num_gpus,

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from colossim.perf.estimate import Estimate
+from colossim.report.layout import FittedTable
 from colossim.report.present import fmt_count, fmt_num, fmt_quantity, fmt_time
 from colossim.scenario import Scenario
 
@@ -23,12 +24,23 @@ def console(width: int | None = None) -> Console:
     return Console(highlight=False, soft_wrap=False, width=width)
 
 
-def table(title: str | None = None, **kwargs: Any) -> Table:
-    """A table whose title never breaks mid-phrase: the title is as wide as it needs."""
-    t = Table(title=title, title_justify="left", **kwargs)
+def table(title: str | None = None, **kwargs: Any) -> FittedTable:
+    """A table that fits the terminal without cutting a number or a word (report/layout.py), and
+    whose title never breaks mid-phrase: the title is as wide as it needs."""
+    t = FittedTable(title=title, title_justify="left", **kwargs)
     if title:
         t.min_width = min(len(title), 200)
     return t
+
+
+def fields(rows: list[tuple[str, str]], indent: int = 2) -> Table:
+    """Label and value lines: a value that wraps stays under its value, not under the label."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(" " * indent + label, value)
+    return grid
 
 
 def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | None = None,
@@ -39,23 +51,21 @@ def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | 
         con.print(f"[bold red]warning:[/bold red] {time_to_train['goodput']['warning']}")
     con.print(f"[bold]{sc.name}[/bold]")
     source = " (the search's best: no parallel section)" if sc.plan_source == "search" else ""
-    about = Table.grid(padding=(0, 2))  # wrapped text stays in its column
-    about.add_column(no_wrap=True)
-    about.add_column()
-    about.add_row("  model", f"{m.name}: {fmt_count(m.total_params(t.seq_len))} params"
+    about: list[tuple[str, str]] = []
+    about.append(("model", f"{m.name}: {fmt_count(m.total_params(t.seq_len))} params"
                   + (f" ({fmt_count(m.active_params(t.seq_len))} active)" if m.moe else "")
-                  + f", {m.num_layers} layers, hidden {m.hidden_size:,}")
-    about.add_row("  cluster", f"{c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per NVLink domain, "
-                  f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})")
+                  + f", {m.num_layers} layers, hidden {m.hidden_size:,}"))
+    about.append(("cluster", f"{c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per NVLink domain, "
+                  f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})"))
     etp = p.get("etp") or p["tp"]
-    about.add_row("  plan", f"tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} "
+    about.append(("plan", f"tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} "
                   + ("" if etp == p["tp"] else f"etp={etp} ") + f"vpp={p['vpp']} "
                   f"sp={'on' if p['sequence_parallel'] else 'off'}, micro-batch {p['micro_batch_size']} "
                   f"x {est.num_micro_batches}, recompute {p['recompute']}, ZeRO-{p['zero_stage']}, "
                   f"{t.precision}"
-                  + (f", schedule {p['schedule']}" if p.get("schedule", "1f1b") != "1f1b" else "") + source)
-    about.add_row("  batch", f"{t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step")
-    con.print(about)
+                  + (f", schedule {p['schedule']}" if p.get("schedule", "1f1b") != "1f1b" else "") + source))
+    about.append(("batch", f"{t.global_batch_size:,} x {t.seq_len:,} = {est.tokens_per_step:,} tokens per step"))
+    con.print(fields(about))
     con.print()
     head = Table(show_header=False, box=None, pad_edge=False)
     head.add_row("step time", fmt_time(est.step_time_s))
@@ -100,7 +110,7 @@ def print_flow_comparison(con: Console, flow: dict[str, Any]) -> None:
     """``estimate --network flow``: each collective's time, analytic beside simulated."""
     cmp = table(f"collectives: {flow['model']}")
     for col, just in (("term", "left"), ("analytic", "right"), ("simulated", "right"), ("ratio", "right")):
-        cmp.add_column(col, justify=just)  # type: ignore[arg-type]
+        cmp.add_column(col, justify=just)
     for row in flow["rows"]:
         term = f"{row['collective']} {row['group']} x{row['ranks']:,}, {fmt_quantity(row['size_bytes'], 'B', binary=True)}"
         ratio = row["simulated_s"] / row["analytic_s"] if row["analytic_s"] else None
@@ -121,8 +131,9 @@ def print_validation(rows: list[Any], summary: dict[str, Any]) -> None:
     cols = [("case", "left"), ("run", "left"), ("GPUs", "right"), ("measured", "right"), ("predicted", "right"),
             ("error", "right"), *([("CV error", "right")] if cv else []), ("MFU", "right")]
     for col, just in cols:
-        # names fold onto a second line in a narrow terminal rather than being cut; numbers never break
-        runs.add_column(col, justify=just, overflow="fold", no_wrap=just == "right")  # type: ignore[arg-type]
+        # names fold onto a second line in a narrow terminal rather than being cut; numbers never
+        # break, and only the MFU is left out where the terminal is too narrow
+        runs.add_column(col, justify=just, keep=col != "MFU")
     previous = None
     for r in rows:
         cells = [r.case if r.case != previous else "", r.run, f"{r.gpus:,}", fmt_time(r.measured_iter_s),
@@ -192,9 +203,8 @@ def print_unknowns(rows: list[Any], summary: dict[str, Any]) -> None:
 
 
 def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
-    """One listing per kind. Names and numbers are never cut: headers wrap at their spaces,
-    text cells wrap, and columns that still do not fit the terminal are left out (last first),
-    with a line saying which (``--json`` has them all)."""
+    """One listing per kind: the first column is the name a user types next (never cut nor left
+    out); text and headers wrap, and columns that do not fit are left out, named under it."""
     con = console()
     for kind, rows in tables.items():
         if not rows:
@@ -202,33 +212,12 @@ def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
         cells = [{k: "" if v is None else fmt_num(v) for k, v in r.items()} for r in rows]
         columns = list(rows[0])
         numeric = {c: any(isinstance(r[c], (int, float)) and not isinstance(r[c], bool) for r in rows) for c in columns}
-        # the first column is the name a user types next, and a number cut reads as another
-        # number: those keep their whole width; text wraps at its spaces, headers too
-        width = {c: max(len(x[c]) for x in cells) if i == 0 or numeric[c] else
-                 max(len(w) for x in cells for w in [*x[c].split(), ""]) for i, c in enumerate(columns)}
-        width = {c: max(width[c], *(len(w) for w in c.replace("_", " ").split())) for c in columns}
-        shown = list(columns)
-        while len(shown) > 1 and sum(width[c] + 3 for c in shown) + 1 > con.width:  # 3: padding and rule
-            shown.pop()
-        # what is left widens the columns, up to their header on one line and their longest cell
-        # (fixed widths: rich, left to choose, overruns the terminal)
-        spare = con.width - 1 - sum(width[c] + 3 for c in shown)
-        rest = sorted(shown[1:], key=lambda c: not numeric[c])  # numbers first: their headers are short
-        for k, c in enumerate(rest):
-            want = max(len(c), *(len(x[c]) for x in cells)) - width[c]
-            grow = max(0, min(want, spare // (len(rest) - k)))
-            width[c] += grow
-            spare -= grow
         listing = table(kind)
-        for i, col in enumerate(shown):
-            listing.add_column(col.replace("_", " "), justify="right" if numeric[col] else "left", no_wrap=i == 0,
-                               width=width[col])
+        for i, col in enumerate(columns):
+            listing.add_column(col.replace("_", " "), justify="right" if numeric[col] else "left", no_wrap=i == 0)
         for x in cells:
-            listing.add_row(*(x[c] for c in shown))
+            listing.add_row(*(x[c] for c in columns))
         con.print(listing)
-        if left := columns[len(shown):]:
-            con.print(f"left out at {con.width} columns: {', '.join(c.replace('_', ' ') for c in left)} "
-                      "(a wider terminal or COLUMNS shows them; --json has every field)")
 
 
 def print_entry(kind: str, entry: dict[str, Any]) -> None:
