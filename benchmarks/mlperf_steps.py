@@ -18,7 +18,10 @@ gradient-accumulation steps and the median step time over every result file of t
   in tokens); evaluation runs between blocks and is not counted;
 - v3.0's GPT-3 logs open one block for the whole run and evaluate inside it: there the training
   stretches between evaluations (block_start or eval_stop to the next eval_start) count, with
-  steps = the tokens between the two evaluations' epoch_num / (global_batch_size x max_sequence_length).
+  steps = the tokens between the two evaluations' epoch_num / (global_batch_size x max_sequence_length);
+- blocks that count samples (AMD's Llama 3.1 8B logs in v5.1: no train_step_time, no epoch_count,
+  block_start/block_stop carry ``samples_count``): steps = the samples between the two /
+  global_batch_size, each file's first block left out (it includes warm-up).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class ResultLog:
     step_times_s: list[float] = field(default_factory=list)  # train_step_time, in order
     block_step_s: list[float] = field(default_factory=list)  # per training block
     stretch_step_s: list[float] = field(default_factory=list)  # per stretch between evaluations (v3.0)
+    sample_block_step_s: list[float] = field(default_factory=list)  # per block that counts samples
 
 
 def parse(text: str) -> ResultLog:
@@ -78,8 +82,12 @@ def parse(text: str) -> ResultLog:
         elif key == "block_stop" and start is not None and log.global_batch_size:
             tokens = float(start.get("metadata", {}).get("epoch_count", 0))
             steps = tokens / (log.global_batch_size * log.seq_len)
+            samples = [e.get("metadata", {}).get("samples_count") for e in (start, ev)]
+            seconds = (ev["time_ms"] - start["time_ms"]) / 1000.0
             if steps > 0:
-                log.block_step_s.append((ev["time_ms"] - start["time_ms"]) / 1000.0 / steps)
+                log.block_step_s.append(seconds / steps)
+            elif None not in samples and samples[1] > samples[0]:
+                log.sample_block_step_s.append(seconds / ((samples[1] - samples[0]) / log.global_batch_size))
             start = None
     return log
 
@@ -98,6 +106,9 @@ def median_step_s(logs: list[ResultLog]) -> tuple[float, str, int]:
     blocks = [s for log in logs for s in log.block_step_s]
     if blocks:
         return statistics.median(blocks), "blocks", len(blocks)
+    counted = [s for log in logs for s in log.sample_block_step_s[1:]]
+    if counted:
+        return statistics.median(counted), "sample blocks", len(counted)
     return float("nan"), "none", 0
 
 

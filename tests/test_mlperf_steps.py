@@ -82,3 +82,37 @@ def test_the_command_walks_a_results_checkout(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "NVIDIA/eos_n64" in out and "files 3" in out and "median 11.0000 s" in out
     assert mlperf_steps.main([str(tmp_path), "llama31_405b"]) == 2
+
+
+def _amd_log(block_s: list[float]) -> str:
+    """AMD's v5.1 Llama 3.1 8B shape: no train_step_time, no epoch_count; blocks of 12,288 samples
+    (384 steps of 32) carry samples_count."""
+    lines = [_line("global_batch_size", 32), _line("gradient_accumulation_steps", 2),
+             _line("max_sequence_length", 8192)]
+    t, samples = 1000, 0
+    for s in block_s:
+        lines.append(_line("block_start", t=t, event="INTERVAL_START", samples_count=samples))
+        t += int(s * 1000)
+        samples += 12288
+        lines.append(_line("block_stop", t=t, event="INTERVAL_END", samples_count=samples))
+        t += 10000  # evaluation between blocks: not counted
+    return "\n".join(lines)
+
+
+def test_sample_counted_blocks_leave_each_files_first_block_out() -> None:
+    logs = [mlperf_steps.parse(_amd_log([420.0, 400.0, 401.0])), mlperf_steps.parse(_amd_log([430.0, 402.0]))]
+    step, method, n = mlperf_steps.median_step_s(logs)
+    assert method == "sample blocks" and n == 3 and step == pytest.approx(401.0 / 384)
+
+
+def test_deepspeed_train_schedule_is_not_lock_stepped() -> None:
+    """benchmarks/deepspeed_schedule.py: DeepSpeed v0.5.4's TrainSchedule with blocking sends
+    takes 1F1B's (m + p - 1)(fwd + bwd) when transfers are free (it is not lock-stepped), and
+    each slot pays nearly four transfers when they are not (what perf/exposure.py charges)."""
+    from _benchmarks import load_benchmark
+
+    ds = load_benchmark("deepspeed_schedule")
+    for p, m in ((4, 8), (5, 16), (8, 8)):
+        assert ds.makespan(m, p) == pytest.approx((m + p - 1) * 4.0)
+    per_slot = (ds.makespan(64, 8, transfer=0.01) - 71 * 4.0) / 0.01 / 71
+    assert 3.0 < per_slot <= 4.0

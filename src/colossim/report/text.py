@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from colossim import catalog
 from colossim.perf.estimate import Estimate
 from colossim.report.layout import FittedTable
 from colossim.report.present import fmt_count, fmt_num, fmt_quantity, fmt_time
@@ -55,7 +56,8 @@ def print_estimate(sc: Scenario, est: Estimate, time_to_train: dict[str, Any] | 
     about.append(("model", f"{m.name}: {fmt_count(m.total_params(t.seq_len))} params"
                   + (f" ({fmt_count(m.active_params(t.seq_len))} active)" if m.moe else "")
                   + f", {m.num_layers} layers, hidden {m.hidden_size:,}"))
-    about.append(("cluster", f"{c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per NVLink domain, "
+    domain = "Infinity Fabric" if catalog.gpu(c.gpu).vendor == "AMD" else "NVLink"  # the scale-up fabric's name
+    about.append(("cluster", f"{c.name}: {c.num_gpus:,} x {c.gpu}, {c.gpus_per_node} per {domain} domain, "
                   f"{c.nic_gbps_per_gpu:g} Gb/s per GPU, {c.fabric.tiers}-tier {c.fabric.switch} ({c.fabric.routing})"))
     etp = p.get("etp") or p["tp"]
     about.append(("plan", f"tp={p['tp']} pp={p['pp']} dp={p['dp']} cp={p['cp']} ep={p['ep']} "

@@ -44,7 +44,7 @@ from colossim.workers import can_fork, default_workers
 
 # GPU name in the validation data -> efficiency profile
 GPU_FAMILY = {"a100": "ampere", "h100": "hopper", "h800": "hopper", "h200": "hopper", "b200": "blackwell",
-              "gb200": "blackwell", "b300": "blackwell", "gb300": "blackwell"}
+              "gb200": "blackwell", "b300": "blackwell", "gb300": "blackwell", "mi355x": "cdna4"}
 
 # field -> (lower, upper, what bounds it). gemm_max_fraction moves the bf16/fp16/tf32 GEMMs
 # (and fp8 too where the family has no gemm_fp8_fraction); gemm_fp8_fraction is the fp8
@@ -74,6 +74,13 @@ FITTED: dict[str, dict[str, tuple[float, float, str]]] = {
         "step_host_s": (0.0, 0.05, "as ampere"),
         "p2p_exposed_fraction": (0.0, 1.0, "as hopper"),
     },
+    "cdna4": {
+        # three one-node FP8 runs of one model (MLPerf v5.1's Llama 3.1 8B): the FP8 GEMM class
+        # only; every other field keeps its assumption (efficiency.yaml)
+        "gemm_fp8_fraction": (0.30, 0.622, "no FP8 MAMF is published for MI355X: at most its BF16 MAMF share, "
+                                           "1,565/2,516.6 (MLENG; hardware.md 5.1), as on H100 (FP8 0.709 against "
+                                           "BF16 0.803) and B200 (0.763 against 0.776)"),
+    },
 }
 # Fields no run measures on its own follow a fitted one: every Blackwell reference run trains in
 # FP8, its bf16 GEMMs are only the output layers, and fitted free the bf16 fraction wandered to
@@ -89,6 +96,9 @@ TIED: dict[str, dict[str, tuple[str, float]]] = {
 PRIOR: dict[str, dict[str, float]] = {
     "blackwell": {"gemm_max_fraction": 0.698, "gemm_fp8_fraction": 0.686,
                   "hbm_fraction": 0.82, "step_host_s": 0.0, "p2p_exposed_fraction": 0.0},
+    # CDNA 4: the catalog's assumption before its first runs (2026-12-08), fp8 0.56 of the
+    # MI355X's 5,033 TFLOP/s dense peak
+    "cdna4": {"gemm_fp8_fraction": 0.56},
 }
 # 384 x 14 since Hopper and Blackwell fit five fields (2026-12-03): at 192 x 9 the search
 # stopped short of the optimum it finds with more points (in-sample 4.89% against 4.72% over
