@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from colossim.scenario import load_scenario
 from colossim.search import Constraints, search
 from colossim.search.space import build_space, canonical, parse_value
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SMALL = {"model": "llama3-8b", "cluster": {"gpu": "h100-sxm", "num_gpus": 64},
          "training": {"seq_len": 4096, "global_batch_size": 128, "total_tokens": 1e11}}
 
@@ -64,6 +66,15 @@ def test_memory_limits_are_counted_not_dropped() -> None:
 def test_impossible_fixed_value_says_which_rule() -> None:
     with pytest.raises(ColossimError, match=r"no plan satisfies.*tp=5.*parallel.tp"):
         search(load_scenario(SMALL), constraints=Constraints(fixed={"tp": 5}))
+
+
+def test_impossible_fixed_value_on_a_100k_cluster_is_blamed_without_walking_the_product() -> None:
+    # --fix tp=3 on examples/grok1-colossus-100k.yaml: no legal plan; the blame walked all 1.7e9 plans of the
+    # unpruned product (minutes, Ctrl+C); it now looks at the stage that ran out (the tp rules), under a second
+    sc = load_scenario(EXAMPLES / "grok1-colossus-100k.yaml")
+    assert build_space(sc.model, sc.cluster, sc.training, Constraints(fixed={"tp": 3})).product_size > 10**9
+    with pytest.raises(ColossimError, match=r"tp=3.*every candidate breaks parallel.tp: model.num_kv_heads \(8\)"):
+        search(sc, constraints=Constraints(fixed={"tp": 3}))
 
 
 def test_everything_too_big_says_memory() -> None:

@@ -32,7 +32,7 @@ from colossim.search.objectives import (
     check_objective,
     objective_values,
 )
-from colossim.search.space import Constraints, Space, build_space
+from colossim.search.space import Constraints, build_space, empty_stage
 from colossim.workers import can_fork, default_workers
 
 Progress = Callable[[int, int], None]
@@ -367,17 +367,23 @@ def _merge(parts: Iterator[_Part], result: SearchResult, best: _Best, progress: 
 
 
 def _blame(space, scenario: Scenario) -> str:
-    """The rule every candidate breaks (checked rule by rule, not first-broken), with an example."""
+    """The rule every candidate breaks (rule by rule, not first-broken), with an example: among the
+    rows reaching the stage where the legal rows run out (not the whole product: billions of plans
+    at 100k GPUs), else among the legal plans."""
     m, c, t = scenario.model, scenario.cluster, scenario.training
-    always = np.ones(len(RULES), dtype=bool)
+    stage = empty_stage(space.values, m, c, t) if space.legal is not None else None
+    batches = [stage[1]] if stage is not None else space.chunks()  # legal is None: the benchmark's whole product
+    always = np.array([stage is None or r.name in stage[0] for r in RULES], dtype=bool)
     example: dict[int, tuple[PlanBatch, int]] = {}
-    for batch in Space(space.values, num_layers=space.num_layers).chunks():  # the whole product: the legal rows may be none
+    for batch in batches:
         for i, rule in enumerate(RULES):
+            if not always[i]:
+                continue
             broken = ~np.asarray(rule.check(m, c, t, batch), dtype=bool)
             always[i] &= bool(broken.all())
             if i not in example and broken.any():
                 example[i] = (batch, int(np.argmax(broken)))
-    culprits = [i for i in range(len(RULES)) if always[i]]
+    culprits = [i for i in range(len(RULES)) if always[i] and i in example]
     if not culprits:
         return "no single rule removes every candidate; together they leave none: relax a fixed value or bound"
     i = culprits[0]

@@ -272,6 +272,19 @@ def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterS
     the expert rules with ep; the interleaving rules with vpp; the batch rules with mbs),
     so the rejected combinations are never formed. Rows stay in the order of the full
     product (earlier dimensions vary slowest), so tie-breaking by arrival is unchanged."""
+    return _filter_rows(values, model, cluster, training)[0]
+
+
+def empty_stage(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterSpec,
+                training: TrainingSpec) -> tuple[tuple[str, ...], PlanBatch] | None:
+    """Where the legal rows run out: the rules of the first stage that rejects every row, and
+    the rows that reached it (what the search blames when nothing is left, without walking
+    the whole product); None when some rows are legal."""
+    return _filter_rows(values, model, cluster, training, stop_when_empty=True)[1]
+
+
+def _filter_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec,
+                 stop_when_empty: bool = False) -> tuple[dict[str, np.ndarray], tuple[tuple[str, ...], PlanBatch] | None]:
     from colossim.scenario.rules import RULES
 
     by_name = {r.name: r for r in RULES}
@@ -290,8 +303,10 @@ def legal_rows(values: dict[str, list[int]], model: ModelSpec, cluster: ClusterS
                 ok &= (rows["etp"] != 1) | (rows["tp"] > 1)
             if dim in ("edges", "vpp"):  # Megatron's split: pp > 2 stages, L + 2 slots in whole chunks
                 ok &= (rows["edges"] == 0) | edge_split_legal(rows["pp"], rows.get("vpp", 1), model.num_layers)
+            if stop_when_empty and not ok.any():
+                return rows, (rules, batch)
             rows = {d: v[ok] for d, v in rows.items()}
-    return rows
+    return rows, None
 
 
 def build_space(model: ModelSpec, cluster: ClusterSpec, training: TrainingSpec, constraints: Constraints, *,
