@@ -179,6 +179,14 @@ def test_workers_must_be_positive() -> None:
         search(load_scenario(SMALL), workers=0)
 
 
+@pytest.mark.parametrize("workers", [1025, 10**8, 10**20])
+def test_workers_are_bounded_as_the_sweeps(workers: int) -> None:
+    # --workers 100000000 on a 100k-GPU search split the index into 1e8 pieces and forked a pool of that
+    # many processes (MemoryError, traceback); --workers is 1 to 1024, as colossim sweep's
+    with pytest.raises(ColossimError, match=r"--workers: .* is not allowed; processes: 1 to 1024"):
+        search(load_scenario(SMALL), workers=workers)
+
+
 def test_memory_screen_is_the_step_models_memory() -> None:
     from colossim.perf import evaluate
     from colossim.scenario.rules import check_plans

@@ -78,6 +78,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "sweep.search.deadline_days": (1e-3, 36_500.0, "days: 0.001 to 36,500 (100 years)"),
     "options.deadline_days": (1e-3, 36_500.0, "days: 0.001 to 36,500 (100 years)"),
     "options.total_tokens": (1.0, 1e18, "tokens to train: 1 to 1e18"),
+    "options.workers": (1, 1024, "processes: 1 to 1024"),  # --workers of search and sweep: each forks that many
 }
 
 

@@ -48,8 +48,9 @@ def register(app: typer.Typer) -> None:
 
         if executor not in ("local", "ray"):
             raise field_error("--executor", executor, "allowed: local, ray", choices=("local", "ray"))
-        if workers is not None and not 1 <= workers <= 1024:
-            raise field_error("--workers", workers, "between 1 and 1024 processes")
+        from colossim import gate
+
+        gate.check_field("options.workers", workers, "--workers")
         if executor == "ray":
             require("ray", "--executor ray", "ray")
         spec = load_sweep(sweep_file)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from colossim import gate
 from colossim.errors import ColossimError
 from colossim.perf import envelope, evaluate
 from colossim.perf.bound import step_time_lower_bound_s
@@ -301,9 +302,10 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
     every plan through the whole step model (no memory screen): both for the benchmark."""
     if top < 1:
         raise ColossimError(f"--top: {top} is not allowed; must be >= 1", field="--top", value=top)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ColossimError(f"--workers: {workers!r} is not allowed; must be a whole number >= 1", field="--workers",
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise ColossimError(f"--workers: {workers!r} is not allowed; must be a whole number", field="--workers",
                             value=workers)
+    gate.check_field("options.workers", workers, "--workers")  # 1 to 1024: not a pool of 10**8 processes
     constraints = constraints or Constraints()
     options = ObjectiveOptions(deadline_days=deadline_days,
                                total_tokens=total_tokens or scenario.training.total_tokens)
