@@ -78,6 +78,10 @@ def test_inventory_only(tmp_path, capsys):
     (("--collective", "broadcast"), "--collective: 'broadcast' is not allowed"),
     (("--size", "1 GiBs"), "--size: '1 GiBs' is not allowed"),
     (("--size", "-4KB"), "--size"),
+    # 1e308 bytes gave an 8e290 s collective and a 1e20 one an overflow warning; half a byte passed too
+    (("--size", "1e308"), "--size: 1e+308 is not allowed; bytes per rank: 1 B to 1 PB"),
+    (("--size", "2000TB"), "bytes per rank: 1 B to 1 PB"),
+    (("--size", "0.5"), "--size: 0.5 is not allowed; bytes per rank: 1 B to 1 PB"),
     (("--routing", "ecnp"), "did you mean 'ecmp'"),
     (("--node-order", "sorted"), "network.placement.node_order"),
     (("--flows-per-pair", "0"), "network.flows_per_pair"),
@@ -95,6 +99,12 @@ def test_network_section_is_validated(tmp_path, capsys):
     body = {**SMALL, "network": {"routing": "ecmp", "flows_per_pair": 4, "colour": "red"}}
     code, _, err = run(capsys, "network", write(tmp_path, body))
     assert code == 2 and "network.colour" in err
+
+
+def test_a_second_jobs_size_has_the_same_bound(tmp_path, capsys):
+    body = {**SMALL, "parallel": {"tp": 8, "pp": 2, "dp": 8}, "network": {"second_job": {"parallel": {"tp": 8}, "size": "5000TiB"}}}
+    code, _, err = run(capsys, "network", write(tmp_path, body))
+    assert code == 2 and "network.second_job.size" in err and "1 B to 1 PB" in err, err
 
 
 def test_failures_report_a_slowdown(tmp_path, capsys):

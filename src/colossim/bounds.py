@@ -59,6 +59,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "reliability.seed": (0, 2**63 - 1, "a seed numpy takes: 0 to 2**63-1"),
     "network.seed": (0, 2**63 - 1, "a seed numpy takes: 0 to 2**63-1"),
     "network.second_job.size": (1.0, 1e15, "bytes per rank: 1 B to 1 PB"),
+    "network.size": (1.0, 1e15, "bytes per rank: 1 B to 1 PB"),  # every buffer size (network.config.parse_size)
     "buildout.power.grid_mw_per_month": (0.0, 1e5, "grid MW added per month: 0 to 100,000"),
     "buildout.power.grid.*.mw": (0.0, 1e6, "site MW: 0 to 1 TW"),
     "buildout.power.onsite.*.mw": (0.0, 1e6, "site MW: 0 to 1 TW"),

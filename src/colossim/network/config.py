@@ -174,6 +174,9 @@ def parse_size(value: str | float | int, field: str = "--size") -> float:
         size = float(match.group(1)) * _UNITS[unit]
     if not size > 0 or size != size or size == float("inf"):
         raise field_error(field, value, "a size must be a positive, finite number of bytes")
+    from colossim import gate
+
+    gate.check_field("network.size", size, field)  # 1e308 bytes gives a 1e290 s collective
     return size
 
 
