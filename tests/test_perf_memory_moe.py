@@ -145,6 +145,23 @@ def test_moe_bytes_grow_with_capacity_factor_and_fall_with_node_limit() -> None:
     assert by_nodes[1] < dropless  # 4 nodes of 8: half the NIC copies of top-8 routing
 
 
+@pytest.mark.parametrize("cf", [0.01, 0.25, 0.5])
+def test_dropped_tokens_do_no_model_flops(cf: float) -> None:
+    """A capacity factor below 1 drops routed copies and the step model computes only the kept ones; the
+    MFU numerator counted them all: top-8 of 8 experts at capacity 0.01 read MFU 127.8% (1,264 TFLOP/s on an
+    H100). The dropped copies' expert FLOPs are left out of the model FLOPs."""
+    base = {"model": {"preset": "llama3-8b", "moe": {"num_experts": 8, "top_k": 8}},
+            "cluster": {"preset": "dgx-superpod-h100", "num_gpus": 64},
+            "training": {"seq_len": 4096, "global_batch_size": 64}, "parallel": {"tp": 2, "pp": 2}}
+    full = estimate(load_scenario(base))
+    base["model"]["moe"]["capacity_factor"] = cf
+    dropped = estimate(load_scenario(base))
+    assert dropped.mfu < 1 and dropped.hfu < 1 and dropped.executed_mfu < 1
+    assert dropped.model_flops_per_step < full.model_flops_per_step
+    base["model"]["moe"]["capacity_factor"] = 1.5  # padding above 1: model FLOPs as dropless (the pad is waste)
+    assert estimate(load_scenario(base)).model_flops_per_step == full.model_flops_per_step
+
+
 def test_deepseek_v3_published_run() -> None:
     """180K H800 GPU-hours per trillion tokens on 2,048 GPUs: 3.16M tokens/s; fits in 80 GB."""
     est = estimate(load_scenario(EXAMPLES / "deepseek-v3-h800-2k.yaml"))

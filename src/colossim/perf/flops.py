@@ -30,11 +30,16 @@ def attention_score_flops_per_token(model: ModelSpec, seq_len: int) -> float:
 
 
 def layer_matmul_params(model: ModelSpec, *, moe_layer: bool) -> float:
-    """Weights one token multiplies by in one layer (active experts only)."""
+    """Weights one token multiplies by in one layer (active experts only). A capacity factor
+    below 1 drops the routed copies over capacity (perf/layer.py computes only those kept):
+    their expert FLOPs are not done, so they are not counted (else MFU passes 100%)."""
     if moe_layer:
-        ffn = model.moe_ffn_params(active=True, biases=False)
+        assert model.moe is not None
+        kept = min(model.moe.capacity_factor or 1.0, 1.0)
+        dropped = (1.0 - kept) * model.moe.top_k * model.ffn_params(model.expert_ffn, biases=False)
+        ffn = model.moe_ffn_params(active=True, biases=False) - dropped
     else:
-        ffn = model.ffn_params(model.ffn_hidden_size, biases=False)
+        ffn = float(model.ffn_params(model.ffn_hidden_size, biases=False))
     return float(model.attention_params(biases=False) + ffn)
 
 
