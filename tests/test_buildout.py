@@ -108,12 +108,42 @@ def _run_cli(tmp_path: Path, section_changes: dict, *args: str):
     ({"delivery": {"batches": [{"day": 0, "gpus": 60000}, {"day": 3, "gpus": 60000}]}}, "beyond the cluster"),
     ({"power": {"grid": [{"day": 0, "mw": 5}], "onsite": []}}, "never suffices"),
     ({"delivery": {"racks_per_day": 10, "gpus_per_day": 10}}, "exactly one"),
+    # a factor just above 1 stepped 18 million times (a hang); pod by pod it is 1,001 searches: refused
+    ({"training": {"growth_factor": 1.0000001, "min_gpus": 1}, "network.pod_gpus": 8}, "the growth ladder would need"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, change, words):
     r = _run_cli(tmp_path, change)
     assert r.exit_code == 2, r.output
     lines = [x for x in r.output.strip().splitlines() if x]
     assert len(lines) == 1 and words in lines[0], r.output
+
+
+def test_a_growth_factor_just_above_1_steps_size_by_size():
+    """growth_factor 1.0000001 multiplied min_gpus 18 million times before the ladder reached the full size
+    (every step but one size repeated): now each whole-pod size between is searched once."""
+    from types import SimpleNamespace
+
+    from colossim.buildout.config import buildout_config
+    from colossim.buildout.simulate import ladder
+
+    class Planner:
+        quantum = 512
+
+        def __init__(self) -> None:
+            self.searched: list[int] = []
+
+        def key(self, gpus: int) -> int:
+            return gpus if gpus < self.quantum else gpus // self.quantum * self.quantum
+
+        def plan(self, gpus: int) -> None:
+            self.searched.append(gpus)
+
+    sc = load_scenario(EXAMPLE)
+    cfg = changed(buildout_config(sc.sections["buildout"]), {"training.growth_factor": 1.0000001})
+    planner = Planner()
+    full = SimpleNamespace(gpus=98_304, gpus_used=98_304, tokens_per_s=1.0)
+    assert ladder(planner, cfg, full) == [full]
+    assert planner.searched == list(range(16_384, 98_304, 512))
 
 
 def test_json_contract_and_compare(tmp_path):

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from colossim import gate
 from colossim.buildout.config import BuildoutConfig
 from colossim.buildout.plans import Planner, ScalePlan
 from colossim.buildout.schedule import RackSchedule, supply_mw
@@ -42,6 +43,7 @@ from colossim.energy.power import network_w_at
 from colossim.errors import ColossimError
 
 DAY_S = 86400.0
+MAX_LADDER_SIZES = 1_000  # plan searches of the growth ladder (each ~0.01 s with tp, cp, ep fixed)
 STAGES = ("delivery", "install", "power", "burn-in", "network", "growth")
 COLUMNS = ("gpus_delivered", "gpus_installed", "gpus_energized", "gpus_burned_in", "gpus_ready", "gpus_training",
            "gpus_idle", "power_available_mw", "facility_mw", "tokens_per_day", "tokens_trained")
@@ -217,10 +219,15 @@ def ladder(planner: Planner, cfg: BuildoutConfig, full: ScalePlan) -> list[Scale
     """The plans the job may run: searched at min_gpus x growth_factor^k (whole pods) and at
     the full size; one per GPU count used (the faster where two use as many), ascending."""
     t = cfg.training
-    sizes, n = [], float(min_gpus(cfg, full))
-    while planner.key(int(n)) < full.gpus:
-        sizes.append(planner.key(int(n)))
-        n *= t.growth_factor
+    sizes: list[int] = []
+    n = float(min_gpus(cfg, full))
+    while (size := planner.key(int(n))) < full.gpus:
+        sizes.append(size)
+        gate.check_budget("the growth ladder", len(sizes), MAX_LADDER_SIZES, field="buildout.training.growth_factor",
+                          unit="plan searches", fix=f"raise growth_factor ({t.growth_factor!r}) or training.min_gpus")
+        # a factor too small to reach the next size (a pod, or one more GPU below a pod) steps to it:
+        # each size once, not millions of steps at growth_factor 1.0000001
+        n = max(n * t.growth_factor, float(size + (planner.quantum if size >= planner.quantum else 1)))
     best: dict[int, ScalePlan] = {full.gpus_used: full}
     for size in sizes:
         p = planner.plan(size)
