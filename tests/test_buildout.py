@@ -108,6 +108,13 @@ def _run_cli(tmp_path: Path, section_changes: dict, *args: str):
     ({"delivery": {"batches": [{"day": 0, "gpus": 60000}, {"day": 3, "gpus": 60000}]}}, "beyond the cluster"),
     ({"power": {"grid": [{"day": 0, "mw": 5}], "onsite": []}}, "never suffices"),
     ({"delivery": {"racks_per_day": 10, "gpus_per_day": 10}}, "exactly one"),
+    # silently ignored or clamped before: a job larger than the cluster trained at full scale, a typo in
+    # search_fixed was dropped, tokens "by day 5000" were day 730's, 1e8 GPUs needed "about inf MW"
+    ({"training.min_gpus": 10**9}, "buildout.training.min_gpus: 1000000000 is not allowed; at most the cluster's"),
+    ({"training.search_fixed": {"tpp": 8}}, "(did you mean 'tp'?)"),
+    ({"training.search_fixed": {"tp": 0}}, "tensor-parallel ranks: 1 to 2**24"),
+    ({"report_day": 5000}, "report_day (5000) is after horizon_days (730)"),
+    ({"cluster_gpus": 10**8}, "buildout.cluster_gpus: 100000000 is not allowed; more GPUs than any fat tree"),
     # a factor just above 1 stepped 18 million times (a hang); pod by pod it is 1,001 searches: refused
     ({"training": {"growth_factor": 1.0000001, "min_gpus": 1}, "network.pod_gpus": 8}, "the growth ladder would need"),
 ])
@@ -116,6 +123,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, change, words):
     assert r.exit_code == 2, r.output
     lines = [x for x in r.output.strip().splitlines() if x]
     assert len(lines) == 1 and words in lines[0], r.output
+
+
+def test_day_past_the_horizon_is_refused_not_clamped(tmp_path):
+    r = _run_cli(tmp_path, {}, "--day", "1000000000")
+    assert r.exit_code == 2 and "report_day (1000000000) is after horizon_days (730)" in r.output, r.output
 
 
 def test_a_growth_factor_just_above_1_steps_size_by_size():

@@ -34,6 +34,8 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    field_validator,
+    model_validator,
 )
 
 from colossim.errors import ColossimError, field_error
@@ -120,6 +122,16 @@ class TrainingPlanConfig(_Strict):
     search_fixed: dict[str, int] | None = Field(
         default=None, description="plan dimensions held fixed in each re-plan (default: the scenario's tp, cp, ep, sp, and etp for MoE)")
 
+    @field_validator("search_fixed")
+    @classmethod
+    def _known_dimensions(cls, fixed: dict[str, int] | None) -> dict[str, int] | None:
+        """Names the plan search knows (``--fix``'s), each value in its range: a typo is refused, not ignored."""
+        if fixed is None:
+            return None
+        from colossim.search.space import canonical, parse_value
+
+        return {canonical(k): parse_value(canonical(k), v, f"search_fixed.{k}") for k, v in fixed.items()}
+
 
 class BuildoutConfig(_Strict):
     start_date: dt.date | None = None
@@ -133,6 +145,14 @@ class BuildoutConfig(_Strict):
     training: TrainingPlanConfig = TrainingPlanConfig()
     report_day: NonNegativeInt = 122
     horizon_days: PositiveInt = Field(default=730, le=5000)
+
+    @model_validator(mode="after")
+    def _report_within_horizon(self) -> BuildoutConfig:
+        if self.report_day > self.horizon_days:  # tokens "by day N" past the simulated days would be day 730's
+            raise ValueError(f"report_day ({self.report_day}) is after horizon_days ({self.horizon_days}), the last day "
+                             f"simulated; give a report_day (--day) of at most {self.horizon_days} or raise horizon_days "
+                             "(at most 5000)")
+        return self
 
 
 def buildout_config(section: Any) -> BuildoutConfig:

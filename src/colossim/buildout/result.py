@@ -144,6 +144,7 @@ def run_buildout(scenario: Scenario, config: BuildoutConfig | None = None, *, pl
     """Simulate a scenario's build-out (its ``buildout:`` section, or ``config``)."""
     cfg = config if config is not None else buildout_config(scenario.sections.get("buildout"))
     total = cfg.cluster_gpus or scenario.cluster.num_gpus
+    _check_fabric_holds(scenario, total, "buildout.cluster_gpus" if cfg.cluster_gpus else "cluster.num_gpus")
     racks = rack_schedule(cfg, scenario.cluster, total)
     if planner is None or not planner.serves(cfg, racks.pod_gpus):
         planner = Planner(scenario, cfg, racks.pod_gpus)
@@ -152,3 +153,15 @@ def run_buildout(scenario: Scenario, config: BuildoutConfig | None = None, *, pl
     if phases:
         res.phases = power_phases(res)
     return res
+
+
+def _check_fabric_holds(scenario: Scenario, gpus: int, field: str) -> None:
+    """The full build fits a fabric of the scenario's switch (its tiers, or up to 3): else its
+    network power, and so the power the build-out needs, would be infinite."""
+    from colossim.energy.power import sized_fabric
+    from colossim.errors import field_error
+
+    inv, tiers = sized_fabric(scenario.cluster, gpus)
+    if inv is None and tiers == 0:
+        raise field_error(field, gpus, f"more GPUs than any fat tree of {scenario.cluster.fabric.switch} holds "
+                          "(up to 3 tiers); lower it or choose a larger-radix switch (cluster.fabric.switch)")

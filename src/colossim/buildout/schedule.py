@@ -127,6 +127,9 @@ def rack_schedule(cfg: BuildoutConfig, cluster: ClusterSpec, total_gpus: int) ->
     if cfg.existing_gpus > total_gpus:
         raise field_error("buildout.existing_gpus", cfg.existing_gpus,
                           f"at most the cluster's {total_gpus:,} GPUs (buildout.cluster_gpus or cluster.num_gpus)")
+    if cfg.training.min_gpus > total_gpus and "min_gpus" in cfg.training.model_fields_set:
+        raise field_error("buildout.training.min_gpus", cfg.training.min_gpus,
+                          f"at most the cluster's {total_gpus:,} GPUs (buildout.cluster_gpus or cluster.num_gpus)")
     old = math.ceil(cfg.existing_gpus / per_rack)
     delivered = np.concatenate([np.full(old, EXISTING_D), deliveries(cfg, total_gpus - old * per_rack, per_rack)])
     n = len(delivered)
