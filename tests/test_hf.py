@@ -4,6 +4,7 @@ catalog they can be imported into."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,36 @@ def test_import_hf_adds_a_model_to_the_user_catalog(tmp_path, monkeypatch, capsy
     with pytest.raises(SystemExit):
         main(["catalog", "show", "my-qwen"])
     assert "my-qwen" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("vocab_size", "x", '"x"'),  # int('x'): a ValueError traceback
+    ("hidden_size", [4096], "[4096]"),  # int([4096]): a TypeError traceback
+    ("num_hidden_layers", True, "true"),  # int(True): silently a 1-layer model
+    ("intermediate_size", 14336.5, "14336.5"),  # int(): silently truncated
+    ("num_attention_heads", 1e308, "1e+308"),  # int(1e308): a 309-digit number in the message
+    ("vocab_size", float("nan"), "NaN"),  # int(nan): a ValueError traceback
+    ("tie_word_embeddings", "no", '"no"'),  # bool('no'): silently tied
+])
+def test_a_config_field_that_is_not_a_count_is_named(tmp_path, capsys, key, value, shown) -> None:
+    config = {**json.loads((HF / "llama3-8b.json").read_text()), key: value}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ColossimError, match=rf"model: hf_config: {key}: {re.escape(shown)} is not allowed; must be"):
+        build_model({"hf_config": str(path)})
+    with pytest.raises(SystemExit) as exc:
+        main(["catalog", "import-hf", str(path), "--name", "bad"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith(f"error: model.hf_config: {key}: {shown}") and "Traceback" not in err
+
+
+def test_a_config_that_is_not_an_object_or_a_file_is_refused(tmp_path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text("[1, 2]")  # data.get on a list: an AttributeError traceback
+    with pytest.raises(ColossimError, match="must hold a JSON object"):
+        build_model({"hf_config": str(path)})
+    with pytest.raises(ColossimError, match="is a folder"):
+        build_model({"hf_config": str(tmp_path)})
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ColossimError, match="not UTF-8"):
+        build_model({"hf_config": str(path)})
