@@ -99,6 +99,21 @@ def test_a_scenario_uses_the_profile(tmp_path, capsys) -> None:
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("args, words", [
+    # -o a folder: the fit ran, then an IsADirectoryError traceback; now refused before the work
+    (lambda t: ["-o", str(t / "prof.yaml")], "--output: '{t}/prof.yaml' is a folder"),
+    (lambda t: ["-o", str(t / "profile.txt")], "give a .yaml, .yml file"),
+    (lambda t: ["--all-reduce", str(t)], "--all-reduce: {t} is a folder"),  # was 'file not found'
+])
+def test_output_and_input_paths_are_checked_before_the_fit(tmp_path, capsys, args, words) -> None:
+    (tmp_path / "prof.yaml").mkdir()
+    with pytest.raises(SystemExit) as exc:
+        main(["calibrate", "--gpu", "h100", "--gemm", str(DATA / "gemm_sweep_h100_sample.csv"), *args(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("error: ") and words.format(t=tmp_path) in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["prof.yaml"]  # nothing written
+
+
 def test_the_gpu_script_runs_on_cpu(tmp_path) -> None:
     out = tmp_path / "sweep.csv"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu" / "gemm_sweep.py"), "--device", "cpu",

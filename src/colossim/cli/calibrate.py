@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import typer
 
-from colossim.cli.common import JSON_OPTION, print_json, user_errors
+from colossim.cli.common import JSON_OPTION, check_output_path, print_json, user_errors
 
 
 def _read(path: Path, flag: str) -> str:
-    from colossim.errors import ColossimError
+    """A measurement file through the input gate: a file (not a folder), at most its size, UTF-8."""
+    from colossim import gate
 
-    if not path.is_file():
-        raise ColossimError(f"{flag}: file not found: {path}", field=flag, value=str(path))
-    return path.read_text(encoding="utf-8", errors="replace")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    return gate.read_text(path, flag)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +34,8 @@ def register(app: typer.Typer) -> None:
         from colossim.calibration.profile import FIT_MIN_DIM, fit_points, fit_profile, to_yaml
         from colossim.errors import ColossimError
 
+        if output is not None:  # before the work: a folder or an unwritable place is refused now
+            check_output_path(output, (".yaml", ".yml"), "--output")
         runs, sources = [], {}
         for kind, paths in (("all_reduce", all_reduce), ("all_gather", all_gather), ("alltoall", alltoall)):
             for p in paths:
@@ -63,7 +54,9 @@ def register(app: typer.Typer) -> None:
                                 field="calibrate")
         body = fit_profile(gpu, runs, sweep, sources)
         if output is not None:
-            _write_atomic(output, to_yaml(body))
+            from colossim import atomic
+
+            atomic.write_text(output, to_yaml(body), "--output")
         if json_out:
             print_json(body)
             return
