@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,7 @@ LLAMA3 = {"model": "llama3-405b", "cluster": "llama3-24k",
           "training": {"seq_len": 8192, "global_batch_size": 2048},
           "parallel": {"tp": 8, "pp": 16, "dp": 128}}
 DAY = 86400.0
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def job_for(rel: dict | None = None):
@@ -293,3 +295,23 @@ def test_a_wait_for_a_spare_is_the_broken_servers_not_the_last_fault() -> None:
     spared = dataclasses.replace(job, spare_servers=50)
     notes = _notes(spared, simulate_lockstep(spared, 100, 6))
     assert any("per-job classes (software)" in n for n in notes)
+
+
+def test_a_run_that_waits_for_spares_is_budgeted_to_its_horizon() -> None:
+    """examples/llama3-70b-1k.yaml at rate_scale 300 (no spare server, ~280 in repair) was estimated at 5.6 s
+    (Daly's wall time knows no waits; the cheap step cost of an ample pool) and ran 35 s; at rate_scale 10,000
+    llama3-8b-64 hung. A pool that runs dry is now budgeted to the horizon at the shortage path's step cost."""
+    from colossim.errors import ColossimError
+    from colossim.reliability.analysis import choose_interval
+    from colossim.reliability.montecarlo import MAX_WALL_FACTOR, check_work, estimated_s
+
+    sc = load_scenario(EXAMPLES / "llama3-70b-1k.yaml")
+    cfg = reliability_config({"rate_scale": 300, "replications": 500})
+    job = build_job(sc, cfg)
+    job = job.with_interval(choose_interval(job, cfg.checkpoint.interval, 0).interval_s)
+    steps, _ = estimated_s(job, 500)
+    assert steps == pytest.approx(float(job.class_rates_per_s.sum()) * job.horizon_s(MAX_WALL_FACTOR))
+    with pytest.raises(ColossimError, match=r"reliability.replications: the Monte Carlo .* would need about \d+ s"):
+        check_work(job, 500)
+    plenty = dataclasses.replace(job, spare_servers=10_000)  # an ample pool: Daly's wall time, the cheap steps
+    assert estimated_s(plenty, 500)[1] < 0.2 * estimated_s(job, 500)[1]
