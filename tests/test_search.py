@@ -140,6 +140,17 @@ def test_cli_bad_input_exit_2(tmp_path) -> None:
         assert needle in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_key_given_twice_with_two_values_is_refused() -> None:
+    # --fix tp=8 --fix tp=2 searched tp=2 without a word
+    from colossim.cli.search import build_constraints
+
+    with pytest.raises(ColossimError, match=r"--fix: tp is given twice \(tp=8, tp=2\); give each key once"):
+        build_constraints(["tp=8", "tp=2"], [], [], {})
+    with pytest.raises(ColossimError, match="--max: pp is given twice"):
+        build_constraints([], ["pp=4", "pp=8"], [], {})
+    assert build_constraints(["tp=8", "tp=8"], [], [], {}).fixed == {"tp": 8}  # the same value twice is one
+
+
 def test_two_workers_give_the_one_worker_result() -> None:
     """Chunks run in processes, merged in chunk order: identical plans and counts."""
     sc = load_scenario(SMALL)

@@ -19,13 +19,17 @@ MAX_DIMS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mbs")
 
 
 def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for item in pairs:
         if "=" not in item:
             raise ColossimError(f"{flag}: {item!r} is not allowed; write KEY=VALUE, e.g. {flag} tp=8", field=flag,
                                 value=item)
         key, value = item.split("=", 1)
-        out[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        if key in out and out[key] != value:  # the last one silently won
+            raise ColossimError(f"{flag}: {key} is given twice ({key}={out[key]}, {key}={value}); give each key once",
+                                field=flag, value=item, allowed="each key once")
+        out[key] = value
     return out
 
 
