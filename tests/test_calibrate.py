@@ -53,6 +53,14 @@ def test_malformed_files_name_line_and_column() -> None:
     assert "22.x0" in text
     with pytest.raises(ColossimError, match=r"ar\.txt:\d+:\d+: time: expected a number, got '22\.x0'"):
         parse_nccl_tests(text, "ar.txt", "all_reduce")
+    zero = (DATA / "all_reduce_perf_1node.txt").read_text().replace("     float     sum      -1    22.00", "     float     sum      -1     0.00", 1)
+    with pytest.raises(ColossimError, match=r"ar\.txt:\d+:\d+: time: expected microseconds > 0, got '0\.00'"):
+        parse_nccl_tests(zero, "ar.txt", "all_reduce")
+    # a file under the wrong flag: the reduction column says which test wrote it
+    with pytest.raises(ColossimError, match=r"a2a\.txt:\d+:\d+: redop 'none': not an all_reduce_perf output"):
+        parse_nccl_tests((DATA / "alltoall_perf_1node.txt").read_text(), "a2a.txt", "all_reduce")
+    with pytest.raises(ColossimError, match=r"ar\.txt:\d+:\d+: redop 'sum': not an alltoall_perf output"):
+        parse_nccl_tests((DATA / "all_reduce_perf_1node.txt").read_text(), "ar.txt", "alltoall")
     with pytest.raises(ColossimError, match=r"g\.csv:3:12: tflops: expected a number, got 'fast'"):
         parse_gemm_csv("m,n,k,dtype,tflops\n1,2,3,bf16,4\n1,2,3,bf16,fast\n", "g.csv")
     with pytest.raises(ColossimError, match=r"g\.csv:2:7: dtype"):
@@ -121,3 +129,12 @@ def test_the_gpu_script_runs_on_cpu(tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     sweep = parse_gemm_csv(out.read_text(), str(out))
     assert len(sweep.m) == 8 and (sweep.flops_s > 0).all()
+
+
+def test_an_empty_profile_path_is_refused_not_ignored() -> None:
+    # cluster.efficiency_profile: '' ran with the catalog profile, as if no path were given
+    from colossim.scenario import load_scenario
+
+    with pytest.raises(ColossimError, match="cluster.efficiency_profile"):
+        load_scenario({"model": "llama3-8b", "cluster": {"gpu": "h100-sxm", "num_gpus": 8, "efficiency_profile": ""},
+                       "training": {"seq_len": 2048, "global_batch_size": 8}})

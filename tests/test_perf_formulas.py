@@ -166,3 +166,16 @@ def test_per_nic_busbw_near_nccl_measurements() -> None:
     t = comm.all_reduce_s(A([size]), A([n]), A([8]), hw)[0]
     busbw = 2 * (n - 1) / n * size / t
     assert 44e9 < busbw < 48e9
+
+
+def test_time_to_train_counts_whole_steps() -> None:
+    """A run is whole steps of the global batch: fewer tokens than one batch still take a step
+    (it read 2 days to train while one step took 341 days), and a divisible count is exact."""
+    import numpy as np
+
+    from colossim.perf.estimate import training_s
+
+    assert training_s(1e11, 4294967296 * 8192, 10.0) == 10.0  # one step, not 0.003 of one
+    assert training_s(1e12, 1e6, 2.0) == 2e6  # 1e6 steps exactly, not 1e6 + 1
+    assert training_s(2.5e6, 1e6, 2.0) == 6.0  # the last partial batch is a step
+    assert np.allclose(training_s(2.5e6, 1e6, np.array([1.0, 2.0])), [3.0, 6.0])

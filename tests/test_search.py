@@ -149,6 +149,10 @@ def test_a_key_given_twice_with_two_values_is_refused() -> None:
     with pytest.raises(ColossimError, match="--max: pp is given twice"):
         build_constraints([], ["pp=4", "pp=8"], [], {})
     assert build_constraints(["tp=8", "tp=8"], [], [], {}).fixed == {"tp": 8}  # the same value twice is one
+    # --max-pp 16 --max pp=8: the shortcut silently won
+    with pytest.raises(ColossimError, match=r"--max-pp: 16 and --max pp=8 bound the same dimension"):
+        build_constraints([], ["pp=8"], [], {"pp": 16})
+    assert build_constraints([], ["pp=8"], [], {"pp": 8}).maximum == {"pp": 8}
 
 
 def test_two_workers_give_the_one_worker_result() -> None:

@@ -79,8 +79,17 @@ def parse_nccl_tests(text: str, path: str, collective: str) -> NcclRun:
             raise _bad(path, i, 1, f"expected 12 or 13 columns (size count type redop [root] time algbw busbw "
                                    f"#wrong time algbw busbw #wrong), got {len(tokens)}")
         off = len(tokens) - 12  # 1 with the root column
+        # the reduction column says which test wrote the file: all_reduce_perf reduces (sum, ...),
+        # all_gather_perf and alltoall_perf print none; a file given under the wrong flag is refused
+        if (tokens[3] == "none") == (collective == "all_reduce"):
+            raise _bad(path, i, cols[3], f"redop {tokens[3]!r}: not an {collective}_perf output (all_reduce_perf "
+                                         "reduces, e.g. sum; all_gather_perf and alltoall_perf print none)")
         size.append(_number(tokens[0], path, i, cols[0], "size"))
+        if size[-1] <= 0:
+            raise _bad(path, i, cols[0], f"size: expected bytes > 0, got {tokens[0]!r}")
         time.append(_number(tokens[4 + off], path, i, cols[4 + off], "time") * 1e-6)
+        if time[-1] <= 0:  # no collective takes no time: a rounded or corrupted row
+            raise _bad(path, i, cols[4 + off], f"time: expected microseconds > 0, got {tokens[4 + off]!r}")
         bus.append(_number(tokens[6 + off], path, i, cols[6 + off], "busbw") * 1e9)
     if not size:
         raise ColossimError(f"{path}: no data rows (is this an nccl-tests output?)", field=path)

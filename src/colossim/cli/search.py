@@ -47,7 +47,11 @@ def build_constraints(fix: list[str], maximum: list[str], minimum: list[str], sh
     mx = {canonical(k): parse_value(canonical(k), v, f"--max {k}") for k, v in parse_pairs(maximum, "--max").items()}
     for k, bound in shortcuts.items():
         if bound is not None:
-            mx[k] = parse_value(k, bound, f"--max-{k}")
+            value = parse_value(k, bound, f"--max-{k}")
+            if mx.get(k, value) != value:  # two bounds for one dimension: neither silently wins
+                raise ColossimError(f"--max-{k}: {bound} and --max {k}={mx[k]} bound the same dimension; give one",
+                                    field=f"--max-{k}", value=bound)
+            mx[k] = value
     mn = {canonical(k): parse_value(canonical(k), v, f"--min {k}") for k, v in parse_pairs(minimum, "--min").items()}
     return Constraints(fixed=fixed, minimum=mn, maximum=mx)
 

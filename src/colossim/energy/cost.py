@@ -29,6 +29,7 @@ from colossim.energy.options import CostOptions
 from colossim.energy.power import PowerModel
 from colossim.energy.site import PowerReport
 from colossim.errors import ColossimError
+from colossim.perf.estimate import training_s
 from colossim.scenario import ClusterSpec, Scenario
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
@@ -221,7 +222,7 @@ def cost_report(scenario: Scenario, power: PowerReport, opts: CostOptions | None
         hours, basis = gpu_hours / power.gpus_used, f"{gpu_hours:.4g} GPU-hours given"
     elif tokens is not None:
         goodput = resolve_goodput(scenario, opts.goodput, "cost.goodput or --goodput", tokens)
-        hours = tokens / tokens_per_s / goodput.value / SECONDS_PER_HOUR
+        hours = float(training_s(tokens, scenario.training.tokens_per_step, power.step_time_s)) / goodput.value / SECONDS_PER_HOUR
         basis = f"{tokens:,.0f} tokens at {tokens_per_s:,.0f} tokens/s, {goodput.describe()}"
     else:
         raise ColossimError("training.total_tokens: missing; the cost of a run needs its token count "

@@ -14,6 +14,16 @@ from colossim.scenario import Scenario
 GB = 1e9
 SECONDS_PER_DAY = 86400.0
 
+
+def training_s(total_tokens: float, tokens_per_step: float, step_s: Any) -> Any:
+    """Failure-free seconds to train ``total_tokens``: whole steps of the global batch (a last
+    partial batch is a step too), so a run shorter than one batch still takes one step. Works
+    on arrays of step times (the search's objectives)."""
+    import numpy as np
+
+    steps = np.ceil(np.round(total_tokens / tokens_per_step, 9))  # round: 1e12 / 1e6 is 1e6 steps, not 1e6 + 1
+    return np.maximum(steps, 1.0) * step_s
+
 # JSON names of the breakdown terms (issue #2's vocabulary)
 BREAKDOWN_NAMES = {
     "compute_forward_s": "compute_forward",
@@ -120,7 +130,8 @@ def record(arrays: StepArrays, i: int, *, scenario_name: str, plan: dict[str, An
         memory_per_gpu_gb=float(arrays.memory_bytes[i]) / GB,
         hbm_per_gpu_gb=arrays.hbm_bytes / GB,
         fits_in_memory=bool(arrays.fits[i]),
-        time_to_train_days=None if total_tokens is None else total_tokens / tokens_s / SECONDS_PER_DAY,
+        time_to_train_days=(None if total_tokens is None
+                            else float(training_s(total_tokens, arrays.tokens_per_step, step)) / SECONDS_PER_DAY),
         breakdown_s={BREAKDOWN_NAMES[k]: float(getattr(arrays, k)[i]) for k in TIME_FIELDS},
         memory_breakdown_gb={MEMORY_NAMES[k]: float(getattr(arrays, k)[i]) / GB for k in MEMORY_FIELDS},
         gpus_used=used,

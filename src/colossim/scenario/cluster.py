@@ -69,7 +69,7 @@ class ClusterSpec(_Strict):
     cooling: Literal["air", "liquid"] = "air"
     notes: str | None = None
     efficiency_profile: str | None = Field(
-        default=None,
+        default=None, min_length=1,  # "" is not "no profile": a path left empty is refused, not ignored
         description="path of a profile YAML fitted by `colossim calibrate` (its fields replace the GPU family's)",
     )
 

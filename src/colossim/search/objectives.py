@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from colossim.errors import ColossimError, field_error
-from colossim.perf.estimate import SECONDS_PER_DAY
+from colossim.perf.estimate import SECONDS_PER_DAY, training_s
 from colossim.perf.step import StepArrays
 from colossim.scenario import ClusterSpec, TrainingSpec
 
@@ -49,7 +49,7 @@ def energy(r: StepArrays, cluster: ClusterSpec, training: TrainingSpec, o: Objec
 def fewest_gpus(r: StepArrays, cluster: ClusterSpec, training: TrainingSpec, o: ObjectiveOptions):
     """Fewest GPUs that finish ``total_tokens`` within the deadline; faster breaks ties."""
     assert o.deadline_days is not None and o.total_tokens is not None
-    days = o.total_tokens / r.tokens_per_s / SECONDS_PER_DAY
+    days = training_s(o.total_tokens, training.tokens_per_step, r.step_time_s) / SECONDS_PER_DAY
     meets = days <= o.deadline_days
     return r.gpus_used.astype(float) + days / (o.deadline_days * 1e3), meets
 
