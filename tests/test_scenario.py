@@ -102,3 +102,14 @@ def test_round_trip() -> None:
     sc = load_scenario(base())
     again = load_scenario(sc.to_dict())
     assert again.model == sc.model and again.parallel == sc.parallel and again.cluster == sc.cluster
+
+
+def test_a_pod_smaller_than_a_server_is_refused() -> None:
+    # cluster.fabric.pod_gpus 1 or 3 built a fabric of pods smaller than one 8-GPU server
+    from colossim.errors import ColossimError
+    from colossim.scenario import load_scenario
+
+    base = {"model": "llama3-8b", "training": {"seq_len": 2048, "global_batch_size": 64}}
+    with pytest.raises(ColossimError, match=r"pod_gpus \(3\) must be a whole number of servers of 8 GPUs"):
+        load_scenario({**base, "cluster": {"gpu": "h100-sxm", "num_gpus": 64, "fabric": {"pod_gpus": 3}}})
+    assert load_scenario({**base, "cluster": {"gpu": "h100-sxm", "num_gpus": 64, "fabric": {"pod_gpus": 32}}})

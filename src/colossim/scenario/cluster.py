@@ -82,6 +82,10 @@ class ClusterSpec(_Strict):
             )
         if self.gpus_per_node > self.num_gpus:
             raise ValueError(f"gpus_per_node ({self.gpus_per_node}) exceeds num_gpus ({self.num_gpus})")
+        pod = self.fabric.pod_gpus
+        if pod is not None and pod % self.gpus_per_server:  # a pod's leaves cable whole servers
+            raise ValueError(f"fabric.pod_gpus ({pod}) must be a whole number of servers of {self.gpus_per_server} "
+                             f"GPUs (gpus_per_server), e.g. {max(pod // self.gpus_per_server, 1) * self.gpus_per_server}")
         return self
 
     @property
