@@ -69,3 +69,14 @@ def test_a_long_context_estimate_quotes_the_published_long_context_runs() -> Non
     beyond = estimate(load_scenario({**body, "training": {**body["training"], "seq_len": 1 << 22, "global_batch_size": 1},
                                      "parallel": {"tp": 8, "pp": 1, "dp": 1, "cp": 16}}))
     assert any(f"seq_len={1 << 22:,}" in o for o in beyond.envelope["outside"])
+
+
+def test_a_gpu_family_is_validated_only_at_the_sizes_its_runs_used() -> None:
+    """AMD's three runs are one node each: an MI355X plan on 1,024 GPUs lies inside the global GPU
+    range (4 to 11,616) and is still an extrapolation for its family."""
+    env = validation_envelope()
+    assert env.family_gpus["cdna4"] == (8, 8)
+    plan = {"tp": 1, "pp": 1, "dp": 128, "cp": 1, "ep": 1, "vpp": 1, "micro_batch_size": 1}
+    why = env.outside(plan, 1024, {"gpu_family": "cdna4"})
+    assert why == ["1,024 GPUs on cdna4 (its published runs: 8-8 GPUs)"]
+    assert env.outside(plan, 1024, {"gpu_family": "hopper"}) == []  # Hopper's runs span 4 to 11,616

@@ -11,6 +11,7 @@ sequences spend most of their FLOPs in.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,9 @@ class Envelope:
     long_context: tuple[int, float, float] | None = None
     # the attention kernels those runs ran (training.attention_kernel)
     long_context_kernels: frozenset[str] = frozenset()
+    # GPUs used by each efficiency profile's (GPU family's) runs: AMD's are one node each, so an
+    # MI355X plan at 10k GPUs is an extrapolation though the global range holds it
+    family_gpus: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
     def outside(self, plan: dict[str, Any], gpus_used: int, features: dict[str, Any] | None = None) -> list[str]:
         """Why a plan is an extrapolation (empty when it is inside)."""
@@ -51,8 +55,12 @@ class Envelope:
             if v is not None and v not in seen:
                 out.append(f"{k}={v} (validated: {', '.join(sorted(map(str, seen)))})")
         lo, hi = self.gpus
+        family = (features or {}).get("gpu_family")
+        flo, fhi = self.family_gpus.get(str(family), (lo, hi))
         if not lo <= gpus_used <= hi:
             out.append(f"{gpus_used:,} GPUs (validated {lo:,}-{hi:,})")
+        elif not flo <= gpus_used <= fhi:
+            out.append(f"{gpus_used:,} GPUs on {family} (its published runs: {flo:,}-{fhi:,} GPUs)")
         seq = (features or {}).get("seq_len")
         if seq is not None and not self.seq_len[0] <= seq <= self.seq_len[1]:
             out.append(f"seq_len={seq:,} (validated {self.seq_len[0]:,}-{self.seq_len[1]:,})")
@@ -68,11 +76,13 @@ def validation_envelope() -> Envelope:
     from colossim.validation.runs import reference_runs
 
     plans, gpus, feats, long_err, long_kernels = [], [], [], [], set()
+    family_gpus: dict[str, list[int]] = {}
     for run in reference_runs():
         sc = run.build()
         plans.append(sc.plan_batch().row(0))
         gpus.append(sc.num_gpus_used)
         feats.append(scenario_features(sc))
+        family_gpus.setdefault(feats[-1]["gpu_family"], []).append(sc.num_gpus_used)
         if sc.training.seq_len >= LONG_CONTEXT_TOKENS:
             long_err.append(_step_error(sc, run.measured_iter_s))
             long_kernels.add(sc.training.attention_kernel)
@@ -83,7 +93,8 @@ def validation_envelope() -> Envelope:
     long_context = (len(long_err), min(long_err), max(long_err)) if long_err else None
     return Envelope(ranges=ranges, sets=sets, gpus=(min(gpus), max(gpus)), features=features,
                     seq_len=(min(seqs), max(seqs)), long_context=long_context,
-                    long_context_kernels=frozenset(long_kernels))
+                    long_context_kernels=frozenset(long_kernels),
+                    family_gpus={f: (min(g), max(g)) for f, g in family_gpus.items()})
 
 
 def _step_error(scenario: Any, measured_s: float) -> float:
