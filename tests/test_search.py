@@ -275,3 +275,13 @@ def test_cost_and_energy_searches_show_what_they_rank_by(tmp_path) -> None:
     assert 0 < plans[0]["objective_value"] <= plans[1]["objective_value"]
     text = run_cli("search", str(path), "--top", "2", "--objective", "energy", "--no-progress")
     assert "kWh/Mtok" in text.stdout and "kWh per million tokens" in text.stdout
+
+
+def test_a_search_left_with_duplicates_only_says_so(capsys) -> None:
+    # --fix sp=1 --fix tp=1 said "no single rule removes every candidate; together they leave none"
+    from colossim.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", str(EXAMPLES / "llama3-8b-64.yaml"), "--fix", "sp=1", "--fix", "tp=1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "duplicate of one the constraints exclude" in err and "sequence parallelism" in err

@@ -26,14 +26,15 @@ from colossim.perf.bound import step_time_lower_bound_s
 from colossim.perf.estimate import Estimate, record
 from colossim.perf.hardware import resolve_hardware
 from colossim.scenario import PlanBatch, Scenario
-from colossim.scenario.rules import RULES, check_plans, describe
+from colossim.scenario.rules import RULES, check_plans
+from colossim.search import empty
 from colossim.search.objectives import (
     OBJECTIVE_BOUNDS,
     ObjectiveOptions,
     check_objective,
     objective_values,
 )
-from colossim.search.space import Constraints, build_space, empty_stage
+from colossim.search.space import Constraints, build_space
 from colossim.workers import can_fork, default_workers
 
 Progress = Callable[[int, int], None]
@@ -332,8 +333,8 @@ def search(scenario: Scenario, *, objective: str = "throughput", constraints: Co
     min_over = done.min_over
     result.smallest_memory_not_fitting_gb = None if not np.isfinite(min_over) else min_over / 1e9
     if best.plans is None or len(best.score) == 0:
-        blame = _blame(space, scenario) if result.evaluated == 0 else None
-        raise ColossimError(_empty_message(result, cluster.gpu, blame), field="search")
+        blame = empty.blame(space, scenario) if result.evaluated == 0 else None
+        raise ColossimError(empty.message(result, cluster.gpu, blame), field="search")
     final = evaluate(model, cluster, training, best.plans, hw)
     result.top = [record(final, i, scenario_name=scenario.name, plan=best.plans.row(i), num_gpus=cluster.num_gpus,
                          total_tokens=options.total_tokens, features=envelope.scenario_features(scenario))
@@ -366,40 +367,3 @@ def _merge(parts: Iterator[_Part], result: SearchResult, best: _Best, progress: 
         if progress is not None:
             progress(done.size, total)
     return done
-
-
-def _blame(space, scenario: Scenario) -> str:
-    """The rule every candidate breaks (rule by rule, not first-broken), with an example: among the
-    rows reaching the stage where the legal rows run out (not the whole product: billions of plans
-    at 100k GPUs), else among the legal plans."""
-    m, c, t = scenario.model, scenario.cluster, scenario.training
-    stage = empty_stage(space.values, m, c, t) if space.legal is not None else None
-    batches = [stage[1]] if stage is not None else space.chunks()  # legal is None: the benchmark's whole product
-    always = np.array([stage is None or r.name in stage[0] for r in RULES], dtype=bool)
-    example: dict[int, tuple[PlanBatch, int]] = {}
-    for batch in batches:
-        for i, rule in enumerate(RULES):
-            if not always[i]:
-                continue
-            broken = ~np.asarray(rule.check(m, c, t, batch), dtype=bool)
-            always[i] &= bool(broken.all())
-            if i not in example and broken.any():
-                example[i] = (batch, int(np.argmax(broken)))
-    culprits = [i for i in range(len(RULES)) if always[i] and i in example]
-    if not culprits:
-        return "no single rule removes every candidate; together they leave none: relax a fixed value or bound"
-    i = culprits[0]
-    batch, row = example[i]
-    return f"every candidate breaks {RULES[i].field}: {describe(i + 1, m, c, t, batch, row)[1]}"
-
-
-def _empty_message(r: SearchResult, gpu: str, blame: str | None) -> str:
-    """Say which constraint removed everything."""
-    head = f"no plan satisfies the search ({r.candidates:,} candidates, constraints: {r.constraints})"
-    if r.evaluated == 0:
-        return f"{head}: {blame}"
-    if r.not_fitting == r.evaluated:
-        return (f"{head}: all {r.evaluated:,} valid plans exceed the {gpu}'s memory (the smallest needs "
-                f"{r.smallest_memory_not_fitting_gb:.1f} GB). Use more GPUs, recompute, ZeRO or a larger-memory GPU.")
-    return (f"{head}: {r.missed_condition:,} plans fit in memory but miss the objective's condition "
-            "(the deadline); allow more GPUs or more days.")
