@@ -71,7 +71,8 @@ def register(app: typer.Typer) -> None:
         max_dp: int = typer.Option(None, "--max-dp"), max_cp: int = typer.Option(None, "--max-cp"),
         max_ep: int = typer.Option(None, "--max-ep"), max_vpp: int = typer.Option(None, "--max-vpp"),
         max_mbs: int = typer.Option(None, "--max-mbs"),
-        keep_parallel: bool = typer.Option(False, "--keep-parallel", help="use the scenario's parallel values as fixed"),
+        keep_parallel: bool = typer.Option(False, "--keep-parallel", help="use the scenario's parallel values as fixed "
+                                                                          "(a --fix of the same key replaces its value)"),
         deadline_days: float = typer.Option(None, "--deadline-days", help="for --objective gpus"),
         total_tokens: float = typer.Option(None, "--total-tokens", help="tokens to train (default: the scenario's)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on a terminal, lines otherwise"),
