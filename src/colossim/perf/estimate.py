@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from colossim.catalog import stacks
 from colossim.perf import deferral, envelope, step_costs
 from colossim.perf.comm import AnalyticCollectives
@@ -19,10 +21,9 @@ def training_s(total_tokens: float, tokens_per_step: float, step_s: Any) -> Any:
     """Failure-free seconds to train ``total_tokens``: whole steps of the global batch (a last
     partial batch is a step too), so a run shorter than one batch still takes one step. Works
     on arrays of step times (the search's objectives)."""
-    import numpy as np
-
     steps = np.ceil(np.round(total_tokens / tokens_per_step, 9))  # round: 1e12 / 1e6 is 1e6 steps, not 1e6 + 1
     return np.maximum(steps, 1.0) * step_s
+
 
 # JSON names of the breakdown terms (issue #2's vocabulary)
 BREAKDOWN_NAMES = {
