@@ -38,16 +38,16 @@ def _plain(cell: Any) -> str | None:
     return None  # another renderable: rich measures it
 
 
-def _widths(column: Column) -> tuple[int, int, bool]:
-    """(narrowest with whole words, natural, whole) content width of one column, its header
-    included."""
+def _widths(column: Column) -> tuple[int, int, bool, int]:
+    """(narrowest with whole words, natural, whole, the header's longest word) content width
+    of one column, its header included."""
     lines = [line for cell in column._cells if (p := _plain(cell)) is not None for line in p.split("\n")]
     whole = column.no_wrap or column.justify == "right"
     natural = max((len(s) for s in lines), default=1)
     narrowest = natural if whole else min(max((len(w) for s in lines for w in s.split()), default=1), FOLD_AT)
     header = _plain(column.header) or ""
     head_word = max((len(w) for w in header.split()), default=0)
-    return max(narrowest, head_word, 1), max(natural, len(header), 1), whole
+    return max(narrowest, head_word, 1), max(natural, len(header), 1), whole, head_word
 
 
 class FittedTable(Table):
@@ -88,8 +88,7 @@ class FittedTable(Table):
                 if not over():
                     return
                 if not measured[i][2]:
-                    head = max((len(w) for w in (_plain(self.columns[i].header) or "").split()), default=0)
-                    width[i] = min(width[i], max(FOLD_FLOOR, head))
+                    width[i] = min(width[i], max(FOLD_FLOOR, measured[i][3]))
 
         # what gives first: the words of columns that may go, then those columns, then the
         # words of the columns kept

@@ -163,11 +163,16 @@ def fmt_num(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
+def is_number(x: Any) -> bool:
+    """An int or float cell (a bool is neither: ``True`` is not the number 1 in a table)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def fmt_field(key: str, value: Any) -> str:
     """A table cell formatted by what its field name says it is: ``*bytes`` in binary
     prefixes, ``*_s`` as a time, utilization/fraction/share as a percentage, ``*_gbps``
     and ``*_w`` with SI prefixes; anything else through :func:`fmt_num`."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not is_number(value):
         return fmt_num(value)
     k = key.lower()
     if k.endswith("bytes") or k == "size":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from colossim.report.present import fmt_num
+from colossim.report.present import fmt_num, is_number
 from colossim.report.text import console, fmt_time
 from colossim.report.text import table as titled_table
 from colossim.search.engine import SearchResult
@@ -53,7 +53,7 @@ def print_sweep(rows: list[dict], grid_keys: list[str], table_path, plot_path) -
     failed = any(r.get("status") != "ok" for r in rows)
     # kept at any width: what names the scenario, its throughput and plan, and a failure's status
     for k in grid_keys:
-        numeric = all(isinstance(r[k], (int, float)) and not isinstance(r[k], bool) for r in rows)
+        numeric = all(is_number(r[k]) for r in rows)
         table.add_column(k.split(".")[-1].replace("_", " "), justify="right" if numeric else "left", keep=True)
     # with every scenario ok the status column says nothing and is the first to go
     tail = ["status", "GPUs used"] if failed else ["GPUs used", "status"]

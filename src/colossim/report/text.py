@@ -16,7 +16,7 @@ from rich.table import Table
 from colossim import catalog
 from colossim.perf.estimate import Estimate
 from colossim.report.layout import FittedTable
-from colossim.report.present import fmt_count, fmt_num, fmt_quantity, fmt_time
+from colossim.report.present import fmt_count, fmt_num, fmt_quantity, fmt_time, is_number
 from colossim.scenario import Scenario
 
 
@@ -213,7 +213,7 @@ def print_catalog(tables: dict[str, list[dict[str, Any]]]) -> None:
             continue
         cells = [{k: "" if v is None else fmt_num(v) for k, v in r.items()} for r in rows]
         columns = list(rows[0])
-        numeric = {c: any(isinstance(r[c], (int, float)) and not isinstance(r[c], bool) for r in rows) for c in columns}
+        numeric = {c: any(is_number(r[c]) for r in rows) for c in columns}
         listing = table(kind)
         for i, col in enumerate(columns):
             listing.add_column(col.replace("_", " "), justify="right" if numeric[col] else "left", no_wrap=i == 0)
